@@ -1,0 +1,8 @@
+"""Keras 3 building blocks for cell-based NAS: the op registry, the classic blocks, cells, networks.
+
+Only ``keras.layers`` and ``keras.ops`` are used here, so everything runs on any Keras 3 backend.
+"""
+
+from cells.ops import BN_EPSILON, BN_MOMENTUM, OPS, get_op, make_op, register_op
+
+__all__ = ["BN_EPSILON", "BN_MOMENTUM", "OPS", "get_op", "make_op", "register_op"]

@@ -1,0 +1,111 @@
+"""The op contract: every op maps (N, H, W, C_in) to (N, H/stride, W/stride, filters)."""
+
+import numpy as np
+import pytest
+
+import cells
+from cells.ops import OPS, FactorizedReduce, IdentityOp, PoolOp, ReLUConvBN, SepConv
+
+EXPECTED_OPS = {
+    "identity", "conv_1x1", "conv_3x3", "conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3",
+    "dil_sep_conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "avg_pool_3x3",
+    "max_pool_3x3", "max_pool_5x5", "max_pool_7x7",
+}
+
+
+def test_registry_has_exactly_the_issue_names():
+    assert set(OPS) == EXPECTED_OPS
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OPS))
+@pytest.mark.parametrize("strides", [1, 2])
+@pytest.mark.parametrize("in_channels", [6, 8])
+def test_op_output_shape(name, strides, in_channels):
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, in_channels)).astype("float32")
+    y = cells.make_op(name, 8, strides)(x, training=False)
+    assert tuple(y.shape) == (2, 8 // strides, 8 // strides, 8)
+
+
+def test_identity_is_pass_through_when_shape_is_kept():
+    x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
+    op = IdentityOp(3, 1)
+    np.testing.assert_array_equal(np.asarray(op(x)), x)
+    assert op.count_params() == 0
+
+
+def test_identity_stride_2_is_a_factorized_reduction():
+    op = IdentityOp(8, 2)
+    op.build((None, 8, 8, 4))
+    assert isinstance(op.adapter, FactorizedReduce)
+
+
+def test_pool_projects_only_when_width_changes():
+    same = PoolOp(4, 3, 1, "avg")
+    same.build((None, 8, 8, 4))
+    wider = PoolOp(8, 3, 1, "avg")
+    wider.build((None, 8, 8, 4))
+    assert same.projection is None and same.count_params() == 0
+    assert wider.projection is not None
+
+
+def test_parameter_counts_by_hand():
+    # ReLU-conv3x3-BN from 4 to 8 channels: 3*3*4*8 weights (no bias) + BN (4 * 8)
+    conv = ReLUConvBN(8, 3, 1)
+    conv.build((None, 8, 8, 4))
+    assert conv.count_params() == 3 * 3 * 4 * 8 + 4 * 8
+    # sep 3x3 twice, 4 -> 8: depthwise 9*4 + pointwise 4*8 + BN 4*8, then 9*8 + 8*8 + 4*8
+    sep = SepConv(8, 3, 1)
+    sep.build((None, 8, 8, 4))
+    assert sep.count_params() == (9 * 4 + 4 * 8 + 32) + (9 * 8 + 8 * 8 + 32)
+    # factorized reduction 4 -> 8: two 1x1 convs 4 -> 4 and BN on 8
+    fr = FactorizedReduce(8)
+    fr.build((None, 8, 8, 4))
+    assert fr.count_params() == 2 * 4 * 4 + 4 * 8
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8"])
+def test_bad_filters_name_the_argument(bad):
+    with pytest.raises(ValueError, match="filters"):
+        cells.make_op("conv_3x3", bad, 1)
+
+
+def test_bad_strides():
+    with pytest.raises(ValueError, match="strides must be 1 or 2"):
+        cells.make_op("conv_3x3", 8, 3)
+
+
+def test_even_kernel_rejected():
+    with pytest.raises(ValueError, match="kernel_size must be a positive odd"):
+        SepConv(8, kernel_size=4)
+
+
+def test_unknown_op_lists_known_names():
+    with pytest.raises(ValueError, match="unknown op 'conv_9x9'.*sep_conv_3x3"):
+        cells.make_op("conv_9x9", 8, 1)
+
+
+def test_register_op_in_one_line():
+    import keras
+
+    cells.register_op("test_relu_proj", lambda f, s: ReLUConvBN(f, 1, s))
+    try:
+        y = cells.make_op("test_relu_proj", 5, 2)(np.zeros((1, 4, 4, 3), "float32"))
+        assert tuple(y.shape) == (1, 2, 2, 5)
+        with pytest.raises(ValueError, match="already registered"):
+            cells.register_op("test_relu_proj", lambda f, s: keras.layers.Identity())
+    finally:
+        OPS.pop("test_relu_proj")
+
+
+@pytest.mark.parametrize("name", ["identity", "sep_conv_5x5", "avg_pool_3x3", "conv_1x7_7x1"])
+def test_op_saves_and_loads_with_identical_predictions(tmp_path, name):
+    import keras
+
+    inputs = keras.Input((8, 8, 4))
+    outputs = cells.make_op(name, 6, 2)(inputs)
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 4)).astype("float32")
+    path = tmp_path / "op.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
