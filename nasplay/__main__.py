@@ -1,0 +1,3 @@
+from nasplay.cli import main
+import sys
+sys.exit(main())
