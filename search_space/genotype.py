@@ -68,7 +68,7 @@ def _as_pair(value: Any, field: str, what: str) -> tuple:
     return tuple(value)
 
 
-def _check_block(inputs: Any, ops: Any, combine: Any) -> tuple[tuple[int, int], tuple[str, str], str]:
+def _check_block(inputs: Any, ops: Any, combine: Any) -> tuple[tuple, tuple, str]:
     """Validate one block's fields and return them normalized: ints, tuples, branches sorted.
 
     Branches are sorted as (input, op) pairs so that a block and its mirror image (the two
@@ -136,7 +136,7 @@ def _block_from_dict(d: Any) -> Block:
 
 
 def _cell_from_list(items: Any) -> CellSpec:
-    """A CellSpec from a list of block dicts; errors are paths relative to the list (``[2].ops``)."""
+    """A CellSpec from a list of block dicts; errors have paths relative to it (``[2].ops``)."""
     if isinstance(items, (str, bytes, dict)) or not isinstance(items, (list, tuple)):
         raise GenotypeError("", f"expected a list of blocks, got {type(items).__name__} {items!r}")
     blocks = []
@@ -259,8 +259,9 @@ class Genotype:
         for field in ("normal", "reduction"):
             value = getattr(self, field)
             if not isinstance(value, CellSpec):
-                raise GenotypeError(f"Genotype.{field}", f"expected a CellSpec, got "
-                                    f"{type(value).__name__} (use Genotype.from_dict for JSON data)")
+                raise GenotypeError(f"Genotype.{field}",
+                                    f"expected a CellSpec, got {type(value).__name__} "
+                                    f"(use Genotype.from_dict for JSON data)")
         if not isinstance(self.space, str) or not self.space.strip():
             raise GenotypeError("Genotype.space", f"expected a space name such as 'nasnet', "
                                                   f"got {self.space!r}")
@@ -277,7 +278,8 @@ class Genotype:
         d = _expect_dict(d, _GENOTYPE_KEYS, "genotype")
         missing = [key for key in _GENOTYPE_KEYS if key not in d]
         if missing:
-            raise GenotypeError(missing[0], f"missing; a genotype needs {', '.join(_GENOTYPE_KEYS)}")
+            raise GenotypeError(missing[0],
+                                f"missing; a genotype needs {', '.join(_GENOTYPE_KEYS)}")
         cells = {}
         for field in ("normal", "reduction"):
             try:
