@@ -1,0 +1,159 @@
+"""``nasplay export``: the best (or a chosen) trial's cells as a Keras network in a ``.keras`` file.
+
+The network is built from the trial's genotype with ``cells.build_network`` and saved untrained:
+a run records genotypes and scores, not the proxy's weights (they belong to a few epochs on a
+subset and are not worth keeping). Its genotype goes beside it as ``FILE.genotype.json``
+(``model.keras`` -> ``model.genotype.json``), which ``search_space.load_genotype`` and
+``nasplay train --genotype`` read. Loading needs the custom layers registered::
+
+    import cells, keras
+    model = keras.saving.load_model("model.keras")
+
+Network settings default to the run's (``config.json``), then to ``build_network``'s defaults.
+Both files are written to temporary names and renamed into place, so a failed export leaves no
+half-written file, and an existing file is only replaced with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from nasplay import rundir
+from nasplay.errors import UserError
+
+GENOTYPE_SUFFIX = ".genotype.json"
+# build_network's defaults, used when neither the command line nor the run's config says
+DEFAULTS = {"filters": 16, "cells_per_stage": 2, "num_classes": 10}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", metavar="DIR", help="a run directory")
+    parser.add_argument("--out", required=True, metavar="FILE.keras", help="the model file to write; "
+                        "its genotype goes beside it as FILE" + GENOTYPE_SUFFIX)
+    parser.add_argument("--trial", metavar="ID", help="export this trial instead of the best one")
+    parser.add_argument("--filters", type=int, help="width of the first stage (default: the run's)")
+    parser.add_argument("--cells-per-stage", type=int, help="normal cells per stage (default: the run's)")
+    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the run's, else 10)")
+    parser.add_argument("--metric", help="the metric that picks the best trial (default: the run's "
+                        "config.json 'metric', else val_accuracy)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def genotype_path(model_path) -> Path:
+    """``model.keras`` -> ``model.genotype.json``, the genotype written beside an export."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + GENOTYPE_SUFFIX)
+
+
+def check_out_path(out, overwrite: bool = False) -> Path:
+    """The output path, or a UserError: wrong suffix, missing or unwritable folder, existing file."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise UserError(f"--out must end in .keras (Keras's native format), got {out}")
+    folder = out.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {out}: folder {folder} is not writable")
+    if not overwrite:
+        for path in (out, genotype_path(out)):
+            if path.exists():
+                raise UserError(f"{path} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise UserError(f"{out} is a directory; --out must name a file")
+    return out
+
+
+def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str) -> dict:
+    """The chosen trial, or the best scored one; UserErrors as ``nasplay.rundir`` says."""
+    if trial_id is not None:
+        if not trials:
+            rundir.require_scored(run_dir, trials, metric)   # the "no trials yet" message
+        return rundir.find_trial(run_dir, trials, trial_id)
+    return rundir.require_scored(run_dir, trials, metric)[0]
+
+
+def network_settings(config: dict, args) -> dict:
+    """Command line over the run's config over ``DEFAULTS``; each must be a positive int."""
+    settings = {**DEFAULTS, **rundir.network_settings(config)}
+    for key in DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None:
+            if value < 1:
+                raise UserError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+            settings[key] = value
+    return settings
+
+
+def _replace_into(tmp: Path, final: Path) -> None:
+    try:
+        os.replace(tmp, final)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {final}: {e.strerror or e}") from None
+
+
+def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
+           metric: str | None = None, **overrides) -> tuple[Path, Path, dict]:
+    """Build and save the network of a run's best (or chosen) trial.
+
+    ``overrides`` may set ``filters``, ``cells_per_stage`` and ``num_classes``. Returns the model
+    path, the genotype path and the trial record.
+    """
+    import argparse
+
+    out = check_out_path(out, overwrite)
+    run_dir = rundir.check_run_dir(run_dir)
+    config = rundir.read_config(run_dir)
+    trials = rundir.read_trials(run_dir)
+    trial = pick_trial(run_dir, trials, trial_id, rundir.run_metric(config, metric))
+    if trial.get("status") != "completed":
+        print(f"warning: trial {trial.get('trial_id')!r} did not complete "
+              f"({trial.get('status')}); exporting its genotype anyway", file=sys.stderr)
+    from search_space import Genotype
+
+    try:
+        genotype = Genotype.from_dict(trial.get("genotype"))
+    except ValueError as e:
+        raise UserError(f"trial {trial.get('trial_id')!r} has an invalid genotype: {e}") from None
+    settings = network_settings(config, argparse.Namespace(**overrides))
+
+    import cells
+
+    model = cells.build_network(genotype, name=f"{genotype.space}_{_safe(trial.get('trial_id'))}",
+                                **settings)
+    tmp_model = out.with_name(f".{out.stem}.partial.keras")
+    try:
+        model.save(tmp_model)
+    except OSError as e:
+        tmp_model.unlink(missing_ok=True)
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+    genotype_out = genotype_path(out)
+    tmp_genotype = genotype_out.with_name(f".{genotype_out.name}.partial")
+    try:
+        tmp_genotype.write_text(genotype.to_json() + "\n", encoding="utf-8")
+    except OSError as e:
+        tmp_model.unlink(missing_ok=True)
+        raise UserError(f"cannot write {genotype_out}: {e.strerror or e}") from None
+    _replace_into(tmp_model, out)
+    _replace_into(tmp_genotype, genotype_out)
+    return out, genotype_out, {**trial, "network": settings, "params": model.count_params()}
+
+
+def _safe(name) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in str(name))
+
+
+def run(args) -> int:
+    out, genotype_out, info = export(
+        args.run_dir, args.out, trial_id=args.trial, overwrite=args.overwrite, metric=args.metric,
+        filters=args.filters, cells_per_stage=args.cells_per_stage, num_classes=args.num_classes)
+    settings = ", ".join(f"{k}={v}" for k, v in info["network"].items())
+    print(f"exported trial {info.get('trial_id')} ({settings}; {info['params']:,} parameters, "
+          f"untrained)")
+    print(f"model:    {out}")
+    print(f"genotype: {genotype_out}")
+    print(f"load it with: import cells, keras; keras.saving.load_model({str(out)!r})")
+    return 0

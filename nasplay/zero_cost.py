@@ -1,0 +1,123 @@
+"""A zero-cost score: rank candidates without training (NASWOT, Mellor et al. 2021).
+
+"Neural Architecture Search without Training" scores an untrained network by how differently it
+treats the images of one batch: each image gets a binary code, which ReLU units it switches on,
+and the score is ``log |det K|`` of the kernel ``K[i, j] = (number of units on which images i and
+j agree)``. Networks that already separate the inputs score high, and the score correlates with
+trained accuracy well enough to compare searchers in seconds instead of hours.
+
+How this implementation gets the codes (a documented simplification of the paper's "every ReLU"):
+every op in a cell starts with a ReLU (ops are ReLU -> conv -> BN) and the head applies one to
+the last cell, so the sign of the stem's output and of every cell's output *is* the activation
+pattern of the ReLUs that read it. A functional model whose outputs are the stem and the cells
+gives those tensors with one forward pass; ReLUs inside a cell (the second ReLU of a separable
+convolution, the cell's input projections) are not included.
+
+Determinism without global state: weights are drawn from ``numpy.random.default_rng(seed)``
+rather than from Keras's global seed. The forward pass runs in training mode (batch statistics,
+as the paper's PyTorch code in its default train mode), and since every convolution is followed
+by batch norm the activation pattern does not depend on the weights' scale, so a standard normal
+draw for every kernel is as good as a fan-in-scaled one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+SCORE_NAME = "naswot"
+
+
+@dataclass(frozen=True)
+class ZeroCostConfig:
+    """How candidates are built and probed; small settings keep a score near a second on a CPU."""
+
+    batch_size: int = 32                       # images per probe batch (the kernel is this square)
+    filters: int = 8                           # width of the first stage of the probed network
+    cells_per_stage: int = 1                   # normal cells per stage (2 reductions in addition)
+    input_shape: tuple[int, int, int] = (32, 32, 3)   # image size of the probe batch
+    num_classes: int = 10                      # classifier width (does not affect the score)
+    seed: int = 0                              # weights and (without images) the probe batch
+
+    def __post_init__(self):
+        for name in ("batch_size", "filters", "num_classes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ValueError(f"ZeroCostConfig.{name} must be an integer >= 2, got {value!r}")
+
+
+def probe_batch(config: ZeroCostConfig, images=None) -> np.ndarray:
+    """The batch the score is taken on: ``images`` standardized per channel (the first
+    ``batch_size`` of them), or standard normal noise drawn from ``config.seed``."""
+    if images is None:
+        rng = np.random.default_rng([config.seed, 1])
+        return rng.standard_normal((config.batch_size, *config.input_shape)).astype("float32")
+    images = np.asarray(images)[:config.batch_size].astype("float32")
+    if images.ndim != 4 or len(images) < 2:
+        raise ValueError(f"images must be a batch (N >= 2, H, W, C), got shape {images.shape}")
+    mean = images.mean(axis=(0, 1, 2), keepdims=True)
+    std = images.std(axis=(0, 1, 2), keepdims=True) + 1e-6
+    return (images - mean) / std
+
+
+def activation_model(network):
+    """A model with ``network``'s input whose outputs are the stem's and every cell's output:
+    the pre-activations of the ReLUs that read them (see the module docstring)."""
+    import keras
+    from cells import Cell
+
+    outputs = [layer.output for layer in network.layers
+               if isinstance(layer, Cell) or layer.name == "stem_bn"]
+    if not outputs:
+        raise ValueError(f"network {network.name!r} has no stem_bn or Cell layers to probe")
+    return keras.Model(network.inputs, outputs, name=f"{network.name}_activations")
+
+
+def _reinitialize(model, rng: np.random.Generator) -> None:
+    """Every kernel (weights of 2 or more dimensions) from a standard normal; the rest (batch-norm
+    scales and shifts, biases) keep their constant initial values."""
+    for weight in model.trainable_weights:
+        if len(weight.shape) >= 2:
+            weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32"))
+
+
+def naswot_kernel(codes: np.ndarray) -> np.ndarray:
+    """``K[i, j]`` = units on which rows ``i`` and ``j`` of the 0/1 code matrix agree."""
+    codes = codes.astype(np.float64)
+    return codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T
+
+
+def log_det(kernel: np.ndarray) -> float:
+    """``log |det kernel|``; ``-inf`` when singular (two inputs with identical codes)."""
+    sign, value = np.linalg.slogdet(kernel)
+    return float(value) if sign != 0 else -math.inf
+
+
+def evaluate(genotype, config: ZeroCostConfig = ZeroCostConfig(), images=None) -> dict:
+    """Score ``genotype`` (a ``Genotype`` or its dict) without training.
+
+    Returns metrics in the run-record style: ``naswot`` (higher is better), ``params`` of the
+    probed network, ``units`` (length of an activation code) and ``score_seconds``.
+    """
+    import keras
+    from cells import build_network
+
+    start = time.perf_counter()
+    network = build_network(genotype, num_classes=config.num_classes, filters=config.filters,
+                            cells_per_stage=config.cells_per_stage, input_shape=config.input_shape)
+    _reinitialize(network, np.random.default_rng([config.seed, 0]))
+    probe = activation_model(network)
+    outputs = probe([probe_batch(config, images)], training=True)
+    codes = np.concatenate([keras.ops.convert_to_numpy(out > 0).reshape(len(out), -1)
+                            for out in outputs], axis=1)
+    score = log_det(naswot_kernel(codes))
+    return {SCORE_NAME: score, "params": int(network.count_params()), "units": int(codes.shape[1]),
+            "score_seconds": time.perf_counter() - start}
+
+
+def naswot_score(genotype, config: ZeroCostConfig = ZeroCostConfig(), images=None) -> float:
+    """The NASWOT score alone (see ``evaluate``)."""
+    return evaluate(genotype, config, images)[SCORE_NAME]

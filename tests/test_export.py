@@ -1,0 +1,98 @@
+"""``nasplay export`` on a run directory the tests write: save, reload, predict; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fake_runs import fake_trials, write_run
+from nasplay import cli, rundir
+from nasplay.export import genotype_path
+from search_space import Genotype, load_genotype
+
+TINY = ["--filters", "4", "--cells-per-stage", "1"]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run(tmp_path / "run", fake_trials(8, seed=5))
+
+
+def export(capsys, *argv):
+    code = cli.main(["export", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_best_reloads_and_predicts(run_dir, tmp_path, capsys):
+    import keras
+
+    import cells  # noqa: F401  registers the custom layers for loading
+
+    out = tmp_path / "best.keras"
+    code, stdout, err = export(capsys, run_dir, "--out", out, "--num-classes", "3", *TINY)
+    assert code == 0, err
+    model = keras.saving.load_model(out)
+    probabilities = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    best = rundir.ranked(rundir.read_trials(run_dir))[0]
+    assert load_genotype(genotype_path(out)) == Genotype.from_dict(best["genotype"])
+    assert best["trial_id"] in stdout and str(genotype_path(out)) in stdout
+
+
+def test_export_chosen_trial_writes_its_genotype(run_dir, tmp_path, capsys, monkeypatch):
+    import keras
+
+    saved = []
+    monkeypatch.setattr(keras.Model, "save", lambda self, path: saved.append(path) or
+                        open(path, "wb").close())         # building is the behaviour here
+    chosen = rundir.read_trials(run_dir)[-1]
+    code, _, err = export(capsys, run_dir, "--out", tmp_path / "m.keras", "--trial",
+                          chosen["trial_id"], *TINY)
+    assert code == 0, err
+    assert (tmp_path / "m.keras").is_file() and saved
+    assert Genotype.from_json((tmp_path / "m.genotype.json").read_text()) == \
+        Genotype.from_dict(chosen["genotype"])
+
+
+def test_network_settings_default_to_the_runs():
+    from nasplay.export import network_settings
+    import argparse
+
+    none = argparse.Namespace(filters=None, cells_per_stage=None, num_classes=None)
+    config = {"proxy": {"filters": 8, "cells_per_stage": 1}}
+    assert network_settings(config, none) == {"filters": 8, "cells_per_stage": 1, "num_classes": 10}
+    assert network_settings({}, argparse.Namespace(filters=12, cells_per_stage=None,
+                                                   num_classes=100))["filters"] == 12
+
+
+@pytest.mark.parametrize("case", ["not_a_run", "empty", "all_failed", "no_such_trial",
+                                  "exists", "no_folder", "folder_is_a_file", "wrong_suffix"])
+def test_bad_input_exits_2_with_one_line(run_dir, tmp_path, capsys, case):
+    out = tmp_path / "m.keras"
+    source = run_dir
+    extra = []
+    if case == "not_a_run":
+        source = tmp_path
+    elif case == "empty":
+        source = write_run(tmp_path / "empty", [])
+    elif case == "all_failed":
+        source = write_run(tmp_path / "failed", fake_trials(3, failed_every=1))
+    elif case == "no_such_trial":
+        extra = ["--trial", "random-99999"]
+    elif case == "exists":
+        out.write_bytes(b"precious")
+    elif case == "no_folder":
+        out = tmp_path / "missing" / "m.keras"
+    elif case == "folder_is_a_file":
+        (tmp_path / "a-file").write_text("")
+        out = tmp_path / "a-file" / "m.keras"
+    elif case == "wrong_suffix":
+        out = tmp_path / "m.h5"
+    code, _, err = export(capsys, source, "--out", out, *extra, *TINY)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("nasplay export: error:")
+    if case == "exists":
+        assert out.read_bytes() == b"precious" and "--overwrite" in err
