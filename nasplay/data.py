@@ -1,0 +1,425 @@
+"""Data for candidate evaluation: sources, seeded class-stratified subsets, a tf.data pipeline.
+
+Every search step trains a candidate on a training subset and scores it on a validation subset.
+Both are carved from the source's *training* split (the test split is for final reports only),
+with a fixed seed, so every candidate of a search sees the same images.
+
+Sources (``src``):
+
+- ``"cifar10"``: ``keras.datasets.cifar10.load_data()``, downloaded once and kept by Keras in
+  ``~/.keras/datasets``. The name always means this; write ``./cifar10`` for a folder so named.
+- a folder of the official CIFAR-10 python batches (``data_batch_1``..``data_batch_5``,
+  ``test_batch``, ``batches.meta``), directly or inside ``cifar-10-batches-py/``. They are
+  pickles: read only files you trust, as with Keras's own loader.
+- an image folder, ``<dir>/train/<class>/*.jpg|jpeg|png`` (with an optional ``<dir>/test/<class>``
+  for the test split) or ``<dir>/<class>/*`` (no test split). Classes are the sorted sub-folder
+  names of the training split, so CIFAR-10 folders keep CIFAR-10's label order. Images are
+  decoded once and cached on disk (``nasplay.cache``). All images get the size of the first one
+  (sorted by class, then file name): others are resized to it with a warning, because a network
+  needs one input shape and failing on a few odd files would make most photo folders unusable.
+
+TensorFlow is imported inside the functions that decode or build pipelines, so that the CLI's
+start and numpy-only uses (``stratified_split``) do not pay its import time. Decoding an image
+folder (a cache miss) and ``make_dataset`` start TensorFlow's runtime: in an evaluation process,
+call ``nasplay.devices.configure`` before them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nasplay import cache
+from nasplay.errors import UserError
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+# Per-channel mean and standard deviation of CIFAR-10's 50,000 training images, pixels in [0, 1].
+# Fixed constants rather than statistics of the data at hand, so that training, validation and
+# test pipelines, and subsets of any size, all normalize alike. Pass others for other data.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SPLITS = ("train", "test")
+_DECODE_BATCH = 1024  # images per decoded batch: the granularity of locating a corrupt file
+_FIX_HINT = ("point --data at a local copy, e.g. --data ../shared/datasets/cifar10-jpeg "
+             "(an image folder <dir>/train/<class>/*.jpg) or a folder holding the CIFAR-10 "
+             "python batches (data_batch_1..5, test_batch)")
+
+
+class DataError(UserError, ValueError):
+    """A data source that cannot be read or a subset it cannot supply; the message is one line."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images and labels of one split of a source."""
+
+    x: np.ndarray       # uint8 (N, H, W, 3); read-only (memory-mapped) when it came from the cache
+    y: np.ndarray       # int64 (N,), indices into classes
+    classes: list[str]  # class names in label order
+
+    def __post_init__(self):
+        if self.x.ndim != 4 or self.x.shape[-1] != 3 or self.x.dtype != np.uint8:
+            raise ValueError(f"x must be uint8 of shape (N, H, W, 3), "
+                             f"got {self.x.dtype} {self.x.shape}")
+        if self.y.shape != (len(self.x),):
+            raise ValueError(f"y must have shape ({len(self.x)},) to match x, got {self.y.shape}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx: np.ndarray | Sequence[int]) -> Dataset:
+        """The images at ``idx`` (copied into memory), with the same classes."""
+        return Dataset(self.x[idx], self.y[idx], self.classes)
+
+
+def load_source(src: str = "cifar10", split: str = "train",
+                cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """One split ("train" or "test") of the source ``src`` (see the module docstring).
+
+    ``cache_dir`` is where decoded image folders are kept (default ``$NASPLAY_CACHE`` or
+    ``~/.cache/nasplay``). Raises ``DataError`` naming what was tried when nothing can be read.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if src == "cifar10":
+        return _load_keras_cifar10(split)
+    root = Path(src).expanduser()
+    if not src or not root.is_dir():
+        raise DataError(f"data source {src!r} is neither 'cifar10' nor a directory "
+                        f"({root.absolute()} is not one); {_FIX_HINT}")
+    for batches in (root, root / "cifar-10-batches-py"):
+        if (batches / "data_batch_1").is_file() or (batches / "test_batch").is_file():
+            return _load_python_batches(batches, split)
+    return _load_image_folder(root, split, cache_dir)
+
+
+def _first_line(error: BaseException | str) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _load_keras_cifar10(split: str) -> Dataset:
+    import keras
+
+    try:
+        train, test = keras.datasets.cifar10.load_data()
+    except Exception as e:  # Keras raises a bare Exception for a failed download
+        raise DataError(f"cannot load 'cifar10' with keras.datasets.cifar10.load_data() "
+                        f"({_first_line(e)}); offline? {_FIX_HINT}") from e
+    x, y = train if split == "train" else test
+    return Dataset(x, y.reshape(-1).astype(np.int64), list(CIFAR10_CLASSES))
+
+
+def _load_python_batches(folder: Path, split: str) -> Dataset:
+    """The official CIFAR-10 python format: pickled dicts with bytes keys b"data", b"labels".
+
+    b"data" is N x 3072 uint8, channel-major (1024 red, 1024 green, 1024 blue values per image).
+    The training split is every ``data_batch_<n>`` present, in order of n.
+    """
+    if split == "train":
+        numbered = {int(m[1]): p for p in folder.iterdir()
+                    if (m := re.fullmatch(r"data_batch_(\d+)", p.name))}
+        paths = [numbered[n] for n in sorted(numbered)]
+    else:
+        paths = [folder / "test_batch"] if (folder / "test_batch").is_file() else []
+    if not paths:
+        wanted = "data_batch_1..5" if split == "train" else "test_batch"
+        raise DataError(f"no {split} split in the CIFAR-10 python batches in {folder} "
+                        f"({wanted} is missing)")
+    batches = [_read_batch(p) for p in paths]
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    classes = list(CIFAR10_CLASSES)
+    if (folder / "batches.meta").is_file():
+        try:
+            classes = [n.decode() for n in _unpickle(folder / "batches.meta")[b"label_names"]]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise DataError(f"{folder / 'batches.meta'} has no b'label_names' list of bytes "
+                            f"({_first_line(e)})") from e
+    if len(y) and not 0 <= y.min() <= y.max() < len(classes):
+        raise DataError(f"labels in {folder} lie outside 0..{len(classes) - 1} "
+                        f"({len(classes)} classes)")
+    return Dataset(x, y, classes)
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as e:  # a corrupt pickle can raise almost anything
+        raise DataError(f"cannot read the CIFAR-10 python batch {path} ({_first_line(e)}); "
+                        f"replace it with an intact copy") from e
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    batch = _unpickle(path)
+    try:
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path} is not a CIFAR-10 python batch (no usable b'data' and "
+                        f"b'labels': {_first_line(e)})") from e
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
+        raise DataError(f"{path} is not a CIFAR-10 python batch: data {data.shape}, labels "
+                        f"{labels.shape}, expected (N, 3072) and (N,)")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _load_image_folder(root: Path, split: str, cache_dir) -> Dataset:
+    layouts = f"{root}/train/<class>/*.jpg|jpeg|png or {root}/<class>/*"
+    nested = (root / "train").is_dir()
+    train_root = root / "train" if nested else root
+    split_root = train_root if split == "train" else root / "test"
+    if split == "test" and not (nested and split_root.is_dir()):
+        raise DataError(f"no test split in {root}: expected {root}/test/<class>/* beside "
+                        f"{root}/train/<class>/*")
+    classes = _subfolders(train_root)
+    if not classes:
+        raise DataError(f"no class folders in {train_root}: expected {layouts}; {_FIX_HINT}")
+    unknown = sorted(set(_subfolders(split_root)) - set(classes))
+    if unknown:
+        raise DataError(f"{split_root} has classes the training split lacks: {unknown}")
+
+    listing, fingerprint = _list_images(split_root, classes)
+    labels = np.repeat([classes.index(name) for name in listing],
+                       [len(names) for names in listing.values()]).astype(np.int64)
+    if not len(labels):
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of "
+                        f"{split_root}: expected {layouts}; {_FIX_HINT}")
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.resolve().name) or "root"
+    where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    entry = cache.cache_root(cache_dir) / f"{slug}-{where}-{split}" / f"{fingerprint}.npy"
+    x = cache.load_array(entry)
+    if x is None or x.ndim != 4 or x.shape[0] != len(labels) or x.shape[-1] != 3:
+        # Paths are built only here: 50,000 of them cost more than the cache hit itself.
+        x = _decode_images([os.path.join(split_root, name, file)
+                            for name, names in listing.items() for file in names])
+        cache.save_array(entry, x)
+    return Dataset(x, labels, classes)
+
+
+def _list_images(split_root: Path, classes: list[str]) -> tuple[dict[str, list[str]], str]:
+    """Sorted image file names per class folder present, and a fingerprint for the cache key.
+
+    The fingerprint covers folder mtimes and file names: adding, removing or renaming an image
+    invalidates the cache entry at the cost of this one listing. Rewriting a file in place under
+    the same name does not (that would take a stat per file, ~0.3 s for 50,000): delete the
+    cache entry then.
+    """
+    listing, fingerprint = {}, hashlib.sha256(f"v1\n{split_root.resolve()}".encode())
+    for name in classes:
+        folder = split_root / name
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            listing[name] = sorted(e.name for e in entries
+                                   if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file())
+        fingerprint.update(f"\n{name}\n{folder.stat().st_mtime_ns}\n".encode())
+        fingerprint.update("\n".join(listing[name]).encode())
+    return listing, fingerprint.hexdigest()[:32]
+
+
+def _subfolders(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def _decode_one(path: str) -> np.ndarray:
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                  expand_animations=False).numpy()
+    except tf.errors.OpError as e:
+        raise DataError(f"cannot decode image {path} ({_first_line(e.message)}); "
+                        f"remove or replace it") from e
+
+
+def _decode_images(paths: list[str]) -> np.ndarray:
+    """Decode ``paths`` into one uint8 array, in parallel (tf.data), sized like the first image.
+
+    tf.data decodes on all cores without the GIL (about twice PIL's speed on two cores). Its
+    errors do not name the file, so a failing batch is decoded again one file at a time.
+    """
+    import tensorflow as tf
+
+    size = _decode_one(paths[0]).shape[:2]
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        resize = tf.reduce_any(tf.shape(image)[:2] != size)
+        image = tf.cond(
+            resize,
+            lambda: tf.saturate_cast(tf.round(tf.image.resize(image, size, antialias=True)),
+                                     tf.uint8),
+            lambda: image)
+        return tf.ensure_shape(image, (*size, 3)), resize
+
+    batches = iter(tf.data.Dataset.from_tensor_slices(paths)
+                   .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                   .batch(_DECODE_BATCH)
+                   .prefetch(1))
+    x = np.empty((len(paths), *size, 3), dtype=np.uint8)
+    resized = 0
+    for start in range(0, len(paths), _DECODE_BATCH):
+        try:
+            images, flags = next(batches)
+        except tf.errors.OpError as e:
+            for path in paths[start:start + _DECODE_BATCH]:
+                _decode_one(path)  # raises DataError naming the file
+            raise DataError(f"cannot decode the images {paths[start]}.. "
+                            f"({_first_line(e.message)})") from e
+        x[start:start + len(images)] = images.numpy()
+        resized += int(np.count_nonzero(flags.numpy()))
+    if resized:
+        warnings.warn(f"resized {resized} of {len(paths)} images under "
+                      f"{os.path.dirname(os.path.dirname(paths[0]))} to {size[0]}x{size[1]}, "
+                      f"the size of the first image", stacklevel=4)
+    return x
+
+
+def _balanced_counts(total: int, available: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """How many of ``total`` items to take from each class: as equal as ``available`` allows.
+
+    Water filling over classes sorted by availability: a class short of its fair share gives all
+    it has and the rest is shared among the others, so counts of classes with enough images
+    differ by at most one. ``tiebreak`` (a random permutation) decides which classes get the
+    extra ones, so no class is favoured by its label. Requires total <= available.sum().
+    """
+    counts = np.zeros_like(available)
+    remaining = total
+    order = np.lexsort((tiebreak, available))
+    for i, c in enumerate(order):
+        counts[c] = min(available[c], remaining // (len(order) - i))
+        remaining -= counts[c]
+    return counts
+
+
+def stratified_split(y: np.ndarray, train_size: int, val_size: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, disjoint index arrays of a training and a validation subset of labels ``y``.
+
+    Class-stratified (per-class counts differ by at most one where classes have the images) and
+    a function of (y, sizes, seed) only. The validation subset is carved first from a per-class
+    permutation and the training subset from what follows, so the validation images do not
+    depend on ``train_size`` and a larger training subset contains a smaller one (same seed):
+    proxy scores at different budgets are then measured on the same validation images.
+    """
+    y = np.asarray(y)
+    if train_size < 0 or val_size < 0:
+        raise DataError(f"subset sizes must be >= 0, got train {train_size}, val {val_size}")
+    if train_size + val_size > len(y):
+        raise DataError(f"a subset of {train_size} training + {val_size} validation images "
+                        f"is larger than the {len(y)} images in the training split")
+    rng = np.random.default_rng(seed)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    members = [rng.permutation(np.flatnonzero(y_idx == c)) for c in range(len(classes))]
+    available = np.array([len(m) for m in members])
+    val_counts = _balanced_counts(val_size, available, rng.permutation(len(classes)))
+    train_counts = _balanced_counts(train_size, available - val_counts,
+                                    rng.permutation(len(classes)))
+    none = np.empty(0, dtype=np.int64)  # so that no classes at all gives empty subsets
+    val = np.concatenate([none, *(m[:v] for m, v in zip(members, val_counts))])
+    train = np.concatenate([none, *(m[v:v + t] for m, v, t in
+                                    zip(members, val_counts, train_counts))])
+    return np.sort(train), np.sort(val)
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,
+                 augment: bool = False, cutout: int = 0, seed: int = 0,
+                 mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD):
+    """A ``tf.data.Dataset`` of (float32 normalized images, labels) batches.
+
+    The arrays become tensors once; each epoch shuffles indices and gathers batches from them,
+    so no epoch copies data in Python. Training pipelines reshuffle every epoch (seeded: the same
+    ``seed``, under the same TensorFlow global seed, gives the same order and augmentations) and
+    drop the last partial batch, so Keras traces its train step for one batch shape only.
+    Evaluation pipelines (``training=False``) keep order and every image.
+
+    Augmentation (training only), per image, as in DARTS: ``augment`` pads by 4 black pixels and
+    crops at a random offset, then flips horizontally with probability 1/2; ``cutout`` > 0 then
+    zeroes, after normalization (so: the mean colour), a ``cutout`` x ``cutout`` square, clipped
+    at the border, at a random centre. Random numbers come from stateless ops seeded per batch,
+    so parallel mapping cannot change them.
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if (augment or cutout) and not training:
+        raise ValueError("augmentation (augment, cutout) is for training pipelines only")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} and {len(y)}")
+    if training and len(x) < batch_size:
+        raise DataError(f"{len(x)} training images are fewer than one batch of {batch_size}; "
+                        f"use a larger subset or a smaller batch size")
+    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    scale = tf.constant(1.0 / (255.0 * np.asarray(std)), tf.float32)
+    offset = tf.constant(np.asarray(mean) / np.asarray(std), tf.float32)
+    shuffle_seed, augment_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+
+    def load(idx, key=None):
+        batch = tf.gather(images, idx)
+        if key is not None:  # one row of uniforms per random choice, one column per image
+            u = tf.random.stateless_uniform((5, tf.shape(idx)[0]), seed=tf.stack([key, 0]))
+            if augment:
+                batch = _pad_crop_flip(batch, u[0], u[1], u[2] < 0.5)
+        batch = tf.cast(batch, tf.float32) * scale - offset
+        if cutout:
+            batch = _cutout(batch, u[3], u[4], cutout)
+        return batch, tf.gather(labels, idx)
+
+    ds = tf.data.Dataset.range(len(x))
+    if training:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if augment or cutout:
+        keys = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, keys)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _pad_crop_flip(images, u_row, u_col, flip, pad: int = 4):
+    """Pad-by-``pad`` random crops of a batch (B, H, W, C), flipped where ``flip``.
+
+    One gather from the flattened padded batch does crop and flip together: about 2.5x faster
+    here than per-axis gathers followed by a reverse.
+    """
+    import tensorflow as tf
+
+    n, height, width, channels = tf.shape(images)[0], *images.shape[1:]
+    rows, cols = tf.range(height)[None, :, None], tf.range(width)[None, None, :]
+    top = tf.cast(u_row * (2 * pad + 1), tf.int32)[:, None, None]
+    left = tf.cast(u_col * (2 * pad + 1), tf.int32)[:, None, None]
+    cols = tf.where(flip[:, None, None], width - 1 - cols, cols)
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    pixel = ((tf.range(n)[:, None, None] * (height + 2 * pad) + top + rows) * (width + 2 * pad)
+             + left + cols)
+    return tf.gather(tf.reshape(padded, (-1, channels)), pixel)
+
+
+def _cutout(images, u_row, u_col, size: int):
+    """Zero a ``size`` x ``size`` square per image of a batch, centred at random, clipped."""
+    import tensorflow as tf
+
+    height, width = images.shape[1], images.shape[2]
+    top = tf.cast(u_row * height, tf.int32)[:, None] - size // 2
+    left = tf.cast(u_col * width, tf.int32)[:, None] - size // 2
+    rows, cols = tf.range(height), tf.range(width)
+    in_rows = tf.cast((rows >= top) & (rows < top + size), images.dtype)[:, :, None, None]
+    in_cols = tf.cast((cols >= left) & (cols < left + size), images.dtype)[:, None, :, None]
+    return images * (1 - in_rows * in_cols)
