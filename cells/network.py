@@ -1,0 +1,109 @@
+"""The CIFAR network of the NASNet, AmoebaNet and DARTS papers, built from a genotype.
+
+Layout: stem (3x3 conv to ``stem_multiplier * filters`` + BN), N normal cells, a reduction cell
+(filters x2), N normal cells, a reduction cell (x2), N normal cells, ReLU, global average pooling,
+optional dropout, a dense classifier. Every cell reads the outputs of the two cells before it; the
+first reads the stem twice. So ``N = 6, filters = 36`` is DARTS's "20 cells, C = 36" network.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from cells.cell import Cell, check_rate
+from cells.ops import batch_norm, check_filters
+from search_space.genotype import Genotype
+
+# The CIFAR auxiliary head of NASNet and DARTS (``AuxiliaryHeadCIFAR``): from 8x8 maps, a 5x5
+# average pool with stride 3 leaves 2x2, a 1x1 conv to 128, a 2x2 conv to 768, a classifier.
+# Smaller maps skip the pool; global pooling after the 2x2 conv keeps any size working.
+AUX_POOL, AUX_POOL_STRIDES = 5, 3
+AUX_HIDDEN, AUX_FEATURES, AUX_KERNEL = 128, 768, 2
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _classifier(x, num_classes: int, name: str):
+    """Logits in the layer policy's dtype, softmax in float32 (mixed precision stays stable)."""
+    x = layers.Dense(num_classes, name=f"{name}_logits")(x)
+    return layers.Activation("softmax", dtype="float32", name=name)(x)
+
+
+def _auxiliary_head(x, num_classes: int):
+    """DARTS's AuxiliaryHeadCIFAR, sized to whatever map it gets (8x8 at CIFAR resolution)."""
+    x = layers.ReLU(name="aux_relu")(x)
+    h, w = x.shape[1], x.shape[2]
+    if h is not None and w is not None and min(h, w) >= AUX_POOL:
+        x = layers.AveragePooling2D(AUX_POOL, strides=AUX_POOL_STRIDES, name="aux_pool")(x)
+    x = layers.Conv2D(AUX_HIDDEN, 1, use_bias=False, name="aux_conv_1x1")(x)
+    x = layers.ReLU(name="aux_relu_1")(batch_norm(name="aux_bn_1")(x))
+    # 2x2 as in the papers (it covers the whole 2x2 map at CIFAR size); smaller maps get less
+    h, w = x.shape[1], x.shape[2]
+    kernel = (min(h or AUX_KERNEL, AUX_KERNEL), min(w or AUX_KERNEL, AUX_KERNEL))
+    x = layers.Conv2D(AUX_FEATURES, kernel, use_bias=False, name="aux_conv_2x2")(x)
+    x = layers.ReLU(name="aux_relu_2")(batch_norm(name="aux_bn_2")(x))
+    x = layers.GlobalAveragePooling2D(name="aux_pool_global")(x)
+    return _classifier(x, num_classes, "aux_predictions")
+
+
+def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_stage: int = 2,
+                  stem_multiplier: int = 3, input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
+                  auxiliary_head: bool = False, name: str | None = None, *,
+                  dropout_rate: float = 0.0, seed: int | None = None) -> keras.Model:
+    """A functional ``keras.Model`` from a genotype (a ``Genotype`` or its dict).
+
+    Outputs class probabilities (float32); with ``auxiliary_head=True`` the model has two outputs,
+    ``[predictions, aux_predictions]``, the second taken after the second reduction cell (DARTS
+    weights its loss 0.4). ``cells_per_stage`` may be 0 (stem, two reduction cells, classifier).
+    ``seed`` seeds drop-path noise, cell ``k`` gets ``seed + 100 * k``.
+    """
+    if isinstance(genotype, dict):
+        genotype = Genotype.from_dict(genotype)
+    elif not isinstance(genotype, Genotype):
+        raise ValueError(f"genotype must be a search_space.Genotype or its dict, got "
+                         f"{type(genotype).__name__}")
+    _check_count(num_classes, "num_classes", 2)
+    _check_count(filters, "filters", 2)
+    _check_count(cells_per_stage, "cells_per_stage", 0)
+    _check_count(stem_multiplier, "stem_multiplier", 1)
+    check_rate(drop_path_rate, "drop_path_rate")
+    check_rate(dropout_rate, "dropout_rate")
+    if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3):
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Conv2D(stem_multiplier * filters, 3, padding="same", use_bias=False,
+                      name="stem_conv")(inputs)
+    stem = batch_norm(name="stem_bn")(x)
+
+    h_prev_prev, h_prev = stem, stem
+    width, index, aux = filters, 0, None
+    for stage in range(3):
+        kinds = [False] * cells_per_stage
+        if stage > 0:
+            width *= 2
+            kinds.insert(0, True)
+        for reduction in kinds:
+            cell = Cell(genotype.reduction if reduction else genotype.normal, width,
+                        reduction=reduction, drop_path_rate=drop_path_rate,
+                        seed=None if seed is None else seed + 100 * index,
+                        name=f"{'reduction' if reduction else 'normal'}_cell_{index}")
+            h_prev_prev, h_prev = h_prev, cell([h_prev_prev, h_prev])
+            index += 1
+            if auxiliary_head and reduction and stage == 2:
+                aux = _auxiliary_head(h_prev, num_classes)
+
+    x = layers.ReLU(name="head_relu")(h_prev)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if dropout_rate > 0.0:
+        x = layers.Dropout(dropout_rate, seed=seed, name="dropout")(x)
+    outputs = _classifier(x, num_classes, "predictions")
+    return keras.Model(inputs, [outputs, aux] if aux is not None else outputs,
+                       name=name or f"{genotype.space}_network")
