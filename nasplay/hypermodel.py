@@ -1,0 +1,73 @@
+"""A keras-tuner ``HyperModel`` over a cell search space, for keras-tuner's own tuners.
+
+    import keras_tuner
+    from nasplay.hypermodel import CellHyperModel
+
+    hypermodel = CellHyperModel("amoebanet", filters=16, cells_per_stage=1)
+    tuner = keras_tuner.BayesianOptimization(hypermodel, objective="val_accuracy", max_trials=20)
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
+    best = hypermodel.genotype(tuner.get_best_hyperparameters()[0])
+
+Every decision of the space's integer encoding (``SearchSpace.decision_sizes``) becomes one
+unordered ``hp.Choice`` of ints (keras-tuner's ``Choice`` holds only int/float/str/bool), named
+after what it decides, e.g. ``normal[2].op_a``; ``SearchSpace.decode`` turns the values into a
+genotype. This is the other way round from ``searchers.kt_oracle``, which lets *our* searchers
+drive keras-tuner: here keras-tuner's RandomSearch, BayesianOptimization or Hyperband search.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+
+from cells import build_network
+from search_space.genotype import Genotype
+from search_space.spaces import CELLS, SearchSpace, get_space
+
+
+def decision_names(space: SearchSpace) -> list[str]:
+    """A readable name per decision, in the encoding order the spaces module documents."""
+    per_block = ["input_a", "input_b", "op_a", "op_b"] + (["combine"] if len(space.combines) > 1
+                                                          else [])
+    names = [f"{cell}[{i}].{label}" for cell in CELLS for i in range(space.num_blocks)
+             for label in per_block]
+    if len(names) != len(space.decision_sizes()):  # a space with another encoding: plain indices
+        names = [f"decision_{k}" for k in range(len(space.decision_sizes()))]
+    return names
+
+
+class CellHyperModel(keras_tuner.HyperModel):
+    """Builds and compiles ``cells.build_network`` for the genotype a trial's choices encode.
+
+    Args:
+        space: a ``SearchSpace`` or the name of a registered one.
+        filters, cells_per_stage, stem_multiplier, num_classes, input_shape, drop_path_rate:
+            passed to ``build_network`` (a small proxy network by default).
+        learning_rate: of the Adam optimizer the model is compiled with.
+    """
+
+    def __init__(self, space: SearchSpace | str, filters: int = 16, cells_per_stage: int = 1,
+                 stem_multiplier: int = 3, num_classes: int = 10, input_shape=(32, 32, 3),
+                 drop_path_rate: float = 0.0, learning_rate: float = 1e-3, name=None,
+                 tunable: bool = True):
+        super().__init__(name=name, tunable=tunable)
+        self.space = get_space(space) if isinstance(space, str) else space
+        if not isinstance(self.space, SearchSpace):
+            raise ValueError(f"space must be a SearchSpace or a registered space name, got "
+                             f"{type(space).__name__}")
+        self.network_kwargs = {"filters": filters, "cells_per_stage": cells_per_stage,
+                               "stem_multiplier": stem_multiplier, "num_classes": num_classes,
+                               "input_shape": tuple(input_shape), "drop_path_rate": drop_path_rate}
+        self.learning_rate = learning_rate
+
+    def genotype(self, hp: keras_tuner.HyperParameters) -> Genotype:
+        """Declare one ``Choice`` per decision (if not yet declared) and decode the values."""
+        decisions = [hp.Choice(name, list(range(size)), ordered=False)
+                     for name, size in zip(decision_names(self.space), self.space.decision_sizes())]
+        return self.space.decode(decisions)
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        model = build_network(self.genotype(hp), **self.network_kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
