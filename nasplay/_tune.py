@@ -1,0 +1,220 @@
+"""Ray Tune glue for ``nasplay.runner`` (imported only when a search runs: it imports Ray).
+
+- ``RunSearcher``: ``searchers.ray_adapter.TuneSearcher`` plus what a resumable run needs: the
+  proposals pending in a saved state are issued again before new ones, every new proposal is
+  persisted before it runs, and a trial cancelled by the end of the experiment stays pending.
+- ``Recorder``: the Tune callback through which the driver, and only the driver, writes the
+  run directory as trials end (Tune tells the search algorithm first, then the callbacks).
+- ``run_experiment``: one Tuner for the remaining trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from ray import tune
+from ray.tune import Callback, ProgressReporter
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+from ray.tune.search import Searcher as RaySearcher
+
+from nasplay import runner
+from searchers.ray_adapter import TuneSearcher
+
+
+class RunSearcher(TuneSearcher):
+    """The run's searcher as a Ray Tune ``Searcher``; see the module docstring."""
+
+    def __init__(self, search: runner._Search):
+        super().__init__(search.searcher, metric=search.metric, mode="max")
+        self._search = search
+        self._reissue = search.pending_proposals()  # (trial_id, genotype dict, step), oldest first
+        self._configs: dict[str, dict] = {}        # Ray trial id -> the config we suggested
+        self.exhausted = False
+
+    def suggest(self, trial_id: str):
+        if self._reissue:
+            our_id, genotype, step = self._reissue.pop(0)
+            config = {"trial_id": our_id, "genotype": genotype, "step": step}
+            self._proposals[trial_id] = our_id
+        else:
+            config = super().suggest(trial_id)
+            searcher = self._search.searcher
+            if not isinstance(config, dict):
+                if config == RaySearcher.FINISHED and searcher.num_proposed < (
+                        searcher.max_trials or 0):
+                    self.exhausted = True  # finished before its budget: no new genotype left
+                return config
+            config["step"] = searcher.num_proposed - 1
+            self._search.on_proposed(config["trial_id"], config["step"])
+        self._configs[trial_id] = config
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        config = self._configs.pop(trial_id, None)
+        if not error and (not result or "final" not in result):
+            # Cancelled before it ran to the end (the experiment is stopping): not a result. The
+            # proposal stays pending, to be issued again in this session or on resume.
+            self._proposals.pop(trial_id, None)
+            if config is not None:
+                self._reissue.append((config["trial_id"], config["genotype"], config["step"]))
+            return
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+    def __getstate__(self) -> dict:
+        # Tuner pickles its settings into tuner.pkl (for Tuner.restore, which we do not use);
+        # the driver's live objects (open run, progress stream) stay out of it.
+        return {"_metric": self._metric, "_mode": self._mode}
+
+
+class RecordsGenerator(SearchGenerator):
+    """Ray's ``SearchGenerator`` without its periodic checkpoints of the searcher.
+
+    A run resumes from its own records (``searcher_state.json`` is written after every ask and
+    every finished trial); a second copy of the state in Ray's folder, written on Ray's schedule,
+    could only disagree with it.
+    """
+
+    def save_to_dir(self, dirpath: str, session_str: str) -> None:
+        pass
+
+    def has_checkpoint(self, dirpath: str) -> bool:
+        return False
+
+
+class Recorder(Callback):
+    """Trial events -> the driver's ``_Search`` (records, searcher state, progress line)."""
+
+    def __init__(self, search: runner._Search):
+        self._search = search
+        self._started: dict[str, float] = {}
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._started.setdefault(trial.trial_id, time.time())
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finish(trial, None)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finish(trial, error_message(trial))
+
+    def on_step_end(self, iteration, trials, **info):
+        running = sum(t.status == "RUNNING" for t in trials)
+        if self._search.progress is not None:
+            self._search.progress.tick(running)
+
+    def _finish(self, trial, error: str | None) -> None:
+        result = dict(trial.last_result or {})
+        if error is None and "final" not in result:
+            return  # cancelled, not finished: stays pending (see RunSearcher.on_trial_complete)
+        self._search.on_finished(trial.config, result if error is None else {}, error,
+                                 started_at=self._started.pop(trial.trial_id, None),
+                                 node_ip=result.get("node_ip"))
+
+    def __getstate__(self) -> dict:
+        return {}
+
+
+class SilentReporter(ProgressReporter):
+    """No Ray status table: ``runner._Progress`` prints our compact line instead."""
+
+    def should_report(self, trials, done: bool = False) -> bool:
+        return False
+
+    def report(self, trials, done, *sys_info) -> None:
+        pass
+
+
+# Ray's error files hold "Failure # 1 (occurred at ...)" and then a traceback or an actor's
+# death notice; the line that names the exception is the one worth recording.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def error_message(trial) -> str:
+    """One line saying why Ray gave up on a trial (its worker or node died, ...)."""
+    text = ""
+    with contextlib.suppress(Exception):
+        if trial.error_file:
+            text = Path(trial.error_file).read_text(errors="replace")
+    if not text:
+        with contextlib.suppress(Exception):
+            text = str(trial.get_error() or "")
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith("Failure #")]
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    death = [line for line in lines if "actor is dead" in line or "exit detail" in line.lower()]
+    message = named[-1] if named else (lines[0] if lines else "")
+    if death and death[0] not in message:
+        message = f"{message} {death[0]}".strip()
+    return message[:1000] or "the trial's worker failed (see the trial's error.txt under ray/)"
+
+
+def trial_name(trial) -> str:
+    return str(trial.config.get("trial_id", trial.trial_id))
+
+
+def trial_dirname(trial) -> str:
+    return f"{trial_name(trial)}_{trial.trial_id}"
+
+
+@contextlib.contextmanager
+def _quiet_ray():
+    """Ray's legacy output engine (so our silent reporter is used), no strict metric check
+    (a failed trial reports an error, not a score), Tune's own log lines off: failures are
+    recorded in trials.jsonl and shown on the progress line."""
+    env = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+    saved_env = {key: os.environ.get(key) for key in env}
+    loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.train", "ray.air")]
+    saved_levels = [log.level for log in loggers]
+    os.environ.update(env)
+    for log in loggers:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for log, level in zip(loggers, saved_levels):
+            log.setLevel(level)
+
+
+def run_experiment(search: runner._Search, settings: dict, cpus: float, num_samples: int) -> str:
+    """Run the remaining trials; returns "exhausted" if the searcher ran out of genotypes."""
+    config = search.config
+    searcher = RunSearcher(search)
+    search_alg = RecordsGenerator(ConcurrencyLimiter(searcher, max_concurrent=config.workers))
+    resources = {"cpu": cpus, "gpu": config.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(runner._trial, settings=settings),
+                                    resources)
+    scheduler = None
+    if config.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(time_attr="epoch", metric=search.metric, mode="max",
+                                  max_t=config.epochs or 100,
+                                  grace_period=runner.ASHA_GRACE_EPOCHS,
+                                  reduction_factor=runner.ASHA_REDUCTION_FACTOR)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
+            reuse_actors=True, time_budget_s=config.time_budget_s,
+            trial_name_creator=trial_name, trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=str(search.run_dir.ray_path.resolve()),
+            callbacks=[Recorder(search)],
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            verbose=0, progress_reporter=SilentReporter(), log_to_file=True),
+    )
+    with _quiet_ray():
+        tuner.fit()
+    return "exhausted" if searcher.exhausted else "done"
