@@ -2,10 +2,11 @@
 
 Each (searcher, seed) pair searches the same space for the same number of trials, scored by the
 zero-cost NASWOT score (default: seconds per candidate, no data needed) or by real proxy training
-on a CIFAR-10 subset (``--scorer proxy``: minutes per candidate). Every pair writes an ordinary run
-directory written with ``nasplay.records`` (the ``config.json`` is the SearchConfig that
-``nasplay search`` would write), so ``nasplay inspect`` reads the results like any search's; the script then draws the overlay of best-so-far curves (mean and std band per
-searcher) and prints the mean and std over seeds of the best score at the budget.
+on a CIFAR-10 subset (``--scorer proxy``: minutes per candidate). Every pair writes an ordinary
+run directory through ``nasplay.records`` (its ``config.json`` is the SearchConfig that
+``nasplay search`` would write), so ``nasplay inspect`` reads the results like any search's.
+The script then draws the overlay of best-so-far curves (mean and std band per searcher) and
+prints the mean and std over seeds of the best score at half and at the full budget.
 
     python experiments/compare_searchers.py --out runs/compare --trials 30 --seeds 0 1 2
     nasplay inspect runs/compare/*-s* --aggregate --out runs/compare/report   # the same figure
@@ -52,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default="cifar10", help="proxy scorer: data source")
     parser.add_argument("--subset", type=int, default=2000, help="proxy scorer: training images")
     parser.add_argument("--epochs", type=int, default=3, help="proxy scorer: epochs")
-    parser.add_argument("--figure", help="also copy the overlay figure here (e.g. docs/images/compare.png)")
+    parser.add_argument("--figure", help="also copy the overlay figure here "
+                        "(e.g. docs/images/compare.png)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing run directories")
     return parser.parse_args(argv)
 

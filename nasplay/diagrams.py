@@ -87,7 +87,8 @@ def cell_graph(cell, reduction: bool = False) -> CellGraph:
 
 def _layers(nodes: dict[str, Node], edges: list[tuple[str, str]]) -> list[list[str]]:
     """Columns by longest-path depth (nodes are created in topological order), each op in the
-    column before its block, the output in a column of its own, rows ordered by barycentre sweeps."""
+    column before its block, the output in a column of its own; rows ordered by barycentre
+    sweeps."""
     preds: dict[str, list[str]] = {key: [] for key in nodes}
     for source, target in edges:
         preds[target].append(source)

@@ -30,14 +30,18 @@ DEFAULTS = {"filters": 16, "cells_per_stage": 2, "num_classes": 10}
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", metavar="DIR", help="a run directory")
-    parser.add_argument("--out", required=True, metavar="FILE.keras", help="the model file to write; "
-                        "its genotype goes beside it as FILE" + GENOTYPE_SUFFIX)
+    parser.add_argument("--out", required=True, metavar="FILE.keras",
+                        help=f"the model file to write; its genotype goes beside it as "
+                             f"FILE{GENOTYPE_SUFFIX}")
     parser.add_argument("--trial", metavar="ID", help="export this trial instead of the best one")
     parser.add_argument("--filters", type=int, help="width of the first stage (default: the run's)")
-    parser.add_argument("--cells-per-stage", type=int, help="normal cells per stage (default: the run's)")
-    parser.add_argument("--num-classes", type=int, help="classifier outputs (default: the run's, else 10)")
+    parser.add_argument("--cells-per-stage", type=int,
+                        help="normal cells per stage (default: the run's)")
+    parser.add_argument("--num-classes", type=int,
+                        help="classifier outputs (default: the run's, else 10)")
     parser.add_argument("--metric", help="the metric that picks the best trial (default: the run's "
-                        "config.json 'metric', else val_accuracy)")
+                        "config.json 'metric', else its scorer's: val_accuracy, or naswot "
+                        "for zero-cost)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -48,7 +52,7 @@ def genotype_path(model_path) -> Path:
 
 
 def check_out_path(out, overwrite: bool = False) -> Path:
-    """The output path, or a UserError: wrong suffix, missing or unwritable folder, existing file."""
+    """The output path, or a UserError: bad suffix, missing or unwritable folder, existing file."""
     out = Path(out)
     if out.suffix != ".keras":
         raise UserError(f"--out must end in .keras (Keras's native format), got {out}")
@@ -76,13 +80,14 @@ def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str) -
 
 
 def network_settings(config: dict, args) -> dict:
-    """Command line over the run's config over ``DEFAULTS``; each must be a positive int."""
+    """Command line over the run's config over ``DEFAULTS``, each checked against its minimum."""
     settings = {**DEFAULTS, **rundir.network_settings(config)}
-    for key in DEFAULTS:
+    for key, minimum in rundir.NETWORK_KEYS.items():
         value = getattr(args, key, None)
         if value is not None:
-            if value < 1:
-                raise UserError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+            if value < minimum:
+                raise UserError(f"--{key.replace('_', '-')} must be an integer >= {minimum}, "
+                                f"got {value}")
             settings[key] = value
     return settings
 

@@ -32,10 +32,12 @@ def add_arguments(parser) -> None:
                         "their progress is overlaid in one figure)")
     parser.add_argument("--top", type=int, default=10, metavar="K",
                         help="leaderboard length per run (default 10)")
-    parser.add_argument("--out", metavar="REPORT_DIR", help="where figures go (default DIR/report/; "
-                        "with several runs, the overlay goes to DIR1/report/" + COMPARE_FIGURE + ")")
+    parser.add_argument("--out", metavar="REPORT_DIR",
+                        help="where figures go (default DIR/report/; with several runs, the "
+                             f"overlay goes to DIR1/report/{COMPARE_FIGURE})")
     parser.add_argument("--metric", help="the metric that ranks trials (default: the run's "
-                        "config.json 'metric', else val_accuracy)")
+                        "config.json 'metric', else its scorer's: val_accuracy, or naswot "
+                        "for zero-cost)")
     parser.add_argument("--aggregate", action="store_true", help="in the overlay, draw the mean "
                         "and std of the runs of each searcher instead of one line per run")
     parser.add_argument("--no-figures", action="store_true", help="print the tables only")
@@ -116,13 +118,23 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _numeric(cell: str) -> bool:
+    """'0.5123', '175.2k', '12', '-' (a missing number) read as numbers; names do not."""
+    try:
+        float(cell.rstrip("kMG")) if cell != "-" else None
+    except ValueError:
+        return False
+    return True
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table: left-aligned first two columns, right-aligned numbers."""
+    """A plain-text table: numeric columns right-aligned, the others left-aligned."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    right = [bool(rows) and all(_numeric(str(r[i])) for r in rows) for i in range(len(header))]
 
     def line(cells):
-        return "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(str(c).rjust(w) if r else str(c).ljust(w)
+                         for c, w, r in zip(cells, widths, right)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule] + [line(r) for r in rows])
@@ -197,6 +209,12 @@ def _new_figure(width: float = 6.4, height: float = 4.2):
     return fig, fig.subplots()
 
 
+def _integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_progress(run: Run, path) -> None:
     """Every completed trial's score (dots) and the best-so-far line, against trials."""
     fig, ax = _new_figure()
@@ -210,6 +228,7 @@ def plot_progress(run: Run, path) -> None:
     failed = [i + 1 for i, t in enumerate(run.trials) if t.get("status") == "failed"]
     if failed:
         ax.plot(failed, [min(ys)] * len(failed), "x", color="#555555", label="failed", zorder=2)
+    _integer_ticks(ax)
     ax.set_xlabel("trials finished")
     ax.set_ylabel(run.metric)
     ax.set_title(f"{run.label}: best-so-far {run.metric}")
@@ -271,14 +290,17 @@ def plot_overlay(runs: list[Run], path, aggregate: bool = False, title: str | No
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(padded, axis=0), np.nanstd(padded, axis=0)
             xs = np.arange(1, length + 1)
-            ax.plot(xs, mean, color=colour, linewidth=2, label=f"{name} (mean of {len(curves)})")
-            ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
+            ax.step(xs, mean, where="post", color=colour, linewidth=2,
+                    label=f"{name} (mean of {len(curves)})")
+            ax.fill_between(xs, mean - std, mean + std, step="post", color=colour, alpha=0.2,
+                            linewidth=0)
         else:
             for k, (run, curve) in enumerate(zip(members, curves)):
                 ax.step(range(1, len(curve) + 1), curve, where="post", color=colour,
                         linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.6,
                         label=run.label)
     metrics = sorted({r.metric for r in runs})
+    _integer_ticks(ax)
     ax.set_xlabel("trials finished")
     ax.set_ylabel(" / ".join(metrics))
     ax.set_title(title or f"best-so-far {' / '.join(metrics)}")

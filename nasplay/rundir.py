@@ -46,8 +46,8 @@ def check_run_dir(path) -> Path:
     if not path.is_dir():
         raise UserError(f"{path} is not a directory; pass the --run-dir of a nasplay search")
     if not is_run_dir(path):
-        raise UserError(f"{path} is not a run directory (it has no {CONFIG_FILE} or {TRIALS_FILE}); "
-                        f"pass the --run-dir of a nasplay search")
+        raise UserError(f"{path} is not a run directory (it has no {CONFIG_FILE} or "
+                        f"{TRIALS_FILE}); pass the --run-dir of a nasplay search")
     return path
 
 
@@ -153,7 +153,7 @@ def error_summary(record: dict, limit: int = 200) -> str:
 
 
 def find_trial(run_dir, trials: list[dict], trial_id: str) -> dict:
-    """The record whose ``trial_id`` is ``trial_id`` (the last one if a resumed run wrote it twice)."""
+    """The record with this ``trial_id`` (the last one, should a resumed run write it twice)."""
     matches = [t for t in trials if str(t.get("trial_id")) == trial_id]
     if not matches:
         known = [str(t.get("trial_id")) for t in trials]
@@ -179,19 +179,20 @@ def searcher_name(config: dict) -> str | None:
 
 # Where a run's config may keep the network settings: at top level or in one of these sections.
 _NETWORK_SECTIONS = ("network", "proxy", "evaluation")
-NETWORK_KEYS = ("filters", "cells_per_stage", "num_classes")
+NETWORK_KEYS = {"filters": 2, "cells_per_stage": 0, "num_classes": 2}   # name -> smallest value
 
 
 def network_settings(config: dict) -> dict:
     """The network settings (``filters``, ``cells_per_stage``, ``num_classes``) a run trained its
-    candidates with, from its config: top-level keys first, then the ``network`` / ``proxy`` /
-    ``evaluation`` sections. Only positive ints are taken; missing ones are left out."""
+    candidates with, from its config: top-level keys first (``nasplay search`` writes them there),
+    then the ``network`` / ``proxy`` / ``evaluation`` sections. Only ints in range are taken
+    (``cells_per_stage`` may be 0); missing or null ones are left out."""
     found = {}
     places = [config] + [config[s] for s in _NETWORK_SECTIONS if isinstance(config.get(s), dict)]
-    for key in NETWORK_KEYS:
+    for key, minimum in NETWORK_KEYS.items():
         for place in places:
             value = place.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
                 found[key] = value
                 break
     return found

@@ -23,7 +23,8 @@ def study():
 
 def convs(genotype) -> dict:
     """A stand-in for the zero-cost score: how many convolutions the two cells hold."""
-    ops = [op for cell in (genotype.normal, genotype.reduction) for b in cell.blocks for op in b.ops]
+    cells = (genotype.normal, genotype.reduction)
+    ops = [op for cell in cells for block in cell.blocks for op in block.ops]
     return {"naswot": float(sum("conv" in op for op in ops))}
 
 

@@ -21,15 +21,26 @@ def two_genotypes():
     return first, space.mutate(first, rng)
 
 
-def test_score_is_a_finite_float_and_differs_between_cells(two_genotypes):
-    a, b = (naswot_score(g, TINY) for g in two_genotypes)
-    assert isinstance(a, float) and math.isfinite(a) and math.isfinite(b)
-    assert a != b
+@pytest.fixture(scope="module")
+def scores(two_genotypes):
+    """Scores of the first genotype (twice) and of its mutant: three network builds in all."""
+    first, mutant = two_genotypes
+    return naswot_score(first, TINY), naswot_score(first, TINY), naswot_score(mutant, TINY)
 
 
-def test_score_is_deterministic_by_seed(two_genotypes):
-    genotype = two_genotypes[0]
-    assert naswot_score(genotype, TINY) == naswot_score(genotype, TINY)
+def test_score_is_a_finite_float_and_differs_between_cells(scores):
+    first, _, mutant = scores
+    assert isinstance(first, float) and math.isfinite(first) and math.isfinite(mutant)
+    assert first != mutant
+
+
+def test_score_is_deterministic_by_seed(scores):
+    assert scores[0] == scores[1]
+
+
+def test_another_seed_gives_another_score(two_genotypes, scores):
+    other = ZeroCostConfig(**{**TINY.__dict__, "seed": 1})
+    assert naswot_score(two_genotypes[0], other) != scores[0]
 
 
 def test_metrics_have_params_and_timing(two_genotypes):
