@@ -1,0 +1,311 @@
+"""The ask/tell protocol every searcher speaks, and the bookkeeping all of them share.
+
+The protocol has the shape of Ray Tune's ``suggest`` / ``on_trial_complete`` so that one adapter
+serves every algorithm, and it is asynchronous: any number of proposals may be outstanding, and
+scores come back in any order. ``BaseSearcher`` holds what is the same for every algorithm:
+
+- trial ids (``"<searcher>-00012"``: the searcher's name and the order of proposal);
+- de-duplication: an ask never returns a genotype already proposed in this search (compared by
+  ``Genotype.hash()``); a failed genotype stays "proposed", since it would most likely fail again;
+- pending trials, told with a score or with ``None`` (failed: it never reaches the algorithm);
+- a JSON-able ``state_dict`` holding the random generator's exact state, so a searcher restored
+  from it proposes exactly what the uninterrupted one would have.
+
+Subclasses implement ``_propose`` and the hooks ``_on_result`` / ``_on_failure``, and add their own
+fields with ``_extra_state`` / ``_load_extra_state``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from search_space import Genotype, SearchSpace
+
+# How many draws (samples or mutations) an ask tries before it falls back to the next source of
+# candidates. A draw is tens of microseconds, so this bounds an ask to a few milliseconds even
+# when the search is nearly exhausting the space.
+MAX_DRAWS = 100
+# Spaces at most this large are enumerated as the last resort of de-duplication, so a tiny space
+# is searched to exhaustion (then the searcher reports ``finished``) instead of stalling.
+ENUMERATE_LIMIT = 200_000
+# Bumped when the layout of ``state_dict`` changes incompatibly.
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One candidate to evaluate; tell its score back under ``trial_id``."""
+
+    trial_id: str
+    genotype: Genotype
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """What the runner and the adapters need from a searcher.
+
+    ``ask`` returns ``None`` when there is nothing to propose now (``finished`` says whether there
+    ever will be); ``tell`` with ``score=None`` reports a failed trial.
+    """
+
+    def ask(self) -> Proposal | None: ...
+
+    def tell(self, trial_id: str, score: float | None, metrics: dict | None = None) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+@dataclass
+class Pending:
+    """A proposal awaiting its score, plus what the algorithm needs when the score arrives."""
+
+    genotype: Genotype
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-able, algorithm-specific
+
+
+def clean_score(score: Any) -> float | None:
+    """The score as a float, or ``None`` (failed) for ``None``, NaN and infinities.
+
+    A NaN accuracy (diverged training) must not enter a tournament or a baseline, where one NaN
+    would make every comparison or average after it meaningless.
+    """
+    if score is None or isinstance(score, bool):
+        return None
+    value = float(score)
+    return value if math.isfinite(value) else None
+
+
+class BaseSearcher:
+    """Bookkeeping shared by the searchers; see the module docstring."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, max_trials: int | None = None):
+        if max_trials is not None and max_trials < 0:
+            raise ValueError(f"max_trials must be None or >= 0, got {max_trials}")
+        self.space = space
+        self.seed = int(seed)
+        self.max_trials = max_trials
+        self._rng = np.random.default_rng(self.seed)
+        self._step = 0  # proposals issued so far
+        self._seen: set[str] = set()  # hashes of every genotype proposed
+        self._pending: dict[str, Pending] = {}
+        self._num_completed = 0
+        self._num_failed = 0
+        self._best: dict | None = None  # {"trial_id", "score", "genotype": dict}
+        self._exhausted = False
+
+    # ----------------------------------------------------------------- protocol
+
+    @property
+    def finished(self) -> bool:
+        """True once the budget (``max_trials`` proposals) is spent or the space is exhausted."""
+        if self._exhausted:
+            return True
+        return self.max_trials is not None and self._step >= self.max_trials
+
+    def ask(self) -> Proposal | None:
+        if self.finished:
+            return None
+        proposed = self._propose()
+        if proposed is None:
+            return None
+        genotype, extra = proposed
+        trial_id = f"{self.name}-{self._step:05d}"
+        self._step += 1
+        self._seen.add(genotype.hash())
+        self._pending[trial_id] = Pending(genotype, extra)
+        return Proposal(trial_id, genotype)
+
+    def tell(self, trial_id: str, score: float | None, metrics: dict | None = None) -> None:
+        """Report a pending trial's score (higher is better), or ``None`` if it failed.
+
+        ``metrics`` are accepted for the protocol's sake and passed to the hooks; the algorithms
+        here rank by ``score`` alone.
+        """
+        try:
+            pending = self._pending.pop(trial_id)
+        except KeyError:
+            known = ", ".join(list(self._pending)[:5]) or "none"
+            raise ValueError(
+                f"tell: trial_id {trial_id!r} is not pending (told twice, or never asked); "
+                f"pending: {known}"
+            ) from None
+        value = clean_score(score)
+        if value is None:
+            self._num_failed += 1
+            self._on_failure(trial_id, pending, metrics)
+            return
+        self._num_completed += 1
+        if self._best is None or value > self._best["score"]:
+            self._best = {"trial_id": trial_id, "score": value, "genotype": pending.genotype.to_dict()}
+        self._on_result(trial_id, pending, value, metrics)
+
+    # ----------------------------------------------------------------- introspection
+
+    @property
+    def num_proposed(self) -> int:
+        return self._step
+
+    @property
+    def num_completed(self) -> int:
+        return self._num_completed
+
+    @property
+    def num_failed(self) -> int:
+        return self._num_failed
+
+    @property
+    def pending(self) -> tuple[Proposal, ...]:
+        """Proposals asked and not yet told, oldest first. After a restore these are the trials
+        that were running when the state was saved: run them again, or tell them ``None``."""
+        return tuple(Proposal(tid, p.genotype) for tid, p in self._pending.items())
+
+    @property
+    def best(self) -> tuple[float, Genotype] | None:
+        """The best (score, genotype) told so far, or None before the first success."""
+        if self._best is None:
+            return None
+        return self._best["score"], Genotype.from_dict(self._best["genotype"])
+
+    # ----------------------------------------------------------------- state
+
+    def config(self) -> dict:
+        """Settings that change what the searcher proposes; a state only loads into a searcher
+        built with the same ones (``seed`` and ``max_trials`` are excluded: the generator's state
+        is restored, and a resumed search may be given a larger budget)."""
+        return {}
+
+    def state_dict(self) -> dict:
+        state = {
+            "searcher": self.name,
+            "version": STATE_VERSION,
+            "space": self.space.name,
+            "config": self.config(),
+            "seed": self.seed,
+            # PCG64's state holds 128-bit ints; Python's json writes and reads them exactly.
+            "rng": self._rng.bit_generator.state,
+            "step": self._step,
+            "seen": sorted(self._seen),
+            "pending": [
+                {"trial_id": tid, "genotype": p.genotype.to_dict(), "extra": p.extra}
+                for tid, p in self._pending.items()
+            ],
+            "num_completed": self._num_completed,
+            "num_failed": self._num_failed,
+            "best": self._best,
+            "exhausted": self._exhausted,
+        }
+        state.update(self._extra_state())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("searcher") != self.name:
+            raise ValueError(
+                f"state is for searcher {state.get('searcher')!r}, not {self.name!r}"
+            )
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"state version {state.get('version')!r} is not supported (expected {STATE_VERSION})"
+            )
+        if state.get("space") != self.space.name:
+            raise ValueError(
+                f"state is for space {state.get('space')!r}, this searcher searches {self.space.name!r}"
+            )
+        mismatched = {
+            key: (state["config"].get(key), value)
+            for key, value in self.config().items()
+            if state["config"].get(key) != value
+        }
+        if mismatched:
+            detail = ", ".join(f"{k}: state {s!r} vs {c!r}" for k, (s, c) in mismatched.items())
+            raise ValueError(f"state was saved with other {self.name} settings ({detail})")
+        self.seed = int(state["seed"])  # this is now the continuation of that seed's search
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self._rng = rng
+        self._step = int(state["step"])
+        self._seen = set(state["seen"])
+        self._pending = {
+            item["trial_id"]: Pending(Genotype.from_dict(item["genotype"]), dict(item["extra"]))
+            for item in state["pending"]
+        }
+        self._num_completed = int(state["num_completed"])
+        self._num_failed = int(state["num_failed"])
+        self._best = state["best"]
+        self._exhausted = bool(state["exhausted"])
+        self._load_extra_state(state)
+
+    # Pickling goes through the constructor and state_dict, so that searchers holding framework
+    # objects (the controller's Keras model) travel to Ray's driver and back like the others.
+    def __getstate__(self) -> dict:
+        return {"init": self._init_kwargs(), "state": self.state_dict()}
+
+    def __setstate__(self, payload: dict) -> None:
+        self.__init__(**payload["init"])
+        self.load_state_dict(payload["state"])
+
+    def _init_kwargs(self) -> dict:
+        return {"space": self.space, "seed": self.seed, "max_trials": self.max_trials, **self.config()}
+
+    # ----------------------------------------------------------------- for subclasses
+
+    def _propose(self) -> tuple[Genotype, dict] | None:
+        """A new genotype (never proposed before) and the algorithm's notes about it, or None."""
+        raise NotImplementedError
+
+    def _on_result(self, trial_id: str, pending: Pending, score: float, metrics: dict | None) -> None:
+        pass
+
+    def _on_failure(self, trial_id: str, pending: Pending, metrics: dict | None) -> None:
+        pass
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        pass
+
+    def _is_new(self, genotype: Genotype) -> bool:
+        return genotype.hash() not in self._seen
+
+    def _first_new(self, draw: Callable[[], Genotype], draws: int = MAX_DRAWS) -> Genotype | None:
+        for _ in range(draws):
+            genotype = draw()
+            if self._is_new(genotype):
+                return genotype
+        return None
+
+    def _unique(self, draw: Callable[[], Genotype]) -> tuple[Genotype, str] | None:
+        """A genotype not proposed before, and where it came from.
+
+        Tries the algorithm's own ``draw`` (sample from the policy, mutate the parent, ...) up to
+        ``MAX_DRAWS`` times, then uniform samples from the space, then (small spaces only) the
+        first unproposed genotype in enumeration order. Returns ``("draw" | "random" |
+        "enumerate")`` as the origin; None, and the search is marked exhausted, when every
+        genotype of a small space has been proposed. For a large space None means that
+        ``2 * MAX_DRAWS`` draws all hit proposed genotypes, which is practically impossible.
+        """
+        genotype = self._first_new(draw)
+        if genotype is not None:
+            return genotype, "draw"
+        genotype = self._first_new(lambda: self.space.sample(self._rng))
+        if genotype is not None:
+            return genotype, "random"
+        if self.space.size() <= ENUMERATE_LIMIT:
+            for decisions in itertools.product(*(range(n) for n in self.space.decision_sizes())):
+                genotype = self.space.decode(decisions)
+                if self._is_new(genotype):
+                    return genotype, "enumerate"
+            self._exhausted = True
+        return None
