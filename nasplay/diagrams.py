@@ -41,7 +41,8 @@ class Node:
 class CellGraph:
     nodes: dict[str, Node]
     edges: list[tuple[str, str]]
-    columns: list[list[str]]        # node keys per depth, top to bottom
+    columns: list[list[str]]        # per depth, top to bottom: node keys and waypoint keys
+    routes: dict[tuple[str, str], list[str]]  # edge -> the waypoints it passes, one per column
 
 
 def op_family(op: str) -> str:
@@ -82,57 +83,92 @@ def cell_graph(cell, reduction: bool = False) -> CellGraph:
         nodes[out] = Node(out, f"{i + 2}: {symbol}", "combine", "combine")
     nodes["out"] = Node("out", "output: concat", "output", "output")
     edges.extend((_state_key(h), "out") for h in cell.concat)
-    return CellGraph(nodes, edges, _layers(nodes, edges))
+    return CellGraph(nodes, edges, *_layers(nodes, edges))
 
 
-def _layers(nodes: dict[str, Node], edges: list[tuple[str, str]]) -> list[list[str]]:
-    """Columns by longest-path depth (nodes are created in topological order), each op in the
-    column before its block, the output in a column of its own; rows ordered by barycentre
-    sweeps."""
-    preds: dict[str, list[str]] = {key: [] for key in nodes}
+def _layers(nodes: dict[str, Node], edges: list[tuple[str, str]]):
+    """Columns and edge routes of a layered (Sugiyama-style) layout.
+
+    Columns by longest-path depth (nodes are created in topological order), each op in the
+    column before its block, the output in a column of its own. An edge that skips columns gets
+    a waypoint in each column it crosses, which takes a row of its own there, so no edge is
+    drawn through a box. Rows are ordered by barycentre sweeps, down and up, to keep edges from
+    crossing.
+    """
+    incoming: dict[str, list[str]] = {key: [] for key in nodes}
     for source, target in edges:
-        preds[target].append(source)
+        incoming[target].append(source)
     depth: dict[str, int] = {}
     for key in nodes:           # insertion order is topological (ops before their block)
-        depth[key] = 1 + max((depth[p] for p in preds[key]), default=-1)
+        depth[key] = 1 + max((depth[p] for p in incoming[key]), default=-1)
     for source, target in edges:  # an op sits just before its block, not at its earliest column
         if nodes[source].kind == "op":
             depth[source] = depth[target] - 1
     depth["out"] = max(depth[k] for k in nodes if k != "out") + 1
-    columns = [[] for _ in range(depth["out"] + 1)]
+    columns: list[list[str]] = [[] for _ in range(depth["out"] + 1)]
     for key in nodes:
         columns[depth[key]].append(key)
-    for _ in range(2):
+
+    preds: dict[str, list[str]] = {key: [] for key in nodes}
+    succs: dict[str, list[str]] = {key: [] for key in nodes}
+    routes: dict[tuple[str, str], list[str]] = {}
+    for source, target in edges:
+        chain, previous = [], source
+        for x in range(depth[source] + 1, depth[target]):
+            waypoint = f"{source}>{target}@{x}"
+            columns[x].append(waypoint)
+            preds[waypoint], succs[waypoint] = [], []
+            chain.append(waypoint)
+        for a, b in zip([source] + chain, chain + [target]):
+            preds[b].append(a)
+            succs[a].append(b)
+        routes[(source, target)] = chain
+
+    def sweep(order, neighbours):
         row = {key: r / max(len(col), 1) for col in columns for r, key in enumerate(col)}
-        for col in columns[1:]:
-            col.sort(key=lambda k: sum(row[p] for p in preds[k]) / max(len(preds[k]), 1))
+        for col in order:
+            col.sort(key=lambda k: sum(row[n] for n in neighbours[k]) / len(neighbours[k])
+                     if neighbours[k] else row[k])
             row.update({key: r / max(len(col), 1) for r, key in enumerate(col)})
-    return columns
+
+    for _ in range(2):
+        sweep(columns[1:], preds)
+        sweep(columns[-2::-1], succs)
+    sweep(columns[1:], preds)
+    return columns, routes
 
 
 def draw_cell(ax, cell, title: str = "", reduction: bool = False) -> None:
     """Draw ``cell`` on a matplotlib Axes: boxes for nodes, arrows for edges, left to right."""
     graph = cell_graph(cell, reduction=reduction)
     tallest = max(len(col) for col in graph.columns)
-    texts = {}
+    texts, points = {}, {}
     for x, col in enumerate(graph.columns):
         for r, key in enumerate(col):
-            node = graph.nodes[key]
-            y = (len(col) - 1) / 2 - r
+            points[key] = (x, (len(col) - 1) / 2 - r)
+            node = graph.nodes.get(key)
+            if node is None:      # a waypoint
+                continue
             texts[key] = ax.text(
-                x, y, node.label, ha="center", va="center", zorder=3,
+                *points[key], node.label, ha="center", va="center", zorder=3,
                 fontsize=9, fontweight="bold" if node.kind != "op" else "normal",
                 bbox={"boxstyle": "round,pad=0.35", "facecolor": COLOURS[node.family],
                       "edgecolor": "#555555", "linewidth": 0.8})
-    column = {key: x for x, col in enumerate(graph.columns) for key in col}
+    line = {"color": "#444444", "linewidth": 0.9}
     for source, target in graph.edges:
-        # edges that skip columns bend a little, so they pass beside the boxes they skip
-        bend = 0.12 if column[target] - column[source] > 1 else 0.0
-        ax.annotate("", xy=(0.0, 0.5), xycoords=texts[target], xytext=(1.0, 0.5),
-                    textcoords=texts[source], zorder=2,
-                    arrowprops={"arrowstyle": "-|>", "color": "#444444", "linewidth": 0.9,
-                                "shrinkA": 2, "shrinkB": 2,
-                                "connectionstyle": f"arc3,rad={bend}"})
+        waypoints = [points[w] for w in graph.routes[(source, target)]]
+        start = (texts[source], (1.0, 0.5))
+        if waypoints:
+            ax.annotate("", xy=waypoints[0], xycoords="data", xytext=start[1],
+                        textcoords=start[0], zorder=2,
+                        arrowprops={"arrowstyle": "-", "shrinkA": 2, "shrinkB": 0, **line})
+            xs, ys = zip(*waypoints)
+            ax.plot(xs, ys, zorder=2, **line)
+            start = ("data", waypoints[-1])
+        ax.annotate("", xy=(0.0, 0.5), xycoords=texts[target], xytext=start[1],
+                    textcoords=start[0], zorder=2,
+                    arrowprops={"arrowstyle": "-|>", "shrinkA": 0 if waypoints else 2,
+                                "shrinkB": 2, **line})
     ax.set_xlim(-0.6, len(graph.columns) - 0.4)
     ax.set_ylim(-(tallest - 1) / 2 - 0.6, (tallest - 1) / 2 + 0.6)
     ax.axis("off")
@@ -157,11 +193,12 @@ def cell_dot(cell, name: str = "cell", reduction: bool = False) -> str:
     graph = cell_graph(cell, reduction=reduction)
     lines = [f"digraph {_dot_id(name)} {{", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
-    for col in graph.columns:
+    columns = [[key for key in col if key in graph.nodes] for col in graph.columns]
+    for col in columns:
         for key in col:
             node = graph.nodes[key]
             lines.append(f'  {key} [label="{node.label}", fillcolor="{COLOURS[node.family]}"];')
-    for col in graph.columns:
+    for col in columns:
         if len(col) > 1:
             lines.append("  { rank=same; " + "; ".join(col) + "; }")
     lines.extend(f"  {source} -> {target};" for source, target in graph.edges)

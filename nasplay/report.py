@@ -79,6 +79,28 @@ def load_run(path, metric: str | None = None) -> Run:
     return Run(path, config, log, chosen, rundir.run_label(path, config), best_first)
 
 
+def load_runs(paths, metric: str | None = None) -> list[Run]:
+    """Several runs for one report. A path that is not a run is an error; a run with nothing to
+    show yet (no trials, or none scored) is skipped with a warning while others remain, so one
+    study can be inspected while its later runs have not started."""
+    for path in paths:
+        rundir.check_run_dir(path)
+    if len(paths) == 1:
+        return [load_run(paths[0], metric)]
+    runs, skipped = [], []
+    for path in paths:
+        try:
+            runs.append(load_run(path, metric))
+        except UserError as e:
+            skipped.append(str(e))
+    if not runs:
+        raise UserError(f"none of the {len(paths)} runs has a scored trial yet; first: "
+                        f"{skipped[0]}")
+    for message in skipped:
+        print(f"warning: skipped: {message}", file=sys.stderr)
+    return runs
+
+
 # --- tables -------------------------------------------------------------------------------------
 
 def _human(n: float) -> str:
@@ -165,7 +187,11 @@ def summary_line(run: Run) -> str:
     if run.log.bad_lines:
         notes.append(f"{len(run.log.bad_lines)} unreadable line(s) skipped: "
                      f"{', '.join(map(str, run.log.bad_lines[:5]))}")
-    return (f"{run.path}{f' ({about})' if about else ''}: {counts['finished']} trials finished: "
+    trials = "1 trial" if counts["finished"] == 1 else f"{counts['finished']} trials"
+    budget = run.config.get("trials")
+    if _is_number(budget) and budget != counts["finished"]:
+        trials = f"{counts['finished']} of {budget} trials"
+    return (f"{run.path}{f' ({about})' if about else ''}: {trials} finished: "
             f"{counts['completed']} completed, {counts['failed']} failed"
             + "".join(f"; {n}" for n in notes))
 
@@ -378,7 +404,7 @@ def _report_dirs(runs: list[Run], out: str | None) -> tuple[list[Path], Path]:
 def run(args) -> int:
     if args.top < 1:
         raise UserError(f"--top must be a positive integer, got {args.top}")
-    runs = [load_run(d, args.metric) for d in args.run_dirs]
+    runs = load_runs(args.run_dirs, args.metric)
     run_dirs, overlay_dir = _report_dirs(runs, args.out)
     for run_, out_dir in zip(runs, run_dirs):
         print(summary_line(run_))

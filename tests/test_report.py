@@ -121,6 +121,15 @@ def test_two_runs_overlay(tmp_path, capsys, aggregate):
     assert "a (random)" in out and "b (evolution)" in out    # the comparison table
 
 
+def test_runs_without_scores_yet_are_skipped_while_others_remain(tmp_path, capsys):
+    done = write_run(tmp_path / "done", fake_trials(5, seed=1))
+    waiting = write_run(tmp_path / "waiting", [])
+    code, out, err = inspect(capsys, done, waiting, "--no-figures")
+    assert code == 0 and "done" in out and f"skipped: run {waiting} has no finished" in err
+    code, _, err = inspect(capsys, waiting, write_run(tmp_path / "also-waiting", []))
+    assert code == 2 and "none of the 2 runs" in err
+
+
 def test_metric_from_config_ranks_zero_cost_runs(tmp_path, capsys):
     trials = fake_trials(6, seed=4, failed_every=0)
     for k, trial in enumerate(trials):
