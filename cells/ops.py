@@ -59,6 +59,13 @@ def channels_of(input_shape) -> int:
     return int(input_shape[-1])
 
 
+def strided_shape(input_shape, strides: int, filters: int) -> tuple:
+    """Output shape of a 'same'-padded op: spatial size divided by the stride, rounded up."""
+    n, h, w = input_shape[0], input_shape[1], input_shape[2]
+    return (n, None if h is None else -(-h // strides), None if w is None else -(-w // strides),
+            filters)
+
+
 def symbolic_inputs(input_shape):
     """KerasTensors for an input shape, or a list of shapes (multi-input layers such as Cell)."""
     if isinstance(input_shape, (list, tuple)) and input_shape and \
@@ -152,6 +159,10 @@ class ReLUConvBN(CompositeLayer):
         x = self.subsample(x)
         return self.bn(x, training=training)
 
+    def compute_output_shape(self, input_shape):
+        # declared, so Keras need not trace call() a second time to learn it (faster builds)
+        return strided_shape(input_shape, self.strides, self.filters)
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "dilation_rate": self.dilation_rate}
@@ -191,6 +202,10 @@ class SepConv(CompositeLayer):
             x = bn(pointwise(depthwise(relu(x))), training=training)
         return x
 
+    def compute_output_shape(self, input_shape):
+        # declared, so Keras need not trace call() a second time to learn it (faster builds)
+        return strided_shape(input_shape, self.strides, self.filters)
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "dilation_rate": self.dilation_rate,
@@ -223,6 +238,10 @@ class FactorizedReduce(CompositeLayer):
         b = self.conv_b(self.shift(x)[:, 1:, 1:, :])
         return self.bn(ops.concatenate([a, b], axis=-1), training=training)
 
+    def compute_output_shape(self, input_shape):
+        # declared, so Keras need not trace call() a second time to learn it (faster builds)
+        return strided_shape(input_shape, 2, self.filters)
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
 
@@ -253,10 +272,7 @@ class IdentityOp(CompositeLayer):
         return self.adapter(x, training=training)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.strides
-        return (n, None if h is None else -(-h // s), None if w is None else -(-w // s),
-                self.filters)
+        return strided_shape(input_shape, self.strides, self.filters)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
