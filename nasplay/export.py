@@ -79,11 +79,12 @@ def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str) -
     return rundir.require_scored(run_dir, trials, metric)[0]
 
 
-def network_settings(config: dict, args) -> dict:
-    """Command line over the run's config over ``DEFAULTS``, each checked against its minimum."""
+def network_settings(config: dict, overrides: dict) -> dict:
+    """``overrides`` (the command line; None: not given) over the run's config over
+    ``DEFAULTS``, each checked against its minimum."""
     settings = {**DEFAULTS, **rundir.network_settings(config)}
     for key, minimum in rundir.NETWORK_KEYS.items():
-        value = getattr(args, key, None)
+        value = overrides.get(key)
         if value is not None:
             if value < minimum:
                 raise UserError(f"--{key.replace('_', '-')} must be an integer >= {minimum}, "
@@ -105,10 +106,8 @@ def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
     """Build and save the network of a run's best (or chosen) trial.
 
     ``overrides`` may set ``filters``, ``cells_per_stage`` and ``num_classes``. Returns the model
-    path, the genotype path and the trial record.
+    path, the genotype path and the trial record with ``network`` (the settings) and ``params``.
     """
-    import argparse
-
     out = check_out_path(out, overwrite)
     run_dir = rundir.check_run_dir(run_dir)
     config = rundir.read_config(run_dir)
@@ -123,7 +122,7 @@ def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
         genotype = Genotype.from_dict(trial.get("genotype"))
     except ValueError as e:
         raise UserError(f"trial {trial.get('trial_id')!r} has an invalid genotype: {e}") from None
-    settings = network_settings(config, argparse.Namespace(**overrides))
+    settings = network_settings(config, overrides)
 
     import cells
 

@@ -58,13 +58,13 @@ def test_export_chosen_trial_writes_its_genotype(run_dir, tmp_path, capsys, monk
 
 def test_network_settings_default_to_the_runs():
     from nasplay.export import network_settings
-    import argparse
 
-    none = argparse.Namespace(filters=None, cells_per_stage=None, num_classes=None)
-    config = {"proxy": {"filters": 8, "cells_per_stage": 1}}
-    assert network_settings(config, none) == {"filters": 8, "cells_per_stage": 1, "num_classes": 10}
-    assert network_settings({}, argparse.Namespace(filters=12, cells_per_stage=None,
-                                                   num_classes=100))["filters"] == 12
+    not_given = {"filters": None, "cells_per_stage": None, "num_classes": None}
+    searched = {"filters": 8, "cells_per_stage": 0, "scorer": "zero-cost"}   # config.json keys
+    assert network_settings(searched, not_given) == {"filters": 8, "cells_per_stage": 0,
+                                                     "num_classes": 10}
+    assert network_settings({"filters": None}, {"filters": 12})["filters"] == 12
+    assert network_settings({"filters": None}, {})["filters"] == 16      # build_network's
 
 
 @pytest.mark.parametrize("case", ["not_a_run", "empty", "all_failed", "no_such_trial",
