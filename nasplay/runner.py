@@ -185,6 +185,20 @@ def search(config: SearchConfig, resume: bool = False,
         return _Search(plan, cluster).run()
 
 
+def main(config: SearchConfig, argv: list[str] | None = None) -> int:
+    """Run ``config`` from a script (``experiments/``): ``--resume`` among ``argv`` continues
+    the run; errors are one line on stderr as with ``nasplay search``. Returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return search(config, resume="--resume" in argv).exit_code
+    except UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
 # ====================================================================== checks, before anything
 
 

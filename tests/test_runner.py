@@ -317,6 +317,18 @@ def test_flags_override_a_config_file(tmp_path, nasplay):
                      "gpus_per_trial"}
 
 
+@pytest.mark.parametrize("script", ["evolution_cifar10.py", "controller_cifar10.py",
+                                    "random_baseline.py"])
+def test_the_experiment_scripts_hold_valid_configs(script):
+    import runpy
+
+    from nasplay.runner import _check_searcher_options
+
+    config = runpy.run_path(str(REPO / "experiments" / script), run_name="experiment")["CONFIG"]
+    config.check()
+    _check_searcher_options(config)
+
+
 def test_progress_line_is_compact():
     records = [trial_record("r-0", {}, "completed", {"val_accuracy": 0.25}),
                trial_record("r-1", {}, "failed", error="boom")]
@@ -333,7 +345,12 @@ def test_progress_line_is_compact():
 @pytest.mark.slow
 def test_kill_9_of_the_driver_then_resume(ray_session, tmp_path, nasplay):
     run_dir = tmp_path / "run"
-    argv = [sys.executable, "-m", "nasplay", "search", "--searcher", "evolution", "--space",
+    # `nasplay search ...` in its own process, through the CLI with only `search` built (as the
+    # `nasplay` fixture does in this process)
+    cli_search = ("import sys; from nasplay import cli; "
+                  "cli.SUBCOMMANDS = {'search': cli.SUBCOMMANDS['search']}; "
+                  "sys.exit(cli.main(sys.argv[1:]))")
+    argv = [sys.executable, "-c", cli_search, "search", "--searcher", "evolution", "--space",
             "nasnet", "--trials", "8", "--run-dir", str(run_dir), "--workers", "2",
             "--cpus-per-trial", "1", "--scorer", FAKE, "--address", ray_session]
     config_file = tmp_path / "c.json"
@@ -341,15 +358,18 @@ def test_kill_9_of_the_driver_then_resume(ray_session, tmp_path, nasplay):
                                        "searcher_options": {"population_size": 3,
                                                             "sample_size": 2}}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    driver = subprocess.Popen([*argv, "--config", str(config_file)], env=env, cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "driver.log"
+    with open(log, "wb") as out:
+        driver = subprocess.Popen([*argv, "--config", str(config_file)], env=env, cwd=REPO,
+                                  stdout=out, stderr=subprocess.STDOUT)
     trials = run_dir / "trials.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and (not trials.exists() or
-                                      trials.read_bytes().count(b"\n") < 3):
+    while time.time() < deadline and driver.poll() is None and (
+            not trials.exists() or trials.read_bytes().count(b"\n") < 3):
         time.sleep(0.1)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
+    assert trials.exists(), log.read_text()[-2000:]
     before = trials.read_bytes()
     assert before.count(b"\n") >= 3
     state, _ = RunDir(run_dir).load_state()
