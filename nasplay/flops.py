@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -43,6 +44,20 @@ def flops_by_layer(model, input_shape=None) -> "OrderedDict[str, int]":
     A layer called more than once (shared weights) appears once, with the sum of its calls.
     """
     shapes = _input_shapes(model, input_shape)
+    inputs = [np.zeros((1, *s), dtype="float32") for s in shapes]
+    with recording(model) as counted:
+        model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    return counted
+
+
+@contextmanager
+def recording(model):
+    """Count multiply-adds per image of whatever calls of ``model`` happen inside the block.
+
+    Yields the dict that :func:`flops_by_layer` returns, filled as the model runs eagerly; lets
+    a caller that runs the model anyway (nasplay.proxy builds Keras's metrics with one eager
+    call) count for free. Any batch size works: counts are per image.
+    """
     counted: OrderedDict[str, int] = OrderedDict()
     patched = []
 
@@ -58,16 +73,14 @@ def flops_by_layer(model, input_shape=None) -> "OrderedDict[str, int]":
         object.__setattr__(layer, "call", call)
         patched.append(layer)
 
-    for path, layer in _walk(model, model.name):
-        if _counter_for(layer) is not None:
-            wrap(layer, path)
     try:
-        inputs = [np.zeros((1, *s), dtype="float32") for s in shapes]
-        model(inputs if len(inputs) > 1 else inputs[0], training=False)
+        for path, layer in _walk(model, model.name):
+            if _counter_for(layer) is not None:
+                wrap(layer, path)
+        yield counted
     finally:
         for layer in patched:
             object.__delattr__(layer, "call")
-    return counted
 
 
 def _input_shapes(model, input_shape) -> list[tuple[int, ...]]:
