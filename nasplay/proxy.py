@@ -186,6 +186,8 @@ def train(genotype, config: ProxyConfig, data=None, test_data=None, verbose: int
     keras.utils.set_random_seed(config.seed)
     train_ds = make_dataset(sets.x_train, sets.y_train, config.batch_size, training=True,
                             augment=config.augment, cutout=config.cutout, seed=config.seed)
+    if config.auxiliary_head:  # the auxiliary output learns the same labels
+        train_ds = train_ds.map(lambda images, labels: (images, (labels, labels)))
 
     start = time.perf_counter()
     model = build_network(genotype, num_classes=len(sets.classes), filters=config.filters,
@@ -199,7 +201,7 @@ def train(genotype, config: ProxyConfig, data=None, test_data=None, verbose: int
 
     clock = _clock(steps_per_epoch, min(config.steps_per_execution, steps_per_epoch))
     start = time.perf_counter()
-    model.fit(train_ds, epochs=config.epochs, verbose=verbose,
+    model.fit(train_ds, epochs=config.epochs, verbose=verbose, shuffle=False,  # the pipeline does
               callbacks=[clock, *callbacks])
     train_seconds = time.perf_counter() - start
     if clock.diverged is not None:
@@ -243,15 +245,19 @@ def _compile(model, config: ProxyConfig, steps_per_epoch: int, jit_compile: bool
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps_per_epoch * config.epochs)
     optimizer = _fused_sgd_class()(lr, momentum=config.momentum, nesterov=True,
                                    weight_decay=config.weight_decay or None)
-    losses = "sparse_categorical_crossentropy"
-    n_outputs = len(model.outputs)
-    model.compile(optimizer=optimizer,
-                  loss=[losses] * n_outputs if n_outputs > 1 else losses,
-                  loss_weights=[1.0, 0.4] if n_outputs > 1 else None,
-                  metrics=[["accuracy"]] + [[]] * (n_outputs - 1) if n_outputs > 1 else
-                  ["accuracy"],
-                  jit_compile=jit_compile,
+    model.compile(optimizer=optimizer, **loss_arguments(model), jit_compile=jit_compile,
                   steps_per_execution=min(config.steps_per_execution, steps_per_epoch))
+
+
+def loss_arguments(model) -> dict:
+    """``compile`` arguments for loss and metrics: cross-entropy, and with an auxiliary head
+    (a second output) DARTS's weighting 0.4 for it; accuracy of the main output only."""
+    loss = "sparse_categorical_crossentropy"
+    n_outputs = len(model.outputs)
+    if n_outputs == 1:
+        return {"loss": loss, "metrics": ["accuracy"]}
+    return {"loss": [loss] * n_outputs, "loss_weights": [1.0] + [0.4] * (n_outputs - 1),
+            "metrics": [["accuracy"]] + [[]] * (n_outputs - 1)}
 
 
 def _prebuild(model, sets: Subsets) -> int:

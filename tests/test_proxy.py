@@ -1,0 +1,157 @@
+"""nasplay.proxy and nasplay.devices: metrics, determinism, divergence, caching, device settings.
+
+Fast tests train the smallest network (filters 4, no normal cells) on a synthetic 8x8 image
+folder; the CIFAR-10 test is marked slow.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from proxy_helpers import tiny_config, write_image_folder
+
+from cells import BN_MOMENTUM
+from nasplay import devices, proxy
+from nasplay.errors import UserError
+from nasplay.flops import count_flops
+from search_space import PUBLISHED, get_space
+
+GENOTYPE = PUBLISHED["darts-v2"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    return write_image_folder(root, per_class=16, size=8)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASPLAY_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(folder):
+    """One tiny training shared by the tests that only read its results."""
+    config = tiny_config(folder)
+    model, metrics = proxy.train(GENOTYPE, config)
+    return config, model, metrics
+
+
+def test_metrics_report_what_was_run(tiny_run):
+    config, model, metrics = tiny_run
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0
+    assert 0.0 <= metrics["train_accuracy"] <= 1.0
+    assert metrics["train_size"] == 32 and metrics["val_size"] == 16
+    assert metrics["epochs"] == 1 and metrics["seed"] == 0
+    assert metrics["params"] == model.count_params()
+    assert metrics["flops"] == count_flops(model) > 0
+    for key in ("train_seconds", "build_seconds", "first_step_seconds", "steady_epoch_seconds",
+                "eval_seconds"):
+        assert metrics[key] > 0, key
+
+
+def test_same_seed_gives_same_weights_and_metrics(folder, tiny_run):
+    config, first_model, first = tiny_run
+    model, again = proxy.train(GENOTYPE, config)
+    timing = {k for k in first if k.endswith("_seconds")}
+    assert {k: v for k, v in again.items() if k not in timing} == \
+        {k: v for k, v in first.items() if k not in timing}
+    for a, b in zip(first_model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_another_seed_gives_other_initial_weights(folder, tiny_run):
+    config, first_model, _ = tiny_run
+    model, _ = proxy.train(GENOTYPE, config.replace(seed=1))
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(first_model.get_weights(), model.get_weights()))
+
+
+def test_nan_loss_raises_a_clear_error(folder):
+    with pytest.raises(proxy.TrainingDiverged, match="diverged.*lower the learning rate"):
+        proxy.evaluate(GENOTYPE, tiny_config(folder, learning_rate=1e30, cosine=False))
+
+
+def test_fused_sgd_matches_keras_sgd():
+    def train(optimizer_class, weight_decay):  # momentum, Nesterov, schedule, weight decay
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((5,))
+        hidden = keras.layers.Dense(4, activation="relu")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+        schedule = keras.optimizers.schedules.CosineDecay(0.1, 10)
+        model.compile(optimizer=optimizer_class(schedule, momentum=0.9, nesterov=True,
+                                                weight_decay=weight_decay),
+                      loss="sparse_categorical_crossentropy", jit_compile=False)
+        x = np.random.default_rng(0).normal(size=(32, 5)).astype("float32")
+        model.fit(x, np.arange(32) % 3, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    expected = train(keras.optimizers.SGD, 0.01)
+    got = train(proxy._fused_sgd_class(), 0.01)
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_subsets_are_cached_per_source_sizes_and_seed(folder):
+    config = tiny_config(folder)
+    first = proxy.subsets(config)
+    assert proxy.subsets(config) is first
+    other = proxy.subsets(config.replace(subset_seed=1))
+    assert other is not first
+    assert not np.array_equal(other.y_train, first.y_train) or \
+        not np.array_equal(other.x_train, first.x_train)
+
+
+def test_subset_larger_than_the_data_is_a_user_error(folder):
+    with pytest.raises(UserError, match="larger than"):
+        proxy.subsets(tiny_config(folder, train_size=60, val_size=16))
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("filters", -1),
+                                          ("learning_rate", 0.0), ("drop_path", 1.0),
+                                          ("train_size", 4)])
+def test_config_check_names_the_field(field, value):
+    config = proxy.ProxyConfig(**{field: value})
+    with pytest.raises(UserError, match=field):
+        config.check()
+
+
+def test_gpu_defaults_are_larger():
+    cpu, gpu = proxy.ProxyConfig(), proxy.ProxyConfig.for_gpu(epochs=2)
+    assert gpu.gpus and gpu.epochs == 2
+    assert gpu.train_size > cpu.train_size and gpu.filters > cpu.filters
+
+
+def test_cells_use_fast_converging_batch_norm(tiny_run):
+    _, model, _ = tiny_run
+    momenta = {layer.momentum for layer in model._flatten_layers()
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert BN_MOMENTUM == 0.9 and momenta == {0.9}
+
+
+def test_cpu_devices_never_use_xla_or_mixed_precision():
+    settings = devices.configure(cpus=2, gpus=False, mixed_precision=True)
+    assert not settings.jit_compile and not settings.mixed_precision and settings.gpus == 0
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+def test_reset_sets_the_dtype_policy_again(monkeypatch):
+    # clear_session() resets the global policy; reset() must restore the configured one
+    mixed = devices.DeviceSettings(cpus=None, inter_op_threads=None, gpus=1,
+                                   mixed_precision=True, jit_compile=True)
+    monkeypatch.setattr(devices, "_current", mixed)
+    try:
+        devices.reset()
+        assert keras.mixed_precision.dtype_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+@pytest.mark.slow
+def test_cifar_subset_scores_clearly_above_chance(shared_cifar):
+    # 2,000 images, 3 epochs, the default network: measured 0.27-0.36 validation accuracy
+    config = proxy.ProxyConfig(data=str(shared_cifar), train_size=2000, val_size=500, epochs=3)
+    metrics = proxy.evaluate(get_space("nasnet").sample(np.random.default_rng(0)), config)
+    assert metrics["val_accuracy"] > 0.2
