@@ -159,6 +159,8 @@ def run_study(args, score: Callable, scorer_options: dict) -> list[Path]:
                 score, cache)
         print(f"{run_dir.name}: {time.perf_counter() - start:.0f} s", flush=True)
         run_dirs.append(run_dir)
+        if "keras" in sys.modules:   # the run's networks (and controller) are done with: free
+            sys.modules["keras"].backend.clear_session()   # Keras's global graph state
     return run_dirs
 
 

@@ -85,9 +85,17 @@ def _reinitialize(model, rng: np.random.Generator) -> None:
 
 
 def naswot_kernel(codes: np.ndarray) -> np.ndarray:
-    """``K[i, j]`` = units on which rows ``i`` and ``j`` of the 0/1 code matrix agree."""
-    codes = codes.astype(np.float64)
-    return codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T
+    """``K[i, j]`` = units on which rows ``i`` and ``j`` of the 0/1 code matrix agree.
+
+    The paper's ``C C^T + (1 - C)(1 - C)^T`` as one product of +-1 signs: ``S = s s^T`` counts
+    agreements minus disagreements, so ``K = (S + units) / 2``. In float32 (exact: integer sums
+    below 2**24) this is ~20x faster than two float64 products over ~100k units.
+    """
+    codes = np.asarray(codes)
+    units = codes.shape[1]
+    dtype = np.float32 if units < 2 ** 24 else np.float64
+    signs = np.where(codes > 0, dtype(1), dtype(-1))
+    return (signs @ signs.T + dtype(units)).astype(np.float64) / 2
 
 
 def log_det(kernel: np.ndarray) -> float:
@@ -111,7 +119,7 @@ def evaluate(genotype, config: ZeroCostConfig = ZeroCostConfig(), images=None) -
     _reinitialize(network, np.random.default_rng([config.seed, 0]))
     probe = activation_model(network)
     outputs = probe([probe_batch(config, images)], training=True)
-    codes = np.concatenate([keras.ops.convert_to_numpy(out > 0).reshape(len(out), -1)
+    codes = np.concatenate([keras.ops.convert_to_numpy(out).reshape(len(out), -1) > 0
                             for out in outputs], axis=1)
     score = log_det(naswot_kernel(codes))
     return {SCORE_NAME: score, "params": int(network.count_params()), "units": int(codes.shape[1]),
