@@ -4,6 +4,7 @@
     python benchmarks/proxy_benchmark.py fidelity    # Spearman: proxy vs 5x longer training
     python benchmarks/proxy_benchmark.py memory      # RSS over 30 consecutive candidates
     python benchmarks/proxy_benchmark.py throughput  # images/s and GFLOP/s of the default proxy
+    python benchmarks/proxy_benchmark.py bn          # cells' BN momentum 0.99 vs 0.9, short runs
 
 Each prints a table and appends JSON lines to ``--out`` (default
 ``benchmarks/results/proxy_<command>.jsonl``), one line per measurement, as it goes, so a long
@@ -147,14 +148,19 @@ def _ours(genotype, config, data):
         def on_epoch_end(self, epoch, logs=None):
             marks.setdefault("epochs", []).append(_clock())
 
+        def on_train_end(self, logs=None):
+            marks["end"] = _clock()
+
     start = _clock()
     _, metrics = proxy.train(genotype, config, data=data, callbacks=[Marks()])
     total = _since(start)
     steps = metrics["train_size"] // config.batch_size
+    # CPU of the parts: before fit (subsets, pipeline, build, compile, prebuild), after (eval)
+    end_cpu = start[1] + total[1]
     times = {"total": total,
-             "build": (metrics["build_seconds"], None),
-             "eval": (metrics["eval_seconds"], None),
-             "fit": (metrics["train_seconds"], None),
+             "build": (metrics["build_seconds"], marks["start"][1] - start[1]),
+             "eval": (metrics["eval_seconds"], end_cpu - marks["end"][1]),
+             "fit": (metrics["train_seconds"], marks["end"][1] - marks["start"][1]),
              "epochs": _epoch_split(marks["start"], marks["first"], marks["epochs"], steps,
                                     min(config.steps_per_execution, steps))}
     return times, metrics
@@ -181,6 +187,7 @@ def cost(args) -> None:
                 times, metrics = _ours(genotype, config, data)
                 wall_total, cpu_total = _since(start)
                 val = metrics["val_accuracy"]
+                times["flops"], times["params"] = metrics["flops"], metrics["params"]
             else:
                 start = _clock()
                 times, val = _plain_keras(genotype, config, sets, jit_compile=False)
@@ -195,8 +202,6 @@ def cost(args) -> None:
 
 
 def fidelity(args) -> None:
-    from scipy.stats import spearmanr
-
     from nasplay import devices, proxy
     from nasplay.data import load_source
 
@@ -210,6 +215,8 @@ def fidelity(args) -> None:
           f"({ratio:.1f}x the images), validation {short.val_size} images", flush=True)
     pairs = []
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
+        if i < args.first:
+            continue  # another process measures these (same cells: same seed)
         row = {"candidate": i, "hash": genotype.hash()[:12], "loadavg": _loadavg()}
         for name, config in (("proxy", short), ("long", long)):
             start = _clock()
@@ -222,10 +229,24 @@ def fidelity(args) -> None:
             row["params"] = metrics.get("params")
         _emit(args.out, row)
         pairs.append((row["proxy"], row["long"]))
-    ok = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
-    rho = spearmanr([a for a, _ in ok], [b for _, b in ok]).statistic
-    _emit(args.out, {"summary": "spearman", "rho": float(rho), "n": len(ok),
-                     "proxy": short.to_dict(), "long": long.to_dict()})
+    _emit(args.out, {"summary": "settings", "proxy": short.to_dict(), "long": long.to_dict()})
+    print(json.dumps(spearman([args.out])))
+
+
+def spearman(paths) -> dict:
+    """Spearman's rho between proxy and long scores of every candidate in fidelity JSONL files."""
+    from scipy.stats import spearmanr
+
+    rows = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            if "candidate" in row and not (math.isnan(row["proxy"]) or math.isnan(row["long"])):
+                rows[row["candidate"]] = row
+    proxy_scores = [rows[c]["proxy"] for c in sorted(rows)]
+    long_scores = [rows[c]["long"] for c in sorted(rows)]
+    rho = spearmanr(proxy_scores, long_scores).statistic if len(rows) > 2 else float("nan")
+    return {"summary": "spearman", "rho": float(rho), "n": len(rows)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,9 +300,33 @@ def throughput(args) -> None:
                          "wall": wall, "cpu": cpu, "loadavg": _loadavg()})
 
 
+# ---------------------------------------------------------------------------------------------
+# batch-norm momentum: does a short proxy's BN converge?
+
+
+def bn(args) -> None:
+    """The same candidates with cells' BN momentum 0.99 (Keras's default) and 0.9 (ours)."""
+    import cells.ops
+    from nasplay import devices, proxy
+    from nasplay.data import load_source
+
+    devices.configure(cpus=args.cpus)
+    data = load_source(args.data)
+    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
+                               val_size=args.val_size, epochs=args.epochs, cpus=args.cpus)
+    for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
+        for momentum in (0.99, 0.9):
+            cells.ops.BN_MOMENTUM = momentum  # read by cells.ops.batch_norm() at build time
+            metrics = proxy.evaluate(genotype, config, data=data)
+            _emit(args.out, {"candidate": i, "bn_momentum": momentum,
+                             "val_accuracy": metrics["val_accuracy"],
+                             "train_accuracy": metrics["train_accuracy"],
+                             "steps": metrics["train_size"] // config.batch_size * config.epochs})
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["cost", "fidelity", "memory", "throughput"])
+    parser.add_argument("command", choices=["cost", "fidelity", "memory", "throughput", "bn"])
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--candidates", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
@@ -290,6 +335,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--long-train-size", type=int, default=5000)
     parser.add_argument("--long-epochs", type=int, default=4)
+    parser.add_argument("--first", type=int, default=0,
+                        help="fidelity: start at this candidate (split a run over processes)")
+    parser.add_argument("--spearman", nargs="*", type=Path, default=None, metavar="JSONL",
+                        help="fidelity: only print Spearman's rho of these result files")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -298,13 +347,17 @@ def main(argv=None) -> int:
         "fidelity": (12, 2000, 1000, 2),
         "memory": (30, 128, 64, 1),
         "throughput": (2, 2000, 500, 2),
+        "bn": (1, 2000, 500, 3),
     }[args.command]
     for name, value in zip(("candidates", "train_size", "val_size", "epochs"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.out is None:
         args.out = REPO / "benchmarks" / "results" / f"proxy_{args.command}.jsonl"
-    {"cost": cost, "fidelity": fidelity, "memory": memory, "throughput": throughput}[
+    if args.spearman is not None:
+        print(json.dumps(spearman(args.spearman or [args.out])))
+        return 0
+    {"cost": cost, "fidelity": fidelity, "memory": memory, "throughput": throughput, "bn": bn}[
         args.command](args)
     return 0
 

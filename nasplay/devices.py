@@ -45,7 +45,7 @@ class DeviceSettings:
 _current: DeviceSettings | None = None
 
 
-def configure(cpus: int | None = None, gpus: bool = False,
+def configure(cpus: int | float | None = None, gpus: bool = False,
               mixed_precision: bool | None = None) -> DeviceSettings:
     """Set up TensorFlow for one evaluation and return what was decided.
 
@@ -61,8 +61,9 @@ def configure(cpus: int | None = None, gpus: bool = False,
     import tensorflow as tf
 
     if cpus is not None:
-        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
-            raise ValueError(f"cpus must be a positive integer or None, got {cpus!r}")
+        if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not cpus > 0:
+            raise ValueError(f"cpus must be a positive number or None, got {cpus!r}")
+        cpus = max(1, int(cpus))  # a fractional Ray CPU share still needs one thread
     inter_op = None if cpus is None else min(cpus, 2)
     if cpus is not None:
         _set_threads(tf, cpus, inter_op)
