@@ -33,7 +33,7 @@ def test_export_best_reloads_and_predicts(run_dir, tmp_path, capsys):
     code, stdout, err = export(capsys, run_dir, "--out", out, "--num-classes", "3", *TINY)
     assert code == 0, err
     model = keras.saving.load_model(out)
-    probabilities = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), "float32"), training=False))
     assert probabilities.shape == (2, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     best = rundir.ranked(rundir.read_trials(run_dir))[0]
@@ -41,17 +41,36 @@ def test_export_best_reloads_and_predicts(run_dir, tmp_path, capsys):
     assert best["trial_id"] in stdout and str(genotype_path(out)) in stdout
 
 
-def test_export_chosen_trial_writes_its_genotype(run_dir, tmp_path, capsys, monkeypatch):
-    import keras
+class FakeModel:
+    """Stands in for a built network where choosing the trial is the behaviour under test."""
 
-    saved = []
-    monkeypatch.setattr(keras.Model, "save", lambda self, path: saved.append(path) or
-                        open(path, "wb").close())         # building is the behaviour here
+    def __init__(self, genotype, **settings):
+        self.genotype, self.settings = genotype, settings
+
+    def save(self, path):
+        open(path, "wb").close()
+
+    def count_params(self):
+        return 1
+
+
+def test_export_chosen_trial_writes_its_genotype(run_dir, tmp_path, capsys, monkeypatch):
+    import cells
+
+    built = []
+
+    def build_network(genotype, **settings):
+        built.append(FakeModel(genotype, **settings))
+        return built[-1]
+
+    monkeypatch.setattr(cells, "build_network", build_network)
     chosen = rundir.read_trials(run_dir)[-1]
     code, _, err = export(capsys, run_dir, "--out", tmp_path / "m.keras", "--trial",
                           chosen["trial_id"], *TINY)
     assert code == 0, err
-    assert (tmp_path / "m.keras").is_file() and saved
+    assert (tmp_path / "m.keras").is_file()
+    assert built[0].genotype == Genotype.from_dict(chosen["genotype"])
+    assert built[0].settings["filters"] == 4 and built[0].settings["cells_per_stage"] == 1
     assert Genotype.from_json((tmp_path / "m.genotype.json").read_text()) == \
         Genotype.from_dict(chosen["genotype"])
 
