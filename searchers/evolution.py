@@ -29,8 +29,8 @@ class RegularizedEvolution(BaseSearcher):
     """Aging evolution; see the module docstring.
 
     Defaults are the paper's (100 / 25, for 20,000 evaluations); for a budget of a few hundred
-    evaluations a smaller population is better, e.g. ``population_size=20, sample_size=5``
-    (see BENCHMARKS.md).
+    evaluations a smaller population does better, e.g. ``population_size=30, sample_size=10``
+    (BENCHMARKS.md, "Searchers on a synthetic objective").
     """
 
     name = "evolution"

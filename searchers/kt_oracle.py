@@ -11,7 +11,7 @@
             ...
             return {"val_accuracy": float(val_accuracy)}
 
-    oracle = SearcherOracle(RegularizedEvolution(space, 20, 5, max_trials=100), objective="val_accuracy")
+    oracle = SearcherOracle(RegularizedEvolution(space, 30, 10, max_trials=100), objective="val_accuracy")
     NASTuner(oracle=oracle, directory="kt", project_name="nas").search(x, y, validation_data=...)
 
 keras-tuner's ``Choice`` holds only int/float/str/bool, so a trial's hyperparameters carry the

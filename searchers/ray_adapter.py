@@ -4,7 +4,7 @@
     from searchers import RegularizedEvolution
     from searchers.ray_adapter import TuneSearcher
 
-    search = TuneSearcher(RegularizedEvolution(space, population_size=20, sample_size=5, max_trials=300))
+    search = TuneSearcher(RegularizedEvolution(space, population_size=30, sample_size=10, max_trials=300))
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=search, num_samples=300,
                                                               max_concurrent_trials=4))
 

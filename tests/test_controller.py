@@ -36,8 +36,8 @@ def test_numpy_sampler_matches_the_keras_policy():
     # Impossible choices of a step (beyond its size) are masked out.
     sizes = SMALL.decision_sizes()
     assert all((keras_logits[t, s:] < -1e8).all() for t, s in enumerate(sizes))
-    log_softmax = keras_logits - np.log(np.exp(keras_logits - keras_logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
-        - keras_logits.max(-1, keepdims=True)
+    shifted = keras_logits - keras_logits.max(-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     assert log_prob == pytest.approx(log_softmax[np.arange(len(sizes)), decisions].sum(), abs=1e-4)
 
 
