@@ -64,26 +64,29 @@ class SearchConfig:
     # --- the experiment ---
     searcher: str = "evolution"      # random | controller | evolution (searchers.make_searcher)
     space: str = "nasnet"            # a registered search space: nasnet, amoebanet, article, ...
-    trials: int = 100                # candidates to evaluate (completed + failed); --resume continues to it
-    seed: int = 0                    # seeds the searcher and the proxy (its image subset, weights, order)
-    searcher_options: dict = field(default_factory=dict)  # more make_searcher arguments, e.g. population_size
-    scorer: str = "proxy"            # proxy | zero-cost | "package.module:function" (nasplay.runner.TrialContext)
-    metric: str | None = None        # the score maximized; None: val_accuracy (proxy), naswot (zero-cost)
-    data: str | None = None          # cifar10, a folder of CIFAR python batches or of images; None: cifar10
-    subset: int | None = None        # training images per candidate (ProxyConfig.train_size); None: its default
-    epochs: int | None = None        # proxy training epochs per candidate; None: the proxy's default
-    filters: int | None = None       # width of the candidate network's first stage; None: the scorer's default
-    cells_per_stage: int | None = None  # normal cells between reductions; None: the scorer's default
-    scorer_options: dict = field(default_factory=dict)  # more scorer settings (ProxyConfig fields such as
-    #                                  val_size, batch_size, learning_rate; a custom scorer's own options)
-    scheduler: str = "fifo"          # fifo: every candidate trains fully; asha: stop weak ones by epoch
+    trials: int = 100                # candidates to evaluate, completed + failed (resume: up to it)
+    seed: int = 0                    # seeds the searcher and the proxy (its images, weights, order)
+    # more make_searcher arguments, e.g. {"population_size": 20, "sample_size": 5}
+    searcher_options: dict = field(default_factory=dict)
+    # proxy | zero-cost | "package.module:function" (fn(genotype, TrialContext) -> metrics)
+    scorer: str = "proxy"
+    metric: str | None = None        # the score maximized; None: val_accuracy, naswot (zero-cost)
+    data: str | None = None          # cifar10, a folder of CIFAR python batches or of images
+    subset: int | None = None        # training images per candidate; None: the proxy's default
+    epochs: int | None = None        # training epochs per candidate; None: the proxy's default
+    filters: int | None = None       # first-stage width of a candidate; None: the scorer's default
+    cells_per_stage: int | None = None  # normal cells between reductions; None: scorer's default
+    # more scorer settings: ProxyConfig fields (val_size, batch_size, learning_rate, ...),
+    # ZeroCostConfig fields, or a custom scorer's own; a run's config.json holds all of them
+    scorer_options: dict = field(default_factory=dict)
+    scheduler: str = "fifo"          # fifo: train every candidate fully; asha: stop weak ones early
     # --- where and how it runs ---
     run_dir: str = "runs/search"     # the run directory (see the module docstring)
     workers: int = 1                 # trials evaluated at once
-    cpus_per_trial: float | None = None  # CPUs per trial; None: the cluster's CPUs / workers (at least 1)
+    cpus_per_trial: float | None = None  # None: the cluster's CPUs / workers (at least 1)
     gpus_per_trial: float = 0.0      # GPUs per trial; 0.5 packs two candidates on each GPU
-    mixed_precision: bool | None = None  # float16 compute; None: on for GPU trials, never on the CPU
-    address: str | None = None       # a running Ray cluster: "auto" or HOST:PORT; None: start a local Ray
+    mixed_precision: bool | None = None  # float16 compute; None: on for GPU trials, off on CPUs
+    address: str | None = None       # a Ray cluster to join: "auto", HOST:PORT; None: start one
     num_cpus: int | None = None      # CPUs a local Ray may use; None: all of this machine's
     max_failures: int = 1            # retries of a trial whose worker or node died (FailureConfig)
     time_budget_s: float | None = None  # stop after this many seconds (resumable); None: no limit

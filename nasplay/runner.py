@@ -63,9 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``nasplay search`` flags. Defaults are None so that ``run`` knows which flags were
     given: a ``--config`` file or (with ``--resume``) the run's own config supplies the rest."""
     add = parser.add_argument
-    add("--searcher", choices=SEARCHERS, help="search algorithm (default evolution)")
-    add("--space", metavar="NAME", help="search space: nasnet, amoebanet, article, ...")
-    add("--trials", type=int, metavar="N", help="candidates to evaluate, completed + failed")
+    add("--searcher", choices=SEARCHERS, help="search algorithm (needed for a new search)")
+    add("--space", metavar="NAME",
+        help="search space: nasnet, amoebanet, article, ... (needed for a new search)")
+    add("--trials", type=int, metavar="N",
+        help="candidates to evaluate, completed + failed (needed for a new search)")
     add("--run-dir", metavar="DIR", help="where the run's records go (required)")
     add("--data", metavar="SRC", help="cifar10, or a folder of CIFAR python batches or images")
     add("--subset", type=int, metavar="N", help="training images per candidate")
@@ -78,16 +80,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--gpus-per-trial", type=float, metavar="G",
         help="GPUs per trial, fractions allowed: 0.5 packs two per GPU (default 0)")
     add("--address", metavar="RAY",
-        help="join a running Ray cluster: auto, or HOST:PORT (default: start a local Ray)")
+        help="join a running Ray cluster: auto, or HOST:PORT; local (the default) starts one")
     add("--resume", action="store_true",
         help="continue the run in --run-dir up to --trials (after Ctrl-C, kill -9, a crash)")
     add("--seed", type=int, metavar="S", help="seeds the searcher and the proxy (default 0)")
     add("--config", metavar="FILE",
-        help="a JSON file of search settings (see nasplay.records.SearchConfig); flags override it")
+        help="a JSON file of settings (nasplay.records.SearchConfig's fields); flags override it")
     add("--scheduler", choices=SCHEDULERS,
         help="fifo: train every candidate fully; asha: stop weak candidates early (by epoch)")
     add("--scorer", metavar="NAME",
-        help="proxy (train briefly, default), zero-cost (score untrained), or package.module:function")
+        help="proxy (train briefly, the default), zero-cost (score untrained), or "
+             "package.module:function")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default 1)")
 
@@ -181,6 +184,12 @@ def search(config: SearchConfig, resume: bool = False,
     starts or joins one for the search and shuts it down after.
     """
     plan = _plan(config, resume, explicit)
+    if len(plan.records) >= plan.config.trials:
+        print(f"nasplay search: {plan.run_dir.path} holds {len(plan.records)} trials, the target "
+              f"of {plan.config.trials} is reached; raise --trials to continue")
+        return SearchResult(run_dir=plan.run_dir.path, records=plan.records,
+                            target=plan.config.trials, metric=plan.config.score_metric,
+                            stopped="finished")
     with _ray_session(plan.config) as cluster:
         return _Search(plan, cluster).run()
 
@@ -245,7 +254,7 @@ def _plan(config: SearchConfig, resume: bool, explicit: set[str] | None) -> _Pla
     if resume:
         plan.records = run_dir.read_trials(repair=False)
         plan.state = run_dir.load_state()
-        if plan.state is None and plan.records:
+        if plan.state is None and plan.records and len(plan.records) < config.trials:
             raise UserError(f"{run_dir.state_path} is missing, so the searcher cannot continue "
                             f"where it stopped; start a new run (a new --run-dir)")
         plan.rewrite_config = config.to_dict() != saved.to_dict()
@@ -304,7 +313,7 @@ def _check_address(address: str | None) -> None:
     ``ray.init`` retries an unreachable address for minutes and then exits the process; a TCP
     connect with a timeout answers in seconds. ``ray://`` (Ray Client) addresses are left to Ray.
     """
-    if address is None or address.startswith("ray://"):
+    if address is None or address == "local" or address.startswith("ray://"):
         return
     try:
         from ray._private.services import canonicalize_bootstrap_address
@@ -343,7 +352,7 @@ def _resolve(config: SearchConfig) -> tuple[SearchConfig, dict]:
     if data is not None and data != "cifar10":
         if os.path.exists(data):
             data = os.path.abspath(data)  # Ray runs trials in their own working directories
-        elif config.address is None:
+        elif config.address in (None, "local"):
             raise UserError(f"--data {data}: no such file or directory; give cifar10, or a folder "
                             f"of CIFAR-10 python batches or of images (<dir>/train/<class>/*.jpg)")
     config = dataclasses.replace(config, data=data, metric=config.score_metric)
@@ -462,7 +471,7 @@ def _ray_session(config: SearchConfig):
     if owned:
         kwargs = dict(include_dashboard=False, log_to_driver=False,
                       logging_level="WARNING")
-        if config.address is None:
+        if config.address in (None, "local"):
             kwargs["num_cpus"] = config.num_cpus or os.cpu_count() or 1
         else:
             kwargs["address"] = config.address
@@ -601,12 +610,7 @@ class _Search:
 
     def run(self) -> SearchResult:
         config = self.config
-        remaining = config.trials - len(self.records)
         target = config.trials
-        if remaining <= 0:
-            print(f"{self.run_dir.path}: {len(self.records)} trials recorded, the target of "
-                  f"{target} is reached; raise --trials to continue")
-            return self._result("finished")
         self._open_run()
         remaining = config.trials - len(self.records)  # the repair may have dropped a torn line
         cpus = config.cpus_per_trial or max(1, int(self.cluster.cpus // config.workers))
@@ -638,7 +642,8 @@ class _Search:
 
     def _announce(self, cpus: float, remaining: int) -> None:
         c = self.config
-        where = (f"Ray cluster at {c.address}" if c.address else "local Ray")
+        where = (f"Ray cluster at {c.address}" if c.address not in (None, "local")
+                 else "local Ray")
         if not self.cluster.owned:
             where = "the running Ray session"
         gpus = f" + {c.gpus_per_trial:g} GPU" if c.gpus_per_trial else ""

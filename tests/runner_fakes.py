@@ -25,7 +25,8 @@ def score(genotype, ctx) -> dict:
         os._exit(1)  # the worker process dies: Ray retries per FailureConfig, then gives up
     if step in options.get("die_once_steps", ()) and _first_time(options, f"die-{step}"):
         os._exit(1)
-    if step in options.get("interrupt_steps", ()) and (Path(options["marker_dir"]) / "armed").exists():
+    armed = "marker_dir" in options and (Path(options["marker_dir"]) / "armed").exists()
+    if step in options.get("interrupt_steps", ()) and armed:
         # Ctrl-C to the driver while this trial runs (the test wrote the driver's pid), which
         # then keeps running until Ray stops it
         pid = int((Path(options["marker_dir"]) / "driver_pid").read_text())

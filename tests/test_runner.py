@@ -203,7 +203,7 @@ def test_the_same_genotype_is_never_trained_twice(ray_session, tmp_path):
     # a space of 9 genotypes: asked for 12 trials, the search stops after the 9
     if "runner-tiny" not in _registered():
         register_space(SearchSpace("runner-tiny", ops=("identity",), num_blocks=1))
-    result = search(fake_config(tmp_path / "run", space="runner-tiny", trials=12))
+    result = search(fake_config(tmp_path / "run", space="runner-tiny", trials=12, workers=1))
     assert result.stopped == "exhausted"
     assert len(result.records) == 9
     assert len(set(hashes(result.records))) == 9
@@ -299,6 +299,13 @@ def test_bad_input_leaves_an_existing_run_untouched(existing_run, capsys, naspla
     assert nasplay("--run-dir", existing_run, *argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+    assert snapshot(existing_run) == before
+
+
+def test_resuming_a_finished_run_changes_nothing(existing_run, capsys, nasplay, worker_path):
+    before = snapshot(existing_run)
+    assert nasplay("--run-dir", existing_run, "--resume", "--trials", 1) == 0
+    assert "target of 1 is reached" in capsys.readouterr().out
     assert snapshot(existing_run) == before
 
 
