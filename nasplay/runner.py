@@ -887,18 +887,27 @@ def score_proxy(genotype, ctx: TrialContext) -> dict:
 
 
 def _epoch_reporter(ctx: TrialContext, config):
-    """A Keras callback reporting validation accuracy after each epoch but the last (ASHA)."""
+    """A Keras callback reporting validation accuracy after each epoch but the last (ASHA), with
+    the network's size and the training time so far, so that a candidate ASHA stops early still
+    has a complete record."""
     import keras
 
     from nasplay import proxy
+    from nasplay.flops import count_flops
 
     class EpochReporter(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+            self.size = {"params": int(self.model.count_params()),
+                         "flops": int(count_flops(self.model))}
+
         def on_epoch_end(self, epoch, logs=None):
             if epoch + 1 >= config.epochs:
                 return  # the final result, with every metric, follows from the trial
+            train_seconds = time.perf_counter() - self.start
             sets = proxy.subsets(config)
             ctx.report({ctx.metric: proxy.accuracy(self.model, sets.x_val, sets.y_val),
-                        "epoch": epoch + 1,
+                        "epoch": epoch + 1, **self.size, "train_seconds": train_seconds,
                         "train_accuracy": float((logs or {}).get("accuracy", math.nan))})
 
     return EpochReporter()
