@@ -151,7 +151,8 @@ def error_message(trial) -> str:
     message = named[-1] if named else (lines[0] if lines else "")
     if death and death[0] not in message:
         message = f"{message} {death[0]}".strip()
-    return message[:1000] or "the trial's worker failed (see the trial's error.txt under ray/)"
+    message = message.split(" Some common causes")[0]  # Ray's advice paragraph: not the error
+    return message[:500] or "the trial's worker failed (see the trial's error.txt under ray/)"
 
 
 def trial_name(trial) -> str:

@@ -336,6 +336,24 @@ def test_the_experiment_scripts_hold_valid_configs(script):
     _check_searcher_options(config)
 
 
+@pytest.mark.parametrize("error_text, expected", [
+    ("Failure # 1 (occurred at 2026-11-27)\nTraceback (most recent call last):\n  File \"x\"\n"
+     "ray.exceptions.RayTaskError(ValueError): ray::ImplicitFunc.train()\nValueError: boom\n",
+     "ValueError: boom"),
+    ("Failure # 1\nThe actor died unexpectedly before finishing this task.\n\tpid: 1\n"
+     "The actor is dead because its worker process has died. Worker exit detail: code 2. "
+     "Some common causes include: (1) the OOM killer",
+     "The actor died unexpectedly before finishing this task. The actor is dead because its "
+     "worker process has died. Worker exit detail: code 2."),
+])
+def test_a_lost_trial_is_recorded_with_one_line_of_its_error(tmp_path, error_text, expected):
+    from nasplay._tune import error_message
+
+    (tmp_path / "error.txt").write_text(error_text)
+    trial = type("Trial", (), {"error_file": str(tmp_path / "error.txt")})()
+    assert error_message(trial) == expected
+
+
 def test_progress_line_is_compact():
     records = [trial_record("r-0", {}, "completed", {"val_accuracy": 0.25}),
                trial_record("r-1", {}, "failed", error="boom")]
