@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from nasplay.errors import UserError
 from nasplay.records import (BUILTIN_SCORERS, EXPERIMENT_FIELDS, SCHEDULERS, SEARCHERS, RunDir,
-                             SearchConfig, best_record, score_of)
+                             SearchConfig, best_record, score_of, trial_record)
 
 # How long --address may take to answer a TCP connect before we call it unreachable. Ray itself
 # retries an unreachable address for minutes before giving up.
@@ -587,8 +587,6 @@ class _Search:
             metrics["stopped_early"] = True
         if node_ip:
             extra["node_ip"] = node_ip
-        from nasplay.records import trial_record
-
         record = trial_record(trial_id, config["genotype"],
                               "failed" if error is not None else "completed",
                               metrics=metrics, error=error, step=config.get("step"),

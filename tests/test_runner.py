@@ -7,7 +7,6 @@ starting Ray takes seconds. Tests of bad input need no Ray at all: they must fai
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import os
 import shutil
