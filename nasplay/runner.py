@@ -93,6 +93,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "package.module:function")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default 1)")
+    add("--population-size", type=int, metavar="P",
+        help="evolution: population size (default: trials / 5, between 10 and 100)")
+    add("--sample-size", type=int, metavar="S",
+        help="evolution: tournament size (default: population / 4, at least 2)")
+
+
+def evolution_defaults(trials: int) -> dict:
+    """Population and tournament sizes that fit the budget.
+
+    AmoebaNet's 100/25 suit 20,000 candidates; with a few hundred, a population of 100 would spend
+    the whole budget on random initial samples (on the synthetic benchmark 30/10 beat 100/25 at
+    300 evaluations, see BENCHMARKS.md).
+    """
+    population = max(10, min(100, trials // 5))
+    return {"population_size": population, "sample_size": max(2, population // 4)}
 
 
 # argparse destination -> SearchConfig field, for every flag that is a setting
@@ -117,6 +132,14 @@ def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
             if name in ("cpus_per_trial", "gpus_per_trial") and float(value).is_integer():
                 value = int(value)
             values[name] = value
+    options = {key: getattr(args, key, None) for key in ("population_size", "sample_size")}
+    options = {key: value for key, value in options.items() if value is not None}
+    if options:
+        values["searcher_options"] = {**values.get("searcher_options", {}), **options}
+    if (not args.resume and values.get("searcher") == "evolution"
+            and isinstance(values.get("trials"), int) and values["trials"] >= 1):
+        values["searcher_options"] = {**evolution_defaults(values["trials"]),
+                                      **values.get("searcher_options", {})}
     given = set(values)
     if "run_dir" not in given:
         raise UserError("--run-dir DIR is required (where the run's records go)")

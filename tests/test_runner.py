@@ -428,3 +428,20 @@ def test_two_nodes_on_one_machine_both_run_trials(worker_path, tmp_path):
         assert len(nodes) == 2
     finally:
         cluster.shutdown()
+
+
+def test_evolution_population_fits_the_budget_unless_given():
+    import argparse
+
+    from nasplay.runner import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--searcher", "evolution", "--space", "nasnet", "--run-dir", "r"]
+    small, _ = config_from_args(parser.parse_args(base + ["--trials", "20"]))
+    large, _ = config_from_args(parser.parse_args(base + ["--trials", "5000"]))
+    chosen, _ = config_from_args(parser.parse_args(
+        base + ["--trials", "20", "--population-size", "6", "--sample-size", "3"]))
+    assert small.searcher_options == {"population_size": 10, "sample_size": 2}
+    assert large.searcher_options == {"population_size": 100, "sample_size": 25}
+    assert chosen.searcher_options == {"population_size": 6, "sample_size": 3}
