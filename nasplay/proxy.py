@@ -46,13 +46,16 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class ProxyConfig:
-    """How one candidate is trained and scored. Defaults: about a minute per candidate on 2 CPUs."""
+    """How one candidate is trained and scored. CPU defaults: 1-1.5 minutes a candidate on the
+    2-core development machine; :meth:`for_gpu` for a GPU."""
 
     # data
     data: str = "cifar10"            # source: "cifar10", a folder of python batches, an image folder
     cache_dir: str | None = None     # where decoded image folders are cached (None: nasplay's default)
-    train_size: int = 4000           # training images, class-stratified from the training split
+    train_size: int = 2000           # training images, class-stratified from the training split;
+    #                                  2,000 x 3 epochs = 93 steps: ~1-1.5 min here (BENCHMARKS.md)
     val_size: int = 1000             # validation images, also from the training split, disjoint
+    #                                  (1,000: accuracy's standard error ~1.5 points)
     subset_seed: int = 0             # which images: the same for every candidate of a search
     # training
     epochs: int = 3                  # passes over the training subset
