@@ -138,8 +138,11 @@ def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
         values["searcher_options"] = {**values.get("searcher_options", {}), **options}
     if (not args.resume and values.get("searcher") == "evolution"
             and isinstance(values.get("trials"), int) and values["trials"] >= 1):
-        values["searcher_options"] = {**evolution_defaults(values["trials"]),
-                                      **values.get("searcher_options", {})}
+        given_options = values.get("searcher_options", {})
+        population = given_options.get("population_size")
+        defaults = (evolution_defaults(values["trials"]) if population is None else
+                    {"sample_size": max(2, population // 4)} if isinstance(population, int) else {})
+        values["searcher_options"] = {**defaults, **given_options}
     given = set(values)
     if "run_dir" not in given:
         raise UserError("--run-dir DIR is required (where the run's records go)")

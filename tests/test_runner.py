@@ -317,7 +317,8 @@ def test_flags_override_a_config_file(tmp_path, nasplay):
                               "--gpus-per-trial", "0.5"])
     config, given = config_from_args(args)
     assert (config.searcher, config.space, config.trials) == ("evolution", "amoebanet", 60)
-    assert config.searcher_options == {"population_size": 8}
+    # a population without a tournament size gets a quarter of it (the class default, 25, would not fit)
+    assert config.searcher_options == {"population_size": 8, "sample_size": 2}
     assert config.gpus_per_trial == 0.5
     assert given == {"searcher", "space", "trials", "run_dir", "searcher_options",
                      "gpus_per_trial"}
@@ -445,3 +446,6 @@ def test_evolution_population_fits_the_budget_unless_given():
     assert small.searcher_options == {"population_size": 10, "sample_size": 2}
     assert large.searcher_options == {"population_size": 100, "sample_size": 25}
     assert chosen.searcher_options == {"population_size": 6, "sample_size": 3}
+    population_only, _ = config_from_args(parser.parse_args(
+        base + ["--trials", "20", "--population-size", "12"]))
+    assert population_only.searcher_options == {"population_size": 12, "sample_size": 3}
