@@ -4,9 +4,13 @@ The wiring is NASNet's (Zoph et al. 2018), in the form DARTS's ``model.py`` made
 
 1. Preprocessing brings both inputs to ``filters`` channels at one resolution: ``h_prev`` through
    ReLU-1x1 conv-BN, ``h_prev_prev`` through a factorized reduction when it is twice the size of
-   ``h_prev`` (the previous cell was a reduction cell), else through ReLU-1x1 conv-BN too. Both
-   projections are always applied, even when the widths already match, so that the parameter
-   count of a network depends on its genotype and sizes only (as in the papers).
+   ``h_prev`` (the previous cell was a reduction cell), else through ReLU-1x1 conv-BN too. A
+   projection is applied even when the widths already match, so that the parameter count of a
+   network depends on its genotype and sizes only (as in the papers); but an input that no block
+   reads gets none: its weights could never affect the output, would get no gradient (Keras warns
+   about every one of them) and would inflate the parameter and FLOP counts a search compares.
+   (About 10-18% of the cells sampled from ``nasnet``/``amoebanet``/``darts`` leave an input
+   unread; every published cell reads both.)
 2. Hidden states ``[s0, s1, block 0, block 1, ...]``: block ``i`` applies ``ops[k]`` to hidden
    state ``inputs[k]`` for its two branches and adds the results (or concatenates them, which
    gives that hidden state ``2 * filters`` channels; ops infer their input width, so readers
@@ -104,8 +108,10 @@ class Cell(CompositeLayer):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
         self.seed = seed
 
+        read = {index for block in self.spec.blocks for index in block.inputs}
+        self._reads_prev_prev = 0 in read
         self.preprocess0 = None  # chosen in wire(), once the size of h_prev_prev is known
-        self.preprocess1 = ReLUConvBN(self.filters, 1)
+        self.preprocess1 = ReLUConvBN(self.filters, 1) if 1 in read else None
         self.branch_ops = []
         self.drop_paths = []
         for i, block in enumerate(self.spec.blocks):
@@ -139,15 +145,20 @@ class Cell(CompositeLayer):
                          f"h_prev's; got h_prev_prev {pp} and h_prev {p}")
 
     def wire(self, input_shape):
-        if self._prev_prev_is_larger(input_shape):
+        larger = self._prev_prev_is_larger(input_shape)  # validates the shapes either way
+        if not self._reads_prev_prev:
+            self.preprocess0 = None
+        elif larger:
             self.preprocess0 = FactorizedReduce(self.filters)
         else:
             self.preprocess0 = ReLUConvBN(self.filters, 1)
 
     def call(self, inputs, training=None):
         h_prev_prev, h_prev = inputs
-        states = [self.preprocess0(h_prev_prev, training=training),
-                  self.preprocess1(h_prev, training=training)]
+        states = [None if self.preprocess0 is None  # unread input: nothing reads the state
+                  else self.preprocess0(h_prev_prev, training=training),
+                  None if self.preprocess1 is None
+                  else self.preprocess1(h_prev, training=training)]
         for block, branch_ops, drops in zip(self.spec.blocks, self.branch_ops, self.drop_paths):
             outputs = []
             for index, op, drop in zip(block.inputs, branch_ops, drops):

@@ -120,6 +120,27 @@ def test_prev_prev_twice_as_large_is_factorized_reduced():
     assert isinstance(same.preprocess0, ReLUConvBN)
 
 
+def test_an_unread_input_gets_no_projection_and_every_weight_a_gradient():
+    import tensorflow as tf  # the test backend; the cell itself is backend-agnostic
+
+    # Neither block reads h_prev_prev (input 0): no projection for it, and no weight of the
+    # network is left without a gradient (Keras would warn about each one while training).
+    reads_h_prev_only = CellSpec((Block((1, 1), ("sep_conv_3x3", "identity")),
+                                  Block((1, 2), ("avg_pool_3x3", "conv_3x3"))))
+    cell = Cell(reads_h_prev_only, F)
+    cell([images(size=16, channels=6), images(size=8, channels=10)])
+    assert cell.preprocess0 is None and isinstance(cell.preprocess1, ReLUConvBN)
+    full = Cell(TINY, F)
+    full([images(size=16, channels=6), images(size=8, channels=10)])
+    assert cell.count_params() < full.count_params()
+
+    model = small_network(Genotype(normal=reads_h_prev_only, reduction=TINY))
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(model(images(), training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert [v.path for v, g in zip(model.trainable_variables, grads) if g is None] == []
+
+
 def test_mismatched_input_sizes_are_refused():
     with pytest.raises(ValueError, match="same spatial size, or h_prev_prev twice"):
         Cell(TINY, F)([images(size=16), images(size=4)])
