@@ -333,8 +333,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--val-size", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    # the fidelity reference: 2.5x the default proxy's images for 2x its epochs = 5x its training
     parser.add_argument("--long-train-size", type=int, default=5000)
-    parser.add_argument("--long-epochs", type=int, default=4)
+    parser.add_argument("--long-epochs", type=int, default=6)
     parser.add_argument("--first", type=int, default=0,
                         help="fidelity: start at this candidate (split a run over processes)")
     parser.add_argument("--spearman", nargs="*", type=Path, default=None, metavar="JSONL",
@@ -344,7 +345,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     defaults = {  # command: (candidates, train_size, val_size, epochs)
         "cost": (2, 2000, 500, 2),
-        "fidelity": (12, 2000, 1000, 2),
+        "fidelity": (12, 2000, 1000, 3),  # the default CPU proxy (ProxyConfig)
         "memory": (30, 128, 64, 1),
         "throughput": (2, 2000, 500, 2),
         "bn": (1, 2000, 500, 3),
