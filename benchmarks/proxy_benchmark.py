@@ -60,6 +60,17 @@ def _genotypes(n: int, seed: int, space: str = "nasnet"):
     return [get_space(space).sample(rng) for _ in range(n)]
 
 
+def _setup(args, **overrides):
+    """Threads first, then the data and the proxy settings every command starts from."""
+    from nasplay import devices, proxy
+    from nasplay.data import load_source
+
+    devices.configure(cpus=args.cpus)
+    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size, val_size=args.val_size,
+                               epochs=args.epochs, cpus=args.cpus, **overrides)
+    return load_source(args.data), config
+
+
 def _emit(out: Path, record: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as f:
@@ -167,13 +178,9 @@ def _ours(genotype, config, data):
 
 
 def cost(args) -> None:
-    from nasplay import devices, proxy
-    from nasplay.data import load_source
+    from nasplay import proxy
 
-    devices.configure(cpus=args.cpus)
-    data = load_source(args.data)
-    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                               val_size=args.val_size, epochs=args.epochs, cpus=args.cpus)
+    data, config = _setup(args)
     sets = proxy.subsets(config, data)
     genotypes = _genotypes(args.candidates + 1, args.seed)
     # warm-up candidate: imports, first tf.data use and first-ever trace are not per-candidate
@@ -202,13 +209,9 @@ def cost(args) -> None:
 
 
 def fidelity(args) -> None:
-    from nasplay import devices, proxy
-    from nasplay.data import load_source
+    from nasplay import proxy
 
-    devices.configure(cpus=args.cpus)
-    data = load_source(args.data)
-    short = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                              val_size=args.val_size, epochs=args.epochs, cpus=args.cpus)
+    data, short = _setup(args)
     long = short.replace(train_size=args.long_train_size, epochs=args.long_epochs)
     ratio = (long.train_size * long.epochs) / (short.train_size * short.epochs)
     print(f"proxy {short.train_size}x{short.epochs} epochs vs {long.train_size}x{long.epochs} "
@@ -254,14 +257,9 @@ def spearman(paths) -> dict:
 
 
 def memory(args) -> None:
-    from nasplay import devices, proxy
-    from nasplay.data import load_source
+    from nasplay import proxy
 
-    devices.configure(cpus=args.cpus)
-    data = load_source(args.data)
-    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                               val_size=args.val_size, epochs=args.epochs, batch_size=32,
-                               filters=4, cells_per_stage=1, cpus=args.cpus)
+    data, config = _setup(args, batch_size=32, filters=4, cells_per_stage=1)
     rss = []
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
         start = _clock()
@@ -278,13 +276,9 @@ def memory(args) -> None:
 
 
 def throughput(args) -> None:
-    from nasplay import devices, proxy
-    from nasplay.data import load_source
+    from nasplay import proxy
 
-    devices.configure(cpus=args.cpus)
-    data = load_source(args.data)
-    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                               val_size=args.val_size, epochs=args.epochs, cpus=args.cpus)
+    data, config = _setup(args)
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
         start = _clock()
         metrics = proxy.evaluate(genotype, config, data=data)
@@ -307,13 +301,9 @@ def throughput(args) -> None:
 def bn(args) -> None:
     """The same candidates with cells' BN momentum 0.99 (Keras's default) and 0.9 (ours)."""
     import cells.ops
-    from nasplay import devices, proxy
-    from nasplay.data import load_source
+    from nasplay import proxy
 
-    devices.configure(cpus=args.cpus)
-    data = load_source(args.data)
-    config = proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                               val_size=args.val_size, epochs=args.epochs, cpus=args.cpus)
+    data, config = _setup(args)
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
         for momentum in (0.99, 0.9):
             cells.ops.BN_MOMENTUM = momentum  # read by cells.ops.batch_norm() at build time
