@@ -99,14 +99,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="evolution: tournament size (default: population / 4, at least 2)")
 
 
-def evolution_defaults(trials: int) -> dict:
-    """Population and tournament sizes that fit the budget.
+def evolution_defaults(trials: int, population: int | None = None) -> dict:
+    """Population and tournament sizes that fit the budget (a given population: its tournament).
 
     AmoebaNet's 100/25 suit 20,000 candidates; with a few hundred, a population of 100 would spend
     the whole budget on random initial samples (on the synthetic benchmark 30/10 beat 100/25 at
     300 evaluations, see BENCHMARKS.md).
     """
-    population = max(10, min(100, trials // 5))
+    if population is None:
+        population = max(10, min(100, trials // 5))
     return {"population_size": population, "sample_size": max(2, population // 4)}
 
 
@@ -140,9 +141,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
             and isinstance(values.get("trials"), int) and values["trials"] >= 1):
         given_options = values.get("searcher_options", {})
         population = given_options.get("population_size")
-        defaults = (evolution_defaults(values["trials"]) if population is None else
-                    {"sample_size": max(2, population // 4)} if isinstance(population, int) else {})
-        values["searcher_options"] = {**defaults, **given_options}
+        if population is None or isinstance(population, int):  # else the searcher says what's wrong
+            given_options = {**evolution_defaults(values["trials"], population), **given_options}
+        values["searcher_options"] = given_options
     given = set(values)
     if "run_dir" not in given:
         raise UserError("--run-dir DIR is required (where the run's records go)")
