@@ -1,9 +1,49 @@
-"""Errors a user can cause and fix (bad path, bad budget, malformed genotype).
+"""The user-error boundary: errors a user can cause and fix, and how they are shown.
 
-The CLI turns a ``UserError`` into one line on stderr and exit status 2, with no traceback;
-anything else is a bug and keeps its traceback.
+``nasplay``'s commands turn a ``UserError`` into one line on stderr and exit status 2, with no
+traceback (``nasplay.cli``). So do the library's ``ValueError``s that validate user input
+(a malformed genotype, an unknown op or space): those are raised by validation code with a
+message that names the field and the allowed values. Anything else is a bug and keeps its
+traceback.
 """
+
+from __future__ import annotations
+
+import math
+from typing import Any
 
 
 class UserError(Exception):
     """A problem with the user's input; the message names it and says how to fix it."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """One line for a message: an exception as ``Type: first line``, a text's first line."""
+    text = str(error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(error, BaseException):
+        first = lines[0] if lines else ""
+        return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return lines[0] if lines else ""
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) folded to one space."""
+    return " ".join(str(text).split())
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else a ``UserError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_number(name: str, value: Any, positive: bool = True) -> float:
+    """``value`` if it is a finite real number, > 0 (``positive``) or >= 0, else a
+    ``UserError``."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+          and math.isfinite(value) and (value > 0 if positive else value >= 0))
+    if not ok:
+        raise UserError(f"{name} must be a number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return value
