@@ -1,25 +1,32 @@
 """Cell diagrams: a cell as a graph, laid out by depth, drawn with matplotlib or written as DOT.
 
-Drawing must work after a plain ``pip install``, so there is no graphviz here: the layout is a
-layered one done by hand (each node's column is its depth from the cell inputs, rows inside a
-column ordered by the mean row of a node's predecessors to keep edges from crossing), and
-matplotlib draws it. ``cell_dot`` writes the same graph in DOT for people who have graphviz.
+Drawing must work after a plain ``pip install``, so there is no graphviz here: the layered
+layout is ``nasplay.layout``'s, and matplotlib draws it. ``cell_dot`` writes the same graph, in
+the same order, in DOT for people who have graphviz.
 
 The graph: the two cell inputs ``h[k-2]`` and ``h[k-1]``; for each block, one node per branch
-holding the op's name and a combine node (``+`` or ``concat``) that is the block's hidden state;
-and the cell output, the concatenation of the loose ends (``CellSpec.concat``).
+holding the op's name and a combine node (``+`` or ``concat``) that is the block's hidden state,
+numbered as ``print(genotype)`` numbers it; and the cell output, the concatenation of the loose
+ends (``CellSpec.concat``).
+
+Placement, left to right: a block's column is its depth, the longest path from the cell inputs
+in blocks, so everything a block reads lies to its left; its two ops stand in the column just
+before it. Within a column blocks run in index order, top to bottom; ops and passing edges are
+placed around them to avoid crossings (``nasplay.layout``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nasplay import layout as layered
+
 INPUT_LABELS = {0: "h[k-2]", 1: "h[k-1]"}
 
 # Node fill colours by kind (ops by family), so a diagram reads at a glance.
 COLOURS = {
     "input": "#9ecae1",
-    "output": "#a1d99b",
+    "output": "#74c476",
     "combine": "#fdd49e",
     "conv": "#fcbba1",
     "sep": "#dadaeb",
@@ -27,6 +34,17 @@ COLOURS = {
     "identity": "#f0f0f0",
     "other": "#fde0ef",
 }
+# What the legend calls each op family.
+FAMILY_NAMES = {
+    "conv": "convolution",
+    "sep": "separable convolution",
+    "pool": "pooling",
+    "identity": "identity",
+    "other": "other op (block)",
+}
+_COLUMN_INCHES = 1.9
+_UNIT_INCHES = 0.55
+_PASS = 0.3             # half the level stretch an edge runs through a column it passes
 
 
 @dataclass(frozen=True)
@@ -41,8 +59,22 @@ class Node:
 class CellGraph:
     nodes: dict[str, Node]
     edges: list[tuple[str, str]]
-    columns: list[list[str]]        # per depth, top to bottom: node keys and waypoint keys
-    routes: dict[tuple[str, str], list[str]]  # edge -> the waypoints it passes, one per column
+    layout: layered.Layout
+    block_depth: dict[str, int]     # combine node key -> depth in blocks (inputs: 0)
+
+    @property
+    def columns(self) -> list[list[str]]:
+        """Per column, top to bottom: node keys and waypoint keys."""
+        return self.layout.columns
+
+    @property
+    def routes(self) -> dict[tuple[str, str], list[str]]:
+        """Edge -> the waypoints it passes, one per column it crosses."""
+        return self.layout.routes
+
+    def crossings(self) -> int:
+        """How many pairs of edges cross in this layout."""
+        return layered.crossings(self.layout.columns, self.layout.segments)
 
 
 def op_family(op: str) -> str:
@@ -61,119 +93,104 @@ def _state_key(index: int) -> str:
     return f"h{index}" if index < 2 else f"b{index - 2}"
 
 
-def cell_graph(cell, reduction: bool = False) -> CellGraph:
+def block_depths(cell) -> list[int]:
+    """Each block's depth: 1 + the deepest block it reads (the cell inputs have depth 0)."""
+    depth = [0, 0]
+    for block in cell.blocks:
+        depth.append(1 + max(depth[source] for source in block.inputs))
+    return depth[2:]
+
+
+def cell_graph(cell, reduction: bool = False, order: str = "barycenter") -> CellGraph:
     """The graph of a ``search_space.CellSpec``, laid out in columns by depth.
 
     In a reduction cell the ops that read the cell inputs work with stride 2 (as in NASNet), which
-    the op nodes say (``sep_conv_3x3 /2``).
+    the op nodes say (``sep_conv_3x3 /2``). ``order="index"`` keeps every column in creation
+    order (the naive layout, to compare against).
     """
     nodes: dict[str, Node] = {}
     edges: list[tuple[str, str]] = []
+    depths = block_depths(cell)
+    column: dict[str, int] = {}
     for index, label in INPUT_LABELS.items():
         nodes[_state_key(index)] = Node(_state_key(index), label, "input", "input")
-    for i, block in enumerate(cell.blocks):
+        column[_state_key(index)] = 0
+    for i, (block, depth) in enumerate(zip(cell.blocks, depths)):
         out = _state_key(i + 2)
         for k, (source, op) in enumerate(zip(block.inputs, block.ops)):
             op_key = f"{out}_op{k}"
             stride = " /2" if reduction and source < 2 else ""
             nodes[op_key] = Node(op_key, op + stride, "op", op_family(op))
+            column[op_key] = 2 * depth - 1
             edges.append((_state_key(source), op_key))
             edges.append((op_key, out))
         symbol = "+" if block.combine == "add" else "concat"
         nodes[out] = Node(out, f"{i + 2}: {symbol}", "combine", "combine")
+        column[out] = 2 * depth
     nodes["out"] = Node("out", "output: concat", "output", "output")
+    column["out"] = 2 * max(depths) + 1
     edges.extend((_state_key(h), "out") for h in cell.concat)
-    return CellGraph(nodes, edges, *_layers(nodes, edges))
+    fixed = frozenset(k for k, n in nodes.items() if n.kind in ("input", "combine"))
+    lay = layered.layered_layout(list(nodes), edges, column, fixed=fixed, order=order)
+    depth_of = {_state_key(i + 2): d for i, d in enumerate(depths)}
+    return CellGraph(nodes, edges, lay, depth_of)
 
 
-def _layers(nodes: dict[str, Node], edges: list[tuple[str, str]]):
-    """Columns and edge routes of a layered (Sugiyama-style) layout.
-
-    Columns by longest-path depth (nodes are created in topological order), each op in the
-    column before its block, the output in a column of its own. An edge that skips columns gets
-    a waypoint in each column it crosses, which takes a row of its own there, so no edge is
-    drawn through a box. Rows are ordered by barycentre sweeps, down and up, to keep edges from
-    crossing.
-    """
-    incoming: dict[str, list[str]] = {key: [] for key in nodes}
-    for source, target in edges:
-        incoming[target].append(source)
-    depth: dict[str, int] = {}
-    for key in nodes:           # insertion order is topological (ops before their block)
-        depth[key] = 1 + max((depth[p] for p in incoming[key]), default=-1)
-    for source, target in edges:  # an op sits just before its block, not at its earliest column
-        if nodes[source].kind == "op":
-            depth[source] = depth[target] - 1
-    depth["out"] = max(depth[k] for k in nodes if k != "out") + 1
-    columns: list[list[str]] = [[] for _ in range(depth["out"] + 1)]
-    for key in nodes:
-        columns[depth[key]].append(key)
-
-    preds: dict[str, list[str]] = {key: [] for key in nodes}
-    succs: dict[str, list[str]] = {key: [] for key in nodes}
-    routes: dict[tuple[str, str], list[str]] = {}
-    for source, target in edges:
-        chain, previous = [], source
-        for x in range(depth[source] + 1, depth[target]):
-            waypoint = f"{source}>{target}@{x}"
-            columns[x].append(waypoint)
-            preds[waypoint], succs[waypoint] = [], []
-            chain.append(waypoint)
-        for a, b in zip([source] + chain, chain + [target]):
-            preds[b].append(a)
-            succs[a].append(b)
-        routes[(source, target)] = chain
-
-    def sweep(order, neighbours):
-        row = {key: r / max(len(col), 1) for col in columns for r, key in enumerate(col)}
-        for col in order:
-            col.sort(key=lambda k: sum(row[n] for n in neighbours[k]) / len(neighbours[k])
-                     if neighbours[k] else row[k])
-            row.update({key: r / max(len(col), 1) for r, key in enumerate(col)})
-
-    for _ in range(2):
-        sweep(columns[1:], preds)
-        sweep(columns[-2::-1], succs)
-    sweep(columns[1:], preds)
-    return columns, routes
-
-
-def draw_cell(ax, cell, title: str = "", reduction: bool = False) -> None:
-    """Draw ``cell`` on a matplotlib Axes: boxes for nodes, arrows for edges, left to right."""
+def draw_cell(ax, cell, title: str = "", reduction: bool = False, legend: bool = True) -> None:
+    """Draw ``cell`` on a matplotlib Axes: boxes for nodes, arrows for edges, left to right,
+    and a legend of the op colours below."""
     graph = cell_graph(cell, reduction=reduction)
-    tallest = max(len(col) for col in graph.columns)
-    texts, points = {}, {}
-    for x, col in enumerate(graph.columns):
-        for r, key in enumerate(col):
-            points[key] = (x, (len(col) - 1) / 2 - r)
-            node = graph.nodes.get(key)
-            if node is None:      # a waypoint
-                continue
-            texts[key] = ax.text(
-                *points[key], node.label, ha="center", va="center", zorder=3,
-                fontsize=9, fontweight="bold" if node.kind != "op" else "normal",
-                bbox={"boxstyle": "round,pad=0.35", "facecolor": COLOURS[node.family],
-                      "edgecolor": "#555555", "linewidth": 0.8})
-    line = {"color": "#444444", "linewidth": 0.9}
-    for source, target in graph.edges:
-        waypoints = [points[w] for w in graph.routes[(source, target)]]
-        start = (texts[source], (1.0, 0.5))
-        if waypoints:
-            ax.annotate("", xy=waypoints[0], xycoords="data", xytext=start[1],
-                        textcoords=start[0], zorder=2,
-                        arrowprops={"arrowstyle": "-", "shrinkA": 2, "shrinkB": 0, **line})
-            xs, ys = zip(*waypoints)
-            ax.plot(xs, ys, zorder=2, **line)
-            start = ("data", waypoints[-1])
-        ax.annotate("", xy=(0.0, 0.5), xycoords=texts[target], xytext=start[1],
-                    textcoords=start[0], zorder=2,
-                    arrowprops={"arrowstyle": "-|>", "shrinkA": 0 if waypoints else 2,
-                                "shrinkB": 2, **line})
+    points = {key: (x, -graph.layout.y[key])
+              for x, col in enumerate(graph.columns) for key in col}
+    texts = {}
+    for key, node in graph.nodes.items():
+        texts[key] = ax.text(
+            *points[key], node.label, ha="center", va="center", zorder=3,
+            fontsize=9, fontweight="bold" if node.kind != "op" else "normal",
+            bbox={"boxstyle": "round,pad=0.35", "facecolor": COLOURS[node.family],
+                  "edgecolor": "#555555", "linewidth": 0.8})
+    for source, target in graph.edges:    # level through each column it passes, clear of boxes
+        route = [(x + dx, y) for w in graph.routes[(source, target)]
+                 for x, y in [points[w]] for dx in (-_PASS, _PASS)]
+        _draw_edge(ax, texts[source], texts[target], route)
+    ys = [y for _, y in points.values()]
     ax.set_xlim(-0.6, len(graph.columns) - 0.4)
-    ax.set_ylim(-(tallest - 1) / 2 - 0.6, (tallest - 1) / 2 + 0.6)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=11)
+    if legend:
+        _legend(ax, graph, reduction)
+
+
+def _draw_edge(ax, source, target, waypoints) -> None:
+    """From the right of ``source`` through ``waypoints`` (data coordinates) to an arrow head
+    at the left of ``target``."""
+    line = {"color": "#444444", "linewidth": 0.9}
+    start, start_coords = (1.0, 0.5), source
+    if waypoints:
+        ax.annotate("", xy=waypoints[0], xycoords="data", xytext=start, textcoords=source,
+                    zorder=2, arrowprops={"arrowstyle": "-", "shrinkA": 2, "shrinkB": 0, **line})
+        xs, ys = zip(*waypoints)
+        ax.plot(xs, ys, zorder=2, solid_capstyle="round", **line)
+        start, start_coords = waypoints[-1], "data"
+    ax.annotate("", xy=(0.0, 0.5), xycoords=target, xytext=start, textcoords=start_coords,
+                zorder=2, arrowprops={"arrowstyle": "-|>", "shrinkA": 0 if waypoints else 2,
+                                      "shrinkB": 2, **line})
+
+
+def _legend(ax, graph: CellGraph, reduction: bool) -> None:
+    """One patch per op family the cell uses (in FAMILY_NAMES order), below the drawing."""
+    from matplotlib.patches import Patch
+
+    used = {n.family for n in graph.nodes.values() if n.kind == "op"}
+    handles = [Patch(facecolor=COLOURS[f], edgecolor="#555555", linewidth=0.8, label=name)
+               for f, name in FAMILY_NAMES.items() if f in used]
+    if reduction and any(n.label.endswith(" /2") for n in graph.nodes.values()):
+        handles.append(Patch(facecolor="none", edgecolor="none", label="/2: stride 2"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              ncol=len(handles), frameon=False, fontsize=8, handlelength=1.4,
+              columnspacing=1.2)
 
 
 def cell_figure(cell, path, title: str = "", reduction: bool = False) -> None:
@@ -181,29 +198,49 @@ def cell_figure(cell, path, title: str = "", reduction: bool = False) -> None:
     from matplotlib.figure import Figure  # no pyplot: no global backend, nothing to close
 
     graph = cell_graph(cell, reduction=reduction)
-    width = 1.9 * len(graph.columns) + 0.5
-    height = 0.55 * max(len(col) for col in graph.columns) + 1.0
+    ys = graph.layout.y.values()
+    width = _COLUMN_INCHES * len(graph.columns) + 0.5
+    height = _UNIT_INCHES * (max(ys) - min(ys) + 1.2) + 1.0
     fig = Figure(figsize=(width, height))
     draw_cell(fig.subplots(), cell, title=title, reduction=reduction)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    save_png(fig, path)
 
 
-def cell_dot(cell, name: str = "cell", reduction: bool = False) -> str:
-    """The cell as a graphviz DOT digraph (``dot -Tpng cell.dot -o cell.png``)."""
+def save_png(fig, path) -> None:
+    """A figure as PNG bytes first, then one atomic replace: a viewer never sees half a file."""
+    import io
+
+    from search_space.files import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def cell_dot(cell, name: str = "cell", reduction: bool = False, title: str = "") -> str:
+    """The cell as a graphviz DOT digraph (``dot -Tpng cell.dot -o cell.png``), columns and
+    their order as in the PNG."""
     graph = cell_graph(cell, reduction=reduction)
     lines = [f"digraph {_dot_id(name)} {{", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    if title:
+        lines.insert(2, f'  label="{_dot_text(title)}"; labelloc=t;')
     columns = [[key for key in col if key in graph.nodes] for col in graph.columns]
     for col in columns:
         for key in col:
             node = graph.nodes[key]
-            lines.append(f'  {key} [label="{node.label}", fillcolor="{COLOURS[node.family]}"];')
+            lines.append(f'  {key} [label="{_dot_text(node.label)}", '
+                         f'fillcolor="{COLOURS[node.family]}"];')
     for col in columns:
         if len(col) > 1:
             lines.append("  { rank=same; " + "; ".join(col) + "; }")
     lines.extend(f"  {source} -> {target};" for source, target in graph.edges)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _dot_id(name: str) -> str:

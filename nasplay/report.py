@@ -1,30 +1,40 @@
 """``nasplay inspect``: leaderboards, best-cell diagrams and progress plots of one or more runs.
 
 Read-only on the run: ``trials.jsonl`` is only read (a run that is still writing is fine, see
-``nasplay.rundir``); figures go to ``DIR/report/`` or ``--out``. Figures are drawn with
-matplotlib's object API on the Agg canvas (no pyplot, so no global backend is switched and
-nothing is left open), and cell diagrams need no graphviz (``nasplay.diagrams``).
+``nasplay.rundir``); figures go to ``DIR/report/`` or ``--out``. Plots are ``nasplay.plots``',
+cell diagrams ``nasplay.diagrams``' (no graphviz needed).
 
 Per run: ``best_normal.png`` / ``best_reduction.png`` (+ ``.dot``), ``progress.png`` (best-so-far
-score against trials) and ``accuracy_vs_params.png``. With several runs, ``compare.png`` overlays
-their best-so-far curves (one line per run, or mean and std band per searcher with
-``--aggregate``) and a summary table follows the per-run leaderboards.
+score against trials) and ``<score>_vs_params.png`` (``val_accuracy_vs_params.png``,
+``naswot_vs_params.png``, ...). Trials scored twice (a one-shot run re-ranks its best with the
+standalone proxy) add a leaderboard column per score and ``<score>_vs_<other>.png``; the ranking
+stays by the run's metric. With several runs, ``compare.png`` overlays their best-so-far curves
+(one line per run, or mean and std band per searcher with ``--aggregate``) and a summary table
+follows the per-run leaderboards.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasplay import rundir
 from nasplay.errors import UserError
+from nasplay.plots import (best_so_far, human_count, pair_figure_name, paired_scores,
+                           params_figure_name, plot_overlay, plot_progress, plot_score_pair,
+                           plot_score_vs_params)
 from nasplay.records import score_of
 
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
+PROGRESS_FIGURE = "progress.png"
+# Metrics that are a candidate's score, one per scorer. A one-shot run re-ranks its best trials
+# with the standalone proxy, so those records hold two; the leaderboard shows each one present.
+SCORE_METRICS = ("val_accuracy", "oneshot_accuracy", "naswot")
+# best_so_far and plot_overlay stay importable from here (experiments/compare_searchers.py).
+__all__ = ["best_so_far", "plot_overlay", "load_run", "load_runs", "leaderboard", "run"]
 
 
 def add_arguments(parser) -> None:
@@ -103,14 +113,6 @@ def load_runs(paths, metric: str | None = None) -> list[Run]:
 
 # --- tables -------------------------------------------------------------------------------------
 
-def _human(n: float) -> str:
-    """12345678 -> '12.3M' (params and FLOPs)."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return f"{n:.0f}"
-
-
 def _score(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
@@ -127,8 +129,8 @@ def _generation(record: dict):
 # Optional leaderboard columns: (header, how to read it from a record, how to format it).
 # A column is shown when at least one listed trial has it.
 _COLUMNS = (
-    ("params", lambda t: (t.get("metrics") or {}).get("params"), _human),
-    ("FLOPs", lambda t: (t.get("metrics") or {}).get("flops"), _human),
+    ("params", lambda t: (t.get("metrics") or {}).get("params"), human_count),
+    ("FLOPs", lambda t: (t.get("metrics") or {}).get("flops"), human_count),
     ("train s", lambda t: (t.get("metrics") or {}).get("train_seconds"), _seconds),
     ("score s", lambda t: (t.get("metrics") or {}).get("score_seconds"), _seconds),
     ("step", lambda t: t.get("step"), str),
@@ -162,10 +164,19 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), rule] + [line(r) for r in rows])
 
 
+def other_scores(run: Run, trials: list[dict] | None = None) -> list[str]:
+    """The scores besides the run's metric that any of ``trials`` (default: all) has."""
+    trials = run.trials if trials is None else trials
+    return [m for m in SCORE_METRICS
+            if m != run.metric and any(score_of(t, m) is not None for t in trials)]
+
+
 def leaderboard(run: Run, top: int = 10) -> str:
-    """The ``top`` best trials of a run as a table, best first."""
+    """The ``top`` best trials of a run as a table, best first by the run's metric, with a
+    column for each other score a listed trial has ("-" where a trial has not got it)."""
     shown = run.best_first[:top]
-    columns = [c for c in _COLUMNS if any(_is_number(c[1](t)) for t in shown)]
+    scores = [(m, lambda t, m=m: score_of(t, m), _score) for m in other_scores(run, shown)]
+    columns = scores + [c for c in _COLUMNS if any(_is_number(c[1](t)) for t in shown)]
     header = ["rank", "trial", run.metric] + [c[0] for c in columns]
     rows = []
     for rank, trial in enumerate(shown, start=1):
@@ -214,127 +225,6 @@ def comparison_table(runs: list[Run]) -> str:
     return format_table(header, rows)
 
 
-# --- curves -------------------------------------------------------------------------------------
-
-def best_so_far(trials: list[dict], metric: str) -> list[float]:
-    """After each finished trial (in finishing order, failed ones included: they spent budget),
-    the best score so far; NaN until the first scored trial."""
-    best, curve = -math.inf, []
-    for trial in trials:
-        value = score_of(trial, metric)
-        if value is not None:
-            best = max(best, value)
-        curve.append(best if best > -math.inf else math.nan)
-    return curve
-
-
-def _new_figure(width: float = 6.4, height: float = 4.2):
-    from matplotlib.figure import Figure  # no pyplot: no global backend, nothing to close
-
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots()
-
-
-def _integer_ticks(ax) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def plot_progress(run: Run, path) -> None:
-    """Every completed trial's score (dots) and the best-so-far line, against trials."""
-    fig, ax = _new_figure()
-    xs = [i + 1 for i, t in enumerate(run.trials) if score_of(t, run.metric) is not None]
-    ys = [score_of(t, run.metric) for t in run.trials
-          if score_of(t, run.metric) is not None]
-    ax.scatter(xs, ys, s=14, color="#9e9e9e", alpha=0.7, label="trial", zorder=2)
-    curve = best_so_far(run.trials, run.metric)
-    ax.step(range(1, len(curve) + 1), curve, where="post", color="#d62728", linewidth=2,
-            label="best so far", zorder=3)
-    failed = [i + 1 for i, t in enumerate(run.trials) if t.get("status") == "failed"]
-    if failed:
-        ax.plot(failed, [min(ys)] * len(failed), "x", color="#555555", label="failed", zorder=2)
-    _integer_ticks(ax)
-    ax.set_xlabel("trials finished")
-    ax.set_ylabel(run.metric)
-    ax.set_title(f"{run.label}: best-so-far {run.metric}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
-def plot_score_vs_params(run: Run, path) -> None:
-    """Score against parameter count, coloured by finishing order, the best trial starred."""
-    fig, ax = _new_figure()
-    points = [(i + 1, t["metrics"]["params"], score_of(t, run.metric))
-              for i, t in enumerate(run.trials)
-              if score_of(t, run.metric) is not None
-              and _is_number((t.get("metrics") or {}).get("params"))]
-    if points:
-        order, params, scores = zip(*points)
-        dots = ax.scatter(params, scores, c=order, cmap="viridis", s=22, edgecolors="none")
-        fig.colorbar(dots, ax=ax, label="trial (finishing order)")
-        if max(params) > 10 * min(params):
-            ax.set_xscale("log")
-        best = run.best_first[0]
-        if _is_number(best["metrics"].get("params")):
-            ax.scatter([best["metrics"]["params"]], [score_of(best, run.metric)],
-                       marker="*", s=220, color="#d62728", edgecolors="black", zorder=3,
-                       label=f"best: {best.get('trial_id')}")
-            ax.legend(loc="lower right")
-    else:
-        ax.text(0.5, 0.5, "no trial recorded a parameter count", ha="center",
-                transform=ax.transAxes)
-    ax.set_xlabel("parameters")
-    ax.set_ylabel(run.metric)
-    ax.set_title(f"{run.label}: {run.metric} against parameters")
-    ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
-_LINESTYLES = ("-", "--", ":", "-.")
-
-
-def plot_overlay(runs: list[Run], path, aggregate: bool = False, title: str | None = None) -> None:
-    """Best-so-far curves of several runs in one figure. Runs of one searcher share a colour;
-    with ``aggregate`` each searcher is drawn as the mean over its runs with a +-1 std band."""
-    import numpy as np
-
-    fig, ax = _new_figure(7.0, 4.4)
-    groups: dict[str, list[Run]] = {}
-    for run in runs:
-        groups.setdefault(run.searcher or run.label, []).append(run)
-    colours = [f"C{i % 10}" for i in range(len(groups))]
-    for colour, (name, members) in zip(colours, groups.items()):
-        curves = [best_so_far(r.trials, r.metric) for r in members]
-        if aggregate:
-            length = max(map(len, curves))
-            padded = np.full((len(curves), length), np.nan)
-            for row, curve in zip(padded, curves):
-                row[:len(curve)] = curve
-            with warnings.catch_warnings():   # all-NaN columns before any run scored
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, std = np.nanmean(padded, axis=0), np.nanstd(padded, axis=0)
-            xs = np.arange(1, length + 1)
-            ax.step(xs, mean, where="post", color=colour, linewidth=2,
-                    label=f"{name} (mean of {len(curves)})")
-            ax.fill_between(xs, mean - std, mean + std, step="post", color=colour, alpha=0.2,
-                            linewidth=0)
-        else:
-            for k, (run, curve) in enumerate(zip(members, curves)):
-                ax.step(range(1, len(curve) + 1), curve, where="post", color=colour,
-                        linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.6,
-                        label=run.label)
-    metrics = sorted({r.metric for r in runs})
-    _integer_ticks(ax)
-    ax.set_xlabel("trials finished")
-    ax.set_ylabel(" / ".join(metrics))
-    ax.set_title(title or f"best-so-far {' / '.join(metrics)}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
 # --- figures of one run -------------------------------------------------------------------------
 
 def best_genotype(run: Run, trial: dict | None = None):
@@ -352,22 +242,28 @@ def best_genotype(run: Run, trial: dict | None = None):
 def write_figures(run: Run, out_dir: Path) -> list[Path]:
     """The per-run figures and DOT files in ``out_dir``; returns the paths written."""
     from nasplay import diagrams
+    from search_space.files import atomic_write_text
 
     genotype = best_genotype(run)
     best = run.best_first[0]
     about = f"trial {best.get('trial_id')}, {run.metric} {_score(score_of(best, run.metric))}"
     written = []
     for kind, cell in (("normal", genotype.normal), ("reduction", genotype.reduction)):
-        png = out_dir / f"best_{kind}.png"
-        diagrams.cell_figure(cell, png, title=f"best {kind} cell ({about})",
-                             reduction=kind == "reduction")
-        dot = out_dir / f"best_{kind}.dot"
-        dot.write_text(diagrams.cell_dot(cell, name=f"{kind}", reduction=kind == "reduction"),
-                       encoding="utf-8")
+        title, reduction = f"best {kind} cell ({about})", kind == "reduction"
+        png, dot = out_dir / f"best_{kind}.png", out_dir / f"best_{kind}.dot"
+        diagrams.cell_figure(cell, png, title=title, reduction=reduction)
+        atomic_write_text(dot, diagrams.cell_dot(cell, name=kind, reduction=reduction,
+                                                 title=title))
         written += [png, dot]
-    plot_progress(run, out_dir / "progress.png")
-    plot_score_vs_params(run, out_dir / "accuracy_vs_params.png")
-    written += [out_dir / "progress.png", out_dir / "accuracy_vs_params.png"]
+    plots = [(out_dir / PROGRESS_FIGURE, plot_progress),
+             (out_dir / params_figure_name(run.metric), plot_score_vs_params)]
+    for other in other_scores(run):
+        if len(paired_scores(run.trials, run.metric, other)) >= 2:
+            plots.append((out_dir / pair_figure_name(run.metric, other),
+                          lambda r, p, other=other: plot_score_pair(r, other, p)))
+    for path, plot in plots:
+        plot(run, path)
+        written.append(path)
     return written
 
 

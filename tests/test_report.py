@@ -10,11 +10,12 @@ import pytest
 
 from fake_runs import fake_trials, write_run
 from nasplay import cli, rundir
-from nasplay.diagrams import cell_dot, cell_graph
-from nasplay.report import best_so_far
-from search_space import Genotype
+from nasplay import plots
+from nasplay.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
+from nasplay.report import best_so_far, load_run
+from search_space import PUBLISHED, Genotype, load_genotype
 
-FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "accuracy_vs_params.png")
+FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "val_accuracy_vs_params.png")
 
 
 @pytest.fixture
@@ -218,3 +219,230 @@ def test_zero_cost_runs_rank_by_naswot_without_a_metric_key(tmp_path):
     assert rundir.run_metric({"scorer": "zero-cost", "metric": None}) == "naswot"
     assert rundir.run_metric({"scorer": "proxy"}) == "val_accuracy"
     assert rundir.run_metric({"scorer": "proxy"}, override="train_accuracy") == "train_accuracy"
+
+
+# --- cell diagrams: layout ----------------------------------------------------------------------
+
+def published_cells():
+    for name in PUBLISHED:
+        genotype = load_genotype(name)
+        yield f"{name}-normal", genotype.normal, False
+        yield f"{name}-reduction", genotype.reduction, True
+
+
+@pytest.mark.parametrize("name,cell,reduction", list(published_cells()),
+                         ids=[c[0] for c in published_cells()])
+def test_layout_crosses_no_more_than_index_order(name, cell, reduction):
+    graph = cell_graph(cell, reduction=reduction)
+    naive = cell_graph(cell, reduction=reduction, order="index")
+    assert graph.crossings() <= naive.crossings()
+    assert sorted(map(sorted, graph.columns)) == sorted(map(sorted, naive.columns))
+
+
+def test_layout_removes_crossings_on_published_cells():
+    """Not just no worse: over the published cells the ordering removes crossings."""
+    ours = sum(cell_graph(c, reduction=r).crossings() for _, c, r in published_cells())
+    naive = sum(cell_graph(c, reduction=r, order="index").crossings()
+                for _, c, r in published_cells())
+    assert ours < naive, (ours, naive)
+
+
+def test_layout_swapping_two_nodes_never_removes_a_crossing():
+    """A local optimum: no allowed swap of two nodes in a column (inputs and blocks keep their
+    relative order) would remove a crossing."""
+    from nasplay import layout
+
+    for _, cell, reduction in published_cells():
+        graph = cell_graph(cell, reduction=reduction)
+        fixed = {k for k, n in graph.nodes.items() if n.kind in ("input", "combine")}
+        columns, count = [list(c) for c in graph.columns], graph.crossings()
+        for col in columns:
+            for i in range(len(col)):
+                for j in range(i + 1, len(col)):
+                    pair, between = {col[i], col[j]}, set(col[i + 1:j])
+                    if pair <= fixed or (pair & fixed and between & fixed):
+                        continue                  # would reorder blocks: not allowed
+                    col[i], col[j] = col[j], col[i]
+                    assert layout.crossings(columns, graph.layout.segments) >= count
+                    col[i], col[j] = col[j], col[i]
+
+
+@pytest.mark.parametrize("space", ["nasnet", "amoebanet", "darts", "article"])
+def test_layout_columns_follow_depth_and_blocks_run_in_order(space):
+    from search_space.spaces import get_space
+
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        cell = get_space(space).sample(rng).normal
+        graph = cell_graph(cell)
+        column = {key: x for x, col in enumerate(graph.columns) for key in col}
+        depth = {}
+        for i, block in enumerate(cell.blocks):      # longest path from the inputs, in blocks
+            depth[i + 2] = 1 + max(depth.get(source, 0) for source in block.inputs)
+            key = f"b{i}"
+            assert column[key] == 2 * depth[i + 2]
+            assert column[f"{key}_op0"] == column[f"{key}_op1"] == column[key] - 1
+        for col in graph.columns:                    # blocks top to bottom in index order
+            blocks = [k for k in col if k in graph.block_depth]
+            assert blocks == sorted(blocks, key=lambda k: int(k[1:]))
+            ys = [graph.layout.y[k] for k in blocks]
+            assert ys == sorted(ys)
+        assert graph.columns[0] == ["h0", "h1"] and graph.columns[-1] == ["out"]
+
+
+def test_layout_keeps_boxes_apart_and_long_edges_level():
+    from nasplay.layout import BOX_HALF, WAYPOINT_HALF
+
+    levels = []
+    for _, cell, reduction in published_cells():
+        graph = cell_graph(cell, reduction=reduction)
+        y, waypoints = graph.layout.y, graph.layout.waypoints
+        for col in graph.columns:
+            for a, b in zip(col, col[1:]):
+                room = sum(WAYPOINT_HALF if k in waypoints else BOX_HALF for k in (a, b))
+                assert y[b] - y[a] >= room - 1e-6
+        for chain in graph.routes.values():          # level stretches of each long edge
+            if len(chain) >= 2:
+                levels.append(1 + sum(abs(y[a] - y[b]) > 1e-6 for a, b in zip(chain, chain[1:])))
+    assert max(levels) <= 2 and levels.count(1) >= len(levels) / 2, levels
+
+
+def test_legend_names_the_op_families_of_the_cell():
+    from matplotlib.figure import Figure
+
+    cell = load_genotype("amoebanet-a").reduction
+    ax = Figure().subplots()
+    draw_cell(ax, cell, reduction=True)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    families = {op_family(op) for block in cell.blocks for op in block.ops}
+    assert labels == [FAMILY_NAMES[f] for f in FAMILY_NAMES if f in families] + ["/2: stride 2"]
+
+
+def test_dot_keeps_the_layout_order_and_title():
+    cell = load_genotype("darts-v2").normal
+    graph = cell_graph(cell)
+    text = cell_dot(cell, title='best "normal" cell (naswot 355.1)')
+    assert 'label="best \\"normal\\" cell (naswot 355.1)"' in text
+    for col in graph.columns:
+        nodes = [k for k in col if k in graph.nodes]
+        if len(nodes) > 1:
+            assert "{ rank=same; " + "; ".join(nodes) + "; }" in text
+
+
+# --- plots follow the run's score ---------------------------------------------------------------
+
+def zero_cost_run(tmp_path, n=6):
+    trials = fake_trials(n, seed=4, failed_every=0)
+    for k, trial in enumerate(trials):
+        trial["metrics"] = {"naswot": 300.0 + k, "params": 60_000 + 25_000 * k}
+    return write_run(tmp_path / "zc", trials, config={"searcher": "random", "scorer": "zero-cost",
+                                                       "metric": None})
+
+
+def test_zero_cost_run_names_its_plot_and_axis_after_naswot(tmp_path, capsys):
+    run_dir = zero_cost_run(tmp_path)
+    code, out, _ = inspect(capsys, run_dir)
+    assert code == 0
+    report = run_dir / "report"
+    assert_nontrivial_png(report / "naswot_vs_params.png")
+    assert not list(report.glob("*accuracy*"))
+    assert str(report / "naswot_vs_params.png") in out
+    fig = plots.plot_score_vs_params(load_run(run_dir), tmp_path / "again.png")
+    assert "NASWOT" in fig.axes[0].get_ylabel()
+    assert "naswot" in (report / "best_normal.dot").read_text()
+
+
+def test_colour_bar_ticks_trial_numbers_as_integers_and_params_as_k(tmp_path):
+    run = load_run(zero_cost_run(tmp_path, n=3))          # 3 trials: default ticks are 1.25...
+    fig = plots.plot_score_vs_params(run, tmp_path / "p.png")
+    ax, bar = fig.axes
+    low, high = bar.get_ylim()
+    ticks = [t for t in bar.get_yticks() if low - 1e-9 <= t <= high + 1e-9]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(label.endswith("k") for label in labels), labels
+    fig = plots.plot_progress(run, tmp_path / "q.png")
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+
+
+def test_params_axis_goes_log_with_readable_labels(tmp_path):
+    trials = fake_trials(8, seed=2, failed_every=0)
+    for k, trial in enumerate(trials):
+        trial["metrics"]["params"] = 20_000 * 3 ** k            # 20k .. 43.7M
+    run = load_run(write_run(tmp_path / "wide", trials))
+    ax = plots.plot_score_vs_params(run, tmp_path / "p.png").axes[0]
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert any(label.endswith("M") for label in labels) and any(label.endswith("k")
+                                                                for label in labels)
+    assert not any(len(label.rstrip("kMG")) > 4 for label in labels), labels
+
+
+@pytest.mark.parametrize("n,text,trimmed", [(999, "999", "999"), (50_000, "50.0k", "50k"),
+                                            (175_234, "175.2k", "175.2k"),
+                                            (3_060_000, "3.1M", "3.1M"), (2e9, "2.0G", "2G")])
+def test_human_count(n, text, trimmed):
+    assert plots.human_count(n) == text and plots.human_count(n, trim=True) == trimmed
+
+
+def test_file_names_follow_the_score():
+    assert plots.params_figure_name("val_accuracy") == "val_accuracy_vs_params.png"
+    assert plots.params_figure_name("oneshot_accuracy") == "oneshot_accuracy_vs_params.png"
+    assert plots.params_figure_name("my/score") == "my_score_vs_params.png"
+    assert plots.score_label("naswot") == "NASWOT score (naswot)"
+    assert plots.score_label("custom") == "custom"
+
+
+# --- one-shot runs: two scores ------------------------------------------------------------------
+
+def oneshot_run(tmp_path, reranked=3):
+    """A one-shot run whose best ``reranked`` trials were re-scored by the standalone proxy."""
+    trials = fake_trials(10, seed=5, failed_every=5)
+    completed = [t for t in trials if t["status"] == "completed"]
+    for trial in completed:
+        trial["metrics"]["oneshot_accuracy"] = trial["metrics"].pop("val_accuracy")
+    best = sorted(completed, key=lambda t: -t["metrics"]["oneshot_accuracy"])[:reranked]
+    for k, trial in enumerate(best):
+        trial["metrics"]["val_accuracy"] = 0.3 + 0.05 * k     # the proxy disagrees on order
+    config = {"searcher": "evolution", "scorer": "oneshot", "metric": "oneshot_accuracy"}
+    return write_run(tmp_path / "os", trials, config=config)
+
+
+def test_leaderboard_shows_both_scores_ranked_by_the_runs_metric(tmp_path, capsys):
+    run_dir = oneshot_run(tmp_path)
+    code, out, _ = inspect(capsys, run_dir, "--no-figures")
+    assert code == 0
+    header = next(line.split() for line in out.splitlines() if line.startswith("rank"))
+    assert header[:4] == ["rank", "trial", "oneshot_accuracy", "val_accuracy"]
+    rows = leaderboard_rows(out)
+    oneshot = [float(row[2]) for row in rows]
+    assert oneshot == sorted(oneshot, reverse=True) and len(rows) == 8
+    assert [row[3] for row in rows[:3]] == ["0.3000", "0.3500", "0.4000"]
+    assert all(row[3] == "-" for row in rows[3:])
+
+
+def test_oneshot_run_plots_one_score_against_the_other(tmp_path, capsys):
+    run_dir = oneshot_run(tmp_path)
+    code, out, _ = inspect(capsys, run_dir)
+    assert code == 0
+    for name in ("oneshot_accuracy_vs_params.png", "oneshot_accuracy_vs_val_accuracy.png"):
+        assert_nontrivial_png(run_dir / "report" / name)
+        assert name in out
+    fig = plots.plot_score_pair(load_run(run_dir), "val_accuracy", tmp_path / "pair.png")
+    assert "Spearman -1.00" in fig.axes[0].get_title()    # the proxy reversed the top 3
+
+
+def test_single_score_runs_get_no_second_column_or_pair_plot(run_dir, capsys):
+    _, out, _ = inspect(capsys, run_dir)
+    header = next(line.split() for line in out.splitlines() if line.startswith("rank"))
+    assert header.count("val_accuracy") == 1 and "oneshot_accuracy" not in header
+    assert sorted(p.name for p in (run_dir / "report").glob("*.png")) == sorted(FIGURES)
+
+
+def test_spearman():
+    assert plots.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert plots.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert plots.spearman([1, 2], [1, 2]) is None
+    assert plots.spearman([1, 1, 1], [1, 2, 3]) is None
+    # ranks (0, 1.5, 1.5, 3) and (0, 2, 1, 3): covariance 4.5, variances 4.5 and 5
+    assert plots.spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / math.sqrt(22.5))
