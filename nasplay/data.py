@@ -1,4 +1,4 @@
-"""Data for candidate evaluation: sources, seeded class-stratified subsets, a tf.data pipeline.
+"""Data for candidate evaluation: sources and seeded class-stratified subsets.
 
 Every search step trains a candidate on a training subset and scores it on a validation subset.
 Both are carved from the source's *training* split (the test split is for final reports only),
@@ -18,10 +18,13 @@ Sources (``src``):
   (sorted by class, then file name): others are resized to it with a warning, because a network
   needs one input shape and failing on a few odd files would make most photo folders unusable.
 
-TensorFlow is imported inside the functions that decode or build pipelines, so that the CLI's
-start and numpy-only uses (``stratified_split``) do not pay its import time. Decoding an image
-folder (a cache miss) and ``make_dataset`` start TensorFlow's runtime: in an evaluation process,
-call ``nasplay.devices.configure`` before them.
+Batches are made by ``nasplay.pipeline`` (numpy or tf.data, the same batches either way) and
+image files decoded by ``nasplay.decode`` (TensorFlow or Pillow, the same pixels). TensorFlow is
+imported only inside functions, and only under the TensorFlow backend: the CLI's start and
+numpy-only uses (``stratified_split``) do not pay its import time, and a JAX or PyTorch process
+does not start it. Under TensorFlow, decoding an image folder (a cache miss) and
+``make_dataset`` start its runtime: in an evaluation process, call
+``nasplay.devices.configure`` before them.
 """
 
 from __future__ import annotations
@@ -30,27 +33,24 @@ import hashlib
 import os
 import pickle
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nasplay import cache
-from nasplay.errors import UserError
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
+from nasplay import cache, decode
+from nasplay.errors import UserError, first_line
 # Per-channel mean and standard deviation of CIFAR-10's 50,000 training images, pixels in [0, 1].
 # Fixed constants rather than statistics of the data at hand, so that training, validation and
 # test pipelines, and subsets of any size, all normalize alike. Pass others for other data.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+from nasplay.pipeline import CIFAR10_MEAN, CIFAR10_STD  # noqa: F401  (public here too)
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "test")
-_DECODE_BATCH = 1024  # images per decoded batch: the granularity of locating a corrupt file
 _FIX_HINT = ("point --data at a local copy, e.g. --data ../shared/datasets/cifar10-jpeg "
              "(an image folder <dir>/train/<class>/*.jpg) or a folder holding the CIFAR-10 "
              "python batches (data_batch_1..5, test_batch)")
@@ -104,11 +104,6 @@ def load_source(src: str = "cifar10", split: str = "train",
     return _load_image_folder(root, split, cache_dir)
 
 
-def _first_line(error: BaseException | str) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _load_keras_cifar10(split: str) -> Dataset:
     import keras
 
@@ -116,7 +111,7 @@ def _load_keras_cifar10(split: str) -> Dataset:
         train, test = keras.datasets.cifar10.load_data()
     except Exception as e:  # Keras raises a bare Exception for a failed download
         raise DataError(f"cannot load 'cifar10' with keras.datasets.cifar10.load_data() "
-                        f"({_first_line(e)}); offline? {_FIX_HINT}") from e
+                        f"({first_line(e)}); offline? {_FIX_HINT}") from e
     x, y = train if split == "train" else test
     return Dataset(x, y.reshape(-1).astype(np.int64), list(CIFAR10_CLASSES))
 
@@ -146,7 +141,7 @@ def _load_python_batches(folder: Path, split: str) -> Dataset:
             classes = [n.decode() for n in _unpickle(folder / "batches.meta")[b"label_names"]]
         except (KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{folder / 'batches.meta'} has no b'label_names' list of bytes "
-                            f"({_first_line(e)})") from e
+                            f"({first_line(e)})") from e
     if len(y) and not 0 <= y.min() <= y.max() < len(classes):
         raise DataError(f"labels in {folder} lie outside 0..{len(classes) - 1} "
                         f"({len(classes)} classes)")
@@ -158,7 +153,7 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
     except Exception as e:  # a corrupt pickle can raise almost anything
-        raise DataError(f"cannot read the CIFAR-10 python batch {path} ({_first_line(e)}); "
+        raise DataError(f"cannot read the CIFAR-10 python batch {path} ({first_line(e)}); "
                         f"replace it with an intact copy") from e
 
 
@@ -169,7 +164,7 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path} is not a CIFAR-10 python batch (no usable b'data' and "
-                        f"b'labels': {_first_line(e)})") from e
+                        f"b'labels': {first_line(e)})") from e
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
         raise DataError(f"{path} is not a CIFAR-10 python batch: data {data.shape}, labels "
                         f"{labels.shape}, expected (N, 3072) and (N,)")
@@ -204,8 +199,8 @@ def _load_image_folder(root: Path, split: str, cache_dir) -> Dataset:
     x = cache.load_array(entry)
     if x is None or x.ndim != 4 or x.shape[0] != len(labels) or x.shape[-1] != 3:
         # Paths are built only here: 50,000 of them cost more than the cache hit itself.
-        x = _decode_images([os.path.join(split_root, name, file)
-                            for name, names in listing.items() for file in names])
+        x = decode.decode_images([os.path.join(split_root, name, file)
+                                  for name, names in listing.items() for file in names])
         cache.save_array(entry, x)
     return Dataset(x, labels, classes)
 
@@ -213,12 +208,13 @@ def _load_image_folder(root: Path, split: str, cache_dir) -> Dataset:
 def _list_images(split_root: Path, classes: list[str]) -> tuple[dict[str, list[str]], str]:
     """Sorted image file names per class folder present, and a fingerprint for the cache key.
 
-    The fingerprint covers folder mtimes and file names: adding, removing or renaming an image
+    The fingerprint covers the decoding (v2: JPEGs with the accurate DCT, ``nasplay.decode``),
+    folder mtimes and file names: adding, removing or renaming an image
     invalidates the cache entry at the cost of this one listing. Rewriting a file in place under
     the same name does not (that would take a stat per file, ~0.3 s for 50,000): delete the
     cache entry then.
     """
-    listing, fingerprint = {}, hashlib.sha256(f"v1\n{split_root.resolve()}".encode())
+    listing, fingerprint = {}, hashlib.sha256(f"v2\n{split_root.resolve()}".encode())
     for name in classes:
         folder = split_root / name
         if not folder.is_dir():
@@ -236,60 +232,6 @@ def _subfolders(folder: Path) -> list[str]:
         return []
     with os.scandir(folder) as entries:
         return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-
-
-def _decode_one(path: str) -> np.ndarray:
-    import tensorflow as tf
-
-    try:
-        return tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                  expand_animations=False).numpy()
-    except tf.errors.OpError as e:
-        raise DataError(f"cannot decode image {path} ({_first_line(e.message)}); "
-                        f"remove or replace it") from e
-
-
-def _decode_images(paths: list[str]) -> np.ndarray:
-    """Decode ``paths`` into one uint8 array, in parallel (tf.data), sized like the first image.
-
-    tf.data decodes on all cores without the GIL (about twice PIL's speed on two cores). Its
-    errors do not name the file, so a failing batch is decoded again one file at a time.
-    """
-    import tensorflow as tf
-
-    size = _decode_one(paths[0]).shape[:2]
-
-    def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        resize = tf.reduce_any(tf.shape(image)[:2] != size)
-        image = tf.cond(
-            resize,
-            lambda: tf.saturate_cast(tf.round(tf.image.resize(image, size, antialias=True)),
-                                     tf.uint8),
-            lambda: image)
-        return tf.ensure_shape(image, (*size, 3)), resize
-
-    batches = iter(tf.data.Dataset.from_tensor_slices(paths)
-                   .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                   .batch(_DECODE_BATCH)
-                   .prefetch(1))
-    x = np.empty((len(paths), *size, 3), dtype=np.uint8)
-    resized = 0
-    for start in range(0, len(paths), _DECODE_BATCH):
-        try:
-            images, flags = next(batches)
-        except tf.errors.OpError as e:
-            for path in paths[start:start + _DECODE_BATCH]:
-                _decode_one(path)  # raises DataError naming the file
-            raise DataError(f"cannot decode the images {paths[start]}.. "
-                            f"({_first_line(e.message)})") from e
-        x[start:start + len(images)] = images.numpy()
-        resized += int(np.count_nonzero(flags.numpy()))
-    if resized:
-        warnings.warn(f"resized {resized} of {len(paths)} images under "
-                      f"{os.path.dirname(os.path.dirname(paths[0]))} to {size[0]}x{size[1]}, "
-                      f"the size of the first image", stacklevel=4)
-    return x
 
 
 def _balanced_counts(total: int, available: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
@@ -342,21 +284,15 @@ def stratified_split(y: np.ndarray, train_size: int, val_size: int,
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,
                  augment: bool = False, cutout: int = 0, seed: int = 0,
                  mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD):
-    """A ``tf.data.Dataset`` of (float32 normalized images, labels) batches.
+    """A ``tf.data.Dataset`` of (float32 normalized images, labels) batches (TensorFlow only).
 
-    The arrays become tensors once; each epoch shuffles indices and gathers batches from them,
-    so no epoch copies data in Python. Training pipelines reshuffle every epoch (seeded: the same
-    ``seed``, under the same TensorFlow global seed, gives the same order and augmentations) and
-    drop the last partial batch, so Keras traces its train step for one batch shape only.
-    Evaluation pipelines (``training=False``) keep order and every image.
-
-    Augmentation (training only), per image, as in DARTS: ``augment`` pads by 4 black pixels and
-    crops at a random offset, then flips horizontally with probability 1/2; ``cutout`` > 0 then
-    zeroes, after normalization (so: the mean colour), a ``cutout`` x ``cutout`` square, clipped
-    at the border, at a random centre. Random numbers come from stateless ops seeded per batch,
-    so parallel mapping cannot change them.
+    Training pipelines (``training=True``) draw their order and augmentation from
+    ``nasplay.pipeline.BatchPlan`` (seeded by ``seed``; see there for the augmentation), every
+    iteration of the dataset being the next epoch, and drop the last partial batch. Evaluation
+    pipelines keep order and every image. The proxy itself streams a whole run through
+    ``nasplay.pipeline`` (any backend); this is for scripts that want a ``tf.data`` pipeline.
     """
-    import tensorflow as tf
+    from nasplay.pipeline import BatchPlan, scale_offset, tf_batches
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -367,59 +303,11 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,
     if training and len(x) < batch_size:
         raise DataError(f"{len(x)} training images are fewer than one batch of {batch_size}; "
                         f"use a larger subset or a smaller batch size")
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-    scale = tf.constant(1.0 / (255.0 * np.asarray(std)), tf.float32)
-    offset = tf.constant(np.asarray(mean) / np.asarray(std), tf.float32)
-    shuffle_seed, augment_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-
-    def load(idx, key=None):
-        batch = tf.gather(images, idx)
-        if key is not None:  # one row of uniforms per random choice, one column per image
-            u = tf.random.stateless_uniform((5, tf.shape(idx)[0]), seed=tf.stack([key, 0]))
-            if augment:
-                batch = _pad_crop_flip(batch, u[0], u[1], u[2] < 0.5)
-        batch = tf.cast(batch, tf.float32) * scale - offset
-        if cutout:
-            batch = _cutout(batch, u[3], u[4], cutout)
-        return batch, tf.gather(labels, idx)
-
-    ds = tf.data.Dataset.range(len(x))
     if training:
-        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=training)
-    if augment or cutout:
-        keys = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, keys)
-    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def _pad_crop_flip(images, u_row, u_col, flip, pad: int = 4):
-    """Pad-by-``pad`` random crops of a batch (B, H, W, C), flipped where ``flip``.
-
-    One gather from the flattened padded batch does crop and flip together: about 2.5x faster
-    here than per-axis gathers followed by a reverse.
-    """
+        plan = BatchPlan(len(x), batch_size, None, augment, cutout, seed)
+        return tf_batches(x, y, plan, mean=mean, std=std, next_epoch_per_iteration=True)
     import tensorflow as tf
 
-    n, height, width, channels = tf.shape(images)[0], *images.shape[1:]
-    rows, cols = tf.range(height)[None, :, None], tf.range(width)[None, None, :]
-    top = tf.cast(u_row * (2 * pad + 1), tf.int32)[:, None, None]
-    left = tf.cast(u_col * (2 * pad + 1), tf.int32)[:, None, None]
-    cols = tf.where(flip[:, None, None], width - 1 - cols, cols)
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    pixel = ((tf.range(n)[:, None, None] * (height + 2 * pad) + top + rows) * (width + 2 * pad)
-             + left + cols)
-    return tf.gather(tf.reshape(padded, (-1, channels)), pixel)
-
-
-def _cutout(images, u_row, u_col, size: int):
-    """Zero a ``size`` x ``size`` square per image of a batch, centred at random, clipped."""
-    import tensorflow as tf
-
-    height, width = images.shape[1], images.shape[2]
-    top = tf.cast(u_row * height, tf.int32)[:, None] - size // 2
-    left = tf.cast(u_col * width, tf.int32)[:, None] - size // 2
-    rows, cols = tf.range(height), tf.range(width)
-    in_rows = tf.cast((rows >= top) & (rows < top + size), images.dtype)[:, :, None, None]
-    in_cols = tf.cast((cols >= left) & (cols < left + size), images.dtype)[:, None, :, None]
-    return images * (1 - in_rows * in_cols)
+    scale, offset = (tf.constant(v) for v in scale_offset(mean, std))
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).map(
+        lambda images, labels: (tf.cast(images, tf.float32) * scale - offset, labels))

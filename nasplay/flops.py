@@ -17,8 +17,10 @@ and leaving them out keeps figures comparable with the papers'.
 Cells are composite layers whose ``call`` wires sublayers in Python, so there is no functional
 graph to read shapes from. Instead :func:`count_flops` runs the model once, eagerly, on one
 all-zero image, with every countable layer's ``call`` wrapped to record its input and output
-shape; a layer called twice is counted twice. The wrappers are instance attributes removed
-afterwards, so the model is left as it was (its weights are not changed: inference mode).
+shape; a layer called twice is counted twice. The wrappers are removed afterwards, so the model
+is left as it was (its weights are not changed: inference mode). Listing sublayers and wrapping
+their calls uses private Keras parts, kept in :mod:`nasplay._keras_internals.layer_calls`: on a
+Keras version the tests do not cover, nothing is counted and the functions return ``None``.
 """
 
 from __future__ import annotations
@@ -29,21 +31,28 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from nasplay._keras_internals import layer_calls
 
-def count_flops(model, input_shape=None) -> int:
+
+def count_flops(model, input_shape=None) -> int | None:
     """Multiply-adds of one forward pass of one image (see the module docstring for what counts).
 
     ``input_shape`` is one image's shape (without the batch axis); by default the model's input.
+    ``None`` on a Keras version the counter is not tested with.
     """
-    return sum(flops_by_layer(model, input_shape).values())
+    counted = flops_by_layer(model, input_shape)
+    return None if counted is None else sum(counted.values())
 
 
-def flops_by_layer(model, input_shape=None) -> "OrderedDict[str, int]":
+def flops_by_layer(model, input_shape=None) -> "OrderedDict[str, int] | None":
     """Multiply-adds per image of each counted layer (by its path in the model), in call order.
 
     A layer called more than once (shared weights) appears once, with the sum of its calls.
+    ``None`` on a Keras version the counter is not tested with.
     """
     shapes = _input_shapes(model, input_shape)
+    if not layer_calls.available():
+        return None
     inputs = [np.zeros((1, *s), dtype="float32") for s in shapes]
     with recording(model) as counted:
         model(inputs if len(inputs) > 1 else inputs[0], training=False)
@@ -56,31 +65,22 @@ def recording(model):
 
     Yields the dict that :func:`flops_by_layer` returns, filled as the model runs eagerly; lets
     a caller that runs the model anyway (nasplay.proxy builds Keras's metrics with one eager
-    call) count for free. Any batch size works: counts are per image.
+    call) count for free. Any batch size works: counts are per image. Yields ``None`` (and
+    counts nothing) on a Keras version the counter is not tested with.
     """
+    if not layer_calls.available():
+        yield None
+        return
     counted: OrderedDict[str, int] = OrderedDict()
-    patched = []
 
-    def wrap(layer, path):
-        original = layer.call
+    def record(path, layer, args, out):
+        macs = _layer_macs(layer, tuple(args[0].shape), tuple(out.shape))
+        counted[path] = counted.get(path, 0) + macs  # a layer called twice counts twice
 
-        def call(*args, **kwargs):
-            out = original(*args, **kwargs)
-            macs = _layer_macs(layer, tuple(args[0].shape), tuple(out.shape))
-            counted[path] = counted.get(path, 0) + macs  # a layer called twice counts twice
-            return out
-
-        object.__setattr__(layer, "call", call)
-        patched.append(layer)
-
-    try:
-        for path, layer in _walk(model, model.name):
-            if _counter_for(layer) is not None:
-                wrap(layer, path)
+    countable = [(path, layer) for path, layer in layer_calls.walk(model, model.name)
+                 if _counter_for(layer) is not None]
+    with layer_calls.hooked_calls(countable, record):
         yield counted
-    finally:
-        for layer in patched:
-            object.__delattr__(layer, "call")
 
 
 def _input_shapes(model, input_shape) -> list[tuple[int, ...]]:
@@ -97,21 +97,6 @@ def _input_shapes(model, input_shape) -> list[tuple[int, ...]]:
         if any(d is None for d in s):
             raise ValueError(f"input shape {s} has an unknown dimension; pass input_shape=")
     return shapes
-
-
-def _walk(layer, path):
-    """Every layer under ``layer`` (itself included), each once, with a '/'-joined name path."""
-    seen = set()
-    stack = [(layer, path)]
-    while stack:
-        current, current_path = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current_path, current
-        children = list(current._flatten_layers(include_self=False, recursive=False))
-        for child in reversed(children):
-            stack.append((child, f"{current_path}/{child.name}"))
 
 
 def _counter_for(layer):

@@ -14,22 +14,23 @@ Per-candidate fixed cost (measured in benchmarks/proxy_benchmark.py, see BENCHMA
 
 - decoded data and the subsets are cached in-process (:data:`_SUBSETS`), so a worker that
   evaluates many candidates loads and slices the source once;
-- the tf.data pipeline is made per candidate from those arrays (about 0.1 s): a pipeline reused
-  across candidates would continue its reshuffling state, so a candidate's data order would depend
-  on how many candidates the process had evaluated before it;
+- the batches come from a :class:`nasplay.pipeline.BatchPlan` made per candidate (its order and
+  augmentation a function of the seed and the epoch only, never of the candidates the process
+  evaluated before), run by tf.data on the TensorFlow backend and by numpy on JAX and PyTorch:
+  the same batches either way;
 - validation runs eagerly on whole batches instead of ``model.evaluate``, which traces and
   optimizes a second graph for a handful of batches;
 - ``jit_compile`` comes from :mod:`nasplay.devices`: Keras's default ("auto") turns XLA on for
   TensorFlow models, which trains 4x slower on this CPU.
 
-Graph tracing of the training step is single-threaded Python and is what remains of the fixed
-cost; running several trials in parallel (Ray Tune) overlaps it.
+Graph tracing (TensorFlow) or compiling (JAX) the training step is what remains of the fixed
+cost; running several trials in parallel (Ray Tune) overlaps it. The backend is the process's
+Keras backend (``nasplay.backends``); metrics are the same on every backend.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
@@ -37,7 +38,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from nasplay import devices
-from nasplay.errors import UserError
+from nasplay.errors import UserError, check_int
+from nasplay.training_clock import make_clock
 
 
 class TrainingDiverged(RuntimeError):
@@ -69,14 +71,16 @@ class ProxyConfig:
     drop_path: float = 0.0           # drop-path rate of the cells; final training only
     auxiliary_head: bool = False     # DARTS's auxiliary classifier (loss weight 0.4); final only
     seed: int = 0                    # initial weights, data order, augmentation, drop-path noise
-    steps_per_execution: int = 1     # steps per graph call; >1 traces a while loop (costlier here)
+    steps_per_execution: int = 1     # steps per graph call; >1 traces a while loop (costlier here);
+    #                                  lowered to a divisor of the steps per epoch
     # network
     filters: int = 8                 # width of the first stage (doubled at each reduction)
     cells_per_stage: int = 1         # normal cells between reductions (N in NASNet's "N x F")
     # devices (nasplay.devices.configure)
-    cpus: int | None = None          # TF intra-op threads: the CPUs this evaluation was given
+    cpus: int | None = None          # intra-op threads: the CPUs this evaluation was given
     gpus: bool = False               # train on the visible GPU(s)
-    mixed_precision: bool | None = None  # None: on with a GPU, off on the CPU
+    mixed_precision: bool | None = None  # None: on with a GPU (bfloat16 where native); True
+    #                                      without a GPU is an error
 
     @classmethod
     def for_gpu(cls, **overrides) -> ProxyConfig:
@@ -94,21 +98,15 @@ class ProxyConfig:
 
     def check(self) -> None:
         """Raise UserError naming the first field out of range (before any work is done)."""
-        positive = ("train_size", "val_size", "epochs", "batch_size", "filters",
-                    "steps_per_execution")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.cells_per_stage, bool) or not isinstance(self.cells_per_stage, int) \
-                or self.cells_per_stage < 0:
-            raise UserError(f"cells_per_stage must be an integer >= 0, got {self.cells_per_stage!r}")
+        for name in ("train_size", "val_size", "epochs", "batch_size", "filters",
+                     "steps_per_execution"):
+            check_int(name, getattr(self, name))
+        check_int("cells_per_stage", self.cells_per_stage, minimum=0)
+        check_int("cutout", self.cutout, minimum=0)
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0.0 <= self.drop_path < 1.0:
             raise UserError(f"drop_path must be in [0, 1), got {self.drop_path!r}")
-        if self.cutout < 0:
-            raise UserError(f"cutout must be >= 0 pixels, got {self.cutout!r}")
         if self.train_size < self.batch_size:
             raise UserError(f"train_size ({self.train_size}) is smaller than one batch "
                             f"({self.batch_size}); use a larger subset or a smaller batch size")
@@ -160,11 +158,13 @@ def evaluate(genotype, config: ProxyConfig | None = None, data=None) -> dict:
     """Train ``genotype`` with ``config`` and return its metrics (the model is dropped).
 
     Metrics: val_accuracy, train_accuracy (running mean over the last epoch, as Keras reports
-    it), params, flops (multiply-adds per image), train_seconds (the whole ``fit``), epochs,
-    train_size, val_size, seed, and the timing split build_seconds (network + compile),
-    first_step_seconds (``fit``'s start to the end of its first graph call: tracing, graph
-    optimization, the first ``steps_per_execution`` steps), steady_epoch_seconds (an epoch once
-    traced), eval_seconds. Raises :class:`TrainingDiverged` on a NaN or infinite loss.
+    it), params, flops (multiply-adds per image; None on a Keras version the counter is not
+    tested with), train_seconds (the whole ``fit``), epochs, train_size, val_size, seed,
+    subset_seed, backend, dtype_policy, steps_per_execution, and the timing split build_seconds
+    (network + compile), first_step_seconds (``fit``'s start to the end of its first graph call:
+    tracing or compiling, the first ``steps_per_execution`` steps), steady_epoch_seconds (an
+    epoch once compiled), eval_seconds. Raises :class:`TrainingDiverged` on a NaN or infinite
+    loss.
     """
     _, metrics = train(genotype, config or ProxyConfig(), data=data)
     return metrics
@@ -175,64 +175,39 @@ def train(genotype, config: ProxyConfig, data=None, test_data=None, verbose: int
     """Build and train a network; return ``(model, metrics)``. Used by evaluate and ``nasplay train``.
 
     ``test_data`` (a loaded test split) adds ``test_accuracy`` to the metrics. ``verbose=1``
-    shows Keras's progress bar.
+    shows Keras's progress bar. Runs on the active Keras backend (``nasplay.backends``).
     """
     settings = devices.configure(config.cpus, config.gpus, config.mixed_precision)
     config.check()
     import keras
 
-    from cells import build_network
-    from nasplay.data import make_dataset
-
     sets = subsets(config, data)
     devices.reset()
     keras.utils.set_random_seed(config.seed)
-    train_ds = make_dataset(sets.x_train, sets.y_train, config.batch_size, training=True,
-                            augment=config.augment, cutout=config.cutout, seed=config.seed)
-    if config.auxiliary_head:  # the auxiliary output learns the same labels
-        train_ds = train_ds.map(lambda images, labels: (images, (labels, labels)))
-
     start = time.perf_counter()
-    model = build_network(genotype, num_classes=len(sets.classes), filters=config.filters,
-                          cells_per_stage=config.cells_per_stage,
-                          input_shape=sets.x_train.shape[1:], drop_path_rate=config.drop_path,
-                          auxiliary_head=config.auxiliary_head, seed=config.seed)
-    steps_per_epoch = len(sets.x_train) // config.batch_size
-    _compile(model, config, steps_per_epoch, settings.jit_compile)
-    flops = _prebuild(model, sets)
+    model, run = _build(genotype, config, sets, settings)
     build_seconds = time.perf_counter() - start
 
-    clock = _clock(steps_per_epoch, min(config.steps_per_execution, steps_per_epoch))
+    clock = make_clock(run.steps_per_epoch, run.steps_per_execution)
     start = time.perf_counter()
-    model.fit(train_ds, epochs=config.epochs, verbose=verbose, shuffle=False,  # the pipeline does
-              callbacks=[clock, *callbacks])
+    model.fit(run.batches, epochs=config.epochs, steps_per_epoch=run.steps_per_epoch,
+              verbose=verbose, shuffle=False, callbacks=[clock, *callbacks])  # the plan shuffles
     train_seconds = time.perf_counter() - start
-    if clock.diverged is not None:
-        epoch, loss = clock.diverged
-        raise TrainingDiverged(
-            f"training diverged: the loss became {loss} in epoch {epoch + 1} of {config.epochs} "
-            f"(learning rate {config.learning_rate}, batch size {config.batch_size}); "
-            f"lower the learning rate")
+    _raise_if_diverged(clock, config)
 
     start = time.perf_counter()
     val_accuracy = accuracy(model, sets.x_val, sets.y_val)
-    eval_seconds = time.perf_counter() - start
-
     metrics = {
-        "val_accuracy": val_accuracy,
-        "train_accuracy": clock.train_accuracy,
-        "params": int(model.count_params()),
-        "flops": flops,
-        "train_seconds": train_seconds,
-        "epochs": config.epochs,
-        "train_size": len(sets.y_train),
-        "val_size": len(sets.y_val),
-        "seed": config.seed,
-        "subset_seed": config.subset_seed,
-        "build_seconds": build_seconds,
-        "first_step_seconds": clock.first_step_seconds,
+        "val_accuracy": val_accuracy, "train_accuracy": clock.train_accuracy,
+        "params": int(model.count_params()), "flops": run.flops,
+        "train_seconds": train_seconds, "epochs": config.epochs,
+        "train_size": len(sets.y_train), "val_size": len(sets.y_val),
+        "seed": config.seed, "subset_seed": config.subset_seed,
+        "backend": settings.backend, "dtype_policy": settings.dtype_policy,
+        "steps_per_execution": run.steps_per_execution,
+        "build_seconds": build_seconds, "first_step_seconds": clock.first_step_seconds,
         "steady_epoch_seconds": clock.steady_epoch_seconds(),
-        "eval_seconds": eval_seconds,
+        "eval_seconds": time.perf_counter() - start,
     }
     if test_data is not None:
         metrics["test_accuracy"] = accuracy(model, test_data.x, test_data.y)
@@ -240,16 +215,66 @@ def train(genotype, config: ProxyConfig, data=None, test_data=None, verbose: int
     return model, metrics
 
 
-def _compile(model, config: ProxyConfig, steps_per_epoch: int, jit_compile: bool) -> None:
+@dataclass
+class _Run:
+    """What ``fit`` needs besides the model: the batches and how they are stepped through."""
+
+    batches: object           # a tf.data.Dataset or a keras.utils.PyDataset of all epochs
+    steps_per_epoch: int
+    steps_per_execution: int
+    flops: int | None         # multiply-adds per image, counted while building
+
+
+def _build(genotype, config: ProxyConfig, sets: Subsets, settings) -> tuple:
+    """The network, compiled and with its optimizer and metrics built, and the training batches
+    of the whole run (TensorFlow: tf.data; other backends: numpy; the same batches)."""
+    from cells import build_network
+    from nasplay.pipeline import BatchPlan, numpy_batches, tf_batches
+
+    plan = BatchPlan(len(sets.x_train), config.batch_size, config.epochs, config.augment,
+                     config.cutout, config.seed)
+    make = tf_batches if settings.backend == "tensorflow" else numpy_batches
+    batches = make(sets.x_train, sets.y_train, plan, two_outputs=config.auxiliary_head)
+    model = build_network(genotype, num_classes=len(sets.classes), filters=config.filters,
+                          cells_per_stage=config.cells_per_stage,
+                          input_shape=sets.x_train.shape[1:], drop_path_rate=config.drop_path,
+                          auxiliary_head=config.auxiliary_head, seed=config.seed)
+    per_call = steps_per_execution(config.steps_per_execution, plan.steps_per_epoch)
+    _compile(model, config, plan.steps_per_epoch, per_call, settings)
+    flops = _prebuild(model, sets)
+    return model, _Run(batches, plan.steps_per_epoch, per_call, flops)
+
+
+def steps_per_execution(requested: int, steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` not above ``requested``: a graph call that ran
+    past an epoch's end would take the next epoch's first batches (one stream feeds all epochs),
+    so the epochs would no longer be the plan's."""
+    return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+def _raise_if_diverged(clock, config: ProxyConfig) -> None:
+    if clock.diverged is not None:
+        epoch, loss = clock.diverged
+        raise TrainingDiverged(
+            f"training diverged: the loss became {loss} in epoch {epoch + 1} of {config.epochs} "
+            f"(learning rate {config.learning_rate}, batch size {config.batch_size}); "
+            f"lower the learning rate")
+
+
+def _compile(model, config: ProxyConfig, steps_per_epoch: int, per_call: int, settings) -> None:
+    """SGD with Nesterov momentum, decoupled weight decay and a cosine schedule; the fused
+    TensorFlow SGD (``nasplay._keras_internals.fused_sgd``) where it applies, else Keras's."""
     import keras
+
+    from nasplay._keras_internals.fused_sgd import sgd_class
 
     lr = config.learning_rate
     if config.cosine:
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps_per_epoch * config.epochs)
-    optimizer = _fused_sgd_class()(lr, momentum=config.momentum, nesterov=True,
-                                   weight_decay=config.weight_decay or None)
-    model.compile(optimizer=optimizer, **loss_arguments(model), jit_compile=jit_compile,
-                  steps_per_execution=min(config.steps_per_execution, steps_per_epoch))
+    optimizer = sgd_class(settings.backend)(lr, momentum=config.momentum, nesterov=True,
+                                            weight_decay=config.weight_decay or None)
+    model.compile(optimizer=optimizer, **loss_arguments(model),
+                  jit_compile=settings.jit_compile, steps_per_execution=per_call)
 
 
 def loss_arguments(model) -> dict:
@@ -263,18 +288,20 @@ def loss_arguments(model) -> dict:
             "metrics": [["accuracy"]] + [[]] * (n_outputs - 1)}
 
 
-def _prebuild(model, sets: Subsets) -> int:
+def _prebuild(model, sets: Subsets) -> int | None:
     """Create the optimizer's and metrics' variables before ``fit``; return multiply-adds/image.
 
     Without a distribution strategy Keras (3.15, TensorFlow) creates them while tracing the
     first training step, and a ``tf.function`` that creates variables is traced a second time:
-    measured, this doubled the first step's cost. One eager call on one image builds them, and
-    the same call counts the model's multiply-adds (:func:`nasplay.flops.recording`).
+    measured, this doubled the first step's cost (JAX and PyTorch need them built before their
+    first step too). One eager call on one image builds them, and the same call counts the
+    model's multiply-adds (:func:`nasplay.flops.recording`).
     """
     from nasplay.flops import recording
+    from nasplay.pipeline import normalize
 
     model.optimizer.build(model.trainable_variables)
-    x = _normalized(sets.x_train[:1])
+    x = normalize(sets.x_train[:1])
     y = sets.y_train[:1]
     with recording(model) as counted:
         y_pred = model(x, training=False)
@@ -283,68 +310,7 @@ def _prebuild(model, sets: Subsets) -> int:
     model.compute_loss(x, y, y_pred, training=False)
     model.compute_metrics(x, y, y_pred, sample_weight=None)
     model.reset_metrics()
-    return int(sum(counted.values()))
-
-
-def _normalized(x: np.ndarray):
-    """uint8 images normalized exactly as the training pipeline does (one small batch)."""
-    from nasplay.data import make_dataset
-
-    images, _ = next(iter(make_dataset(x, np.zeros(len(x), np.int64), len(x), training=False)))
-    return images
-
-
-_FUSED_SGD = None
-
-
-def _fused_sgd_class():
-    """Keras's SGD with one fused TensorFlow op per variable update (same arithmetic).
-
-    Keras routes every variable's update through ``tf.distribute``'s ``update``/``merge_call``
-    and several small ops; tracing that in Python for the ~200-500 variables of a cell network
-    was about half of the first step's cost (measured in benchmarks/proxy_benchmark.py). Under
-    a real distribution strategy the stock path is used. ``ResourceApplyKerasMomentum`` computes
-    ``m = momentum * m - lr * g`` and ``v += m`` (or, Nesterov, ``v += momentum * m - lr * g``),
-    Keras's SGD exactly; the decoupled weight decay ``v -= v * wd * lr`` is kept as Keras has it.
-    """
-    global _FUSED_SGD
-    if _FUSED_SGD is not None:
-        return _FUSED_SGD
-    import keras
-    import tensorflow as tf
-
-    class FusedSGD(keras.optimizers.SGD):
-        def _backend_update_step(self, grads, trainable_variables, learning_rate):
-            if tf.distribute.has_strategy():
-                return super()._backend_update_step(grads, trainable_variables, learning_rate)
-            for grad, variable in zip(grads, trainable_variables):
-                if grad is None:
-                    continue
-                lr = tf.cast(learning_rate, variable.dtype)
-                handle = variable.value.handle
-                if self.momentum:
-                    momentum = self.momentums[self._get_variable_index(variable)]
-                    tf.raw_ops.ResourceApplyKerasMomentum(
-                        var=handle, accum=momentum.value.handle, lr=lr,
-                        grad=tf.cast(grad, variable.dtype),
-                        momentum=tf.cast(self.momentum, variable.dtype),
-                        use_nesterov=self.nesterov)
-                else:
-                    tf.raw_ops.ResourceApplyGradientDescent(
-                        var=handle, alpha=lr, delta=tf.cast(grad, variable.dtype))
-
-        def _apply_weight_decay(self, variables):
-            if self.weight_decay is None or tf.distribute.has_strategy():
-                return super()._apply_weight_decay(variables)
-            # Keras evaluates the learning rate (a schedule: ~20 ops) once per variable; once
-            # is enough and was a quarter of the traced step here
-            factor = self.learning_rate * self.weight_decay
-            for variable in variables:
-                if self._use_weight_decay(variable):
-                    variable.value.assign_sub(variable.value * tf.cast(factor, variable.dtype))
-
-    _FUSED_SGD = FusedSGD
-    return FusedSGD
+    return None if counted is None else int(sum(counted.values()))
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
@@ -352,75 +318,19 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> floa
 
     Eager inference walks the layers once per batch without tracing or optimizing a graph, which
     for the few batches of a validation subset is cheaper than ``model.evaluate`` (measured in
-    benchmarks/proxy_benchmark.py). Images are normalized by the same pipeline as training.
+    benchmarks/proxy_benchmark.py). Images are normalized exactly as in training.
     """
-    from nasplay.data import make_dataset
+    import keras
+
+    from nasplay.pipeline import eval_batches
 
     if len(y) == 0:
         return float("nan")
     correct = 0
-    for images, labels in make_dataset(x, y, batch_size, training=False):
+    for images, labels in eval_batches(x, y, batch_size):
         probs = model(images, training=False)
         if isinstance(probs, (list, tuple)):
             probs = probs[0]
-        correct += int(np.sum(np.argmax(np.asarray(probs), axis=-1) == labels.numpy()))
+        predicted = np.argmax(keras.ops.convert_to_numpy(probs), axis=-1)
+        correct += int(np.sum(predicted == labels))
     return correct / len(y)
-
-
-def _clock(steps_per_epoch: int, steps_per_execution: int):
-    """A Keras callback that times the first graph call and each epoch and watches the loss.
-
-    Defined here so that importing this module does not import Keras (the CLI stays light).
-    """
-    import keras
-
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.first_step_seconds = float("nan")
-            self.epoch_seconds: list[float] = []
-            self.first_epoch_tail = None  # (seconds, steps) of epoch 1 after its first call
-            self.train_accuracy = float("nan")
-            self.diverged = None          # (epoch, loss) once the loss is NaN or infinite
-
-        def on_train_begin(self, logs=None):
-            self._fit_start = time.perf_counter()
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            # called once per graph call (every steps_per_execution steps)
-            now = time.perf_counter()
-            if math.isnan(self.first_step_seconds):
-                self.first_step_seconds = now - self._fit_start
-                self._first_call_end = now
-            self._check((logs or {}).get("loss"), len(self.epoch_seconds))
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            self.epoch_seconds.append(now - self._epoch_start)
-            if epoch == 0:
-                self.first_epoch_tail = (now - self._first_call_end,
-                                         steps_per_epoch - steps_per_execution)
-            logs = logs or {}
-            acc = logs.get("accuracy", logs.get("predictions_accuracy"))
-            if acc is not None:
-                self.train_accuracy = float(acc)
-            self._check(logs.get("loss"), epoch)
-
-        def _check(self, loss, epoch):
-            if loss is not None and self.diverged is None and not math.isfinite(float(loss)):
-                self.diverged = (epoch, float(loss))
-                self.model.stop_training = True
-
-        def steady_epoch_seconds(self) -> float:
-            """Median of the epochs after the first; with one epoch, extrapolated from its tail."""
-            if len(self.epoch_seconds) > 1:
-                return statistics.median(self.epoch_seconds[1:])
-            if self.first_epoch_tail and self.first_epoch_tail[1] > 0:
-                seconds, steps = self.first_epoch_tail
-                return seconds / steps * steps_per_epoch
-            return float("nan")
-
-    return Clock()

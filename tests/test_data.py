@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nasplay import data
+from nasplay import data, decode
 from nasplay.data import DataError, Dataset, load_source, make_dataset, stratified_split
 from nasplay.errors import UserError
 
@@ -111,7 +111,7 @@ def test_second_load_comes_from_the_cache(tmp_path, cache_dir, monkeypatch):
     def no_decoding(paths):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(data, "_decode_images", no_decoding)
+    monkeypatch.setattr(decode, "decode_images", no_decoding)
     second = load_source(str(tmp_path))
     np.testing.assert_array_equal(first.x, second.x)
     assert not second.x.flags.writeable  # a read-only map of the cache file

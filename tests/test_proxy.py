@@ -13,6 +13,7 @@ from proxy_helpers import tiny_config, write_image_folder
 
 from cells import BN_MOMENTUM
 from nasplay import devices, proxy
+from nasplay._keras_internals import fused_sgd
 from nasplay.errors import UserError
 from nasplay.flops import count_flops
 from search_space import PUBLISHED, get_space
@@ -89,7 +90,7 @@ def test_fused_sgd_matches_keras_sgd():
         return model.get_weights()
 
     expected = train(keras.optimizers.SGD, 0.01)
-    got = train(proxy._fused_sgd_class(), 0.01)
+    got = train(fused_sgd.fused_sgd_class(), 0.01)
     for a, b in zip(expected, got):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -132,15 +133,32 @@ def test_cells_use_fast_converging_batch_norm(tiny_run):
 
 
 def test_cpu_devices_never_use_xla_or_mixed_precision():
-    settings = devices.configure(cpus=2, gpus=False, mixed_precision=True)
+    settings = devices.configure(cpus=2, gpus=False)
     assert not settings.jit_compile and not settings.mixed_precision and settings.gpus == 0
+    assert settings.backend == "tensorflow" and settings.dtype_policy == "float32"
     assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+def test_mixed_precision_on_the_cpu_is_refused_in_one_line():
+    with pytest.raises(UserError, match="mixed precision needs a GPU") as info:
+        devices.configure(cpus=2, gpus=False, mixed_precision=True)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("capability, policy", [((9, 0), "mixed_bfloat16"),
+                                                ((8, 0), "mixed_bfloat16"),
+                                                ((7, 5), "mixed_float16"),
+                                                (None, "mixed_float16")])
+def test_gpus_get_bfloat16_where_they_compute_it(capability, policy):
+    assert devices._dtype_policy(None, 1, capability) == policy
+    assert devices._dtype_policy(False, 1, capability) == "float32"
 
 
 def test_reset_sets_the_dtype_policy_again(monkeypatch):
     # clear_session() resets the global policy; reset() must restore the configured one
     mixed = devices.DeviceSettings(cpus=None, inter_op_threads=None, gpus=1,
-                                   mixed_precision=True, jit_compile=True)
+                                   mixed_precision=True, jit_compile=True,
+                                   dtype_policy="mixed_float16")
     monkeypatch.setattr(devices, "_current", mixed)
     try:
         devices.reset()
