@@ -134,11 +134,10 @@ def run_keras_tuner(args, started):
 
 
 def run_ray(args, started, workers):
-    """``nasplay.runner.search`` with the random searcher (seed 0): the same cells, in order."""
+    """``nasplay.search`` with the random searcher (seed 0): the same cells, in order."""
     import ray
 
-    from nasplay.records import SearchConfig
-    from nasplay.runner import search
+    from nasplay import SearchConfig, search
 
     cells = genotypes(args)
     t = time.time()

@@ -3,7 +3,7 @@
 Each (searcher, seed) pair searches the same space for the same number of trials, scored by the
 zero-cost NASWOT score (default: seconds per candidate, no data needed) or by real proxy training
 on a CIFAR-10 subset (``--scorer proxy``: minutes per candidate). Every pair writes an ordinary
-run directory through ``nasplay.records`` (its ``config.json`` is the SearchConfig that
+run directory through ``nasplay.rundir`` (its ``config.json`` is the SearchConfig that
 ``nasplay search`` would write), so ``nasplay inspect`` reads the results like any search's.
 The script then draws the overlay of best-so-far curves (mean and std band per searcher) and
 prints the mean and std over seeds of the best score at half and at the full budget.
@@ -87,10 +87,12 @@ def proxy_scorer(args) -> tuple[Callable, dict]:
 
 def search_config(args, name: str, seed: int, run_dir: Path, scorer_options: dict):
     """The run's ``config.json``: the SearchConfig that ``nasplay search`` would write for it."""
-    from nasplay.records import SearchConfig
+    from nasplay.config import SearchConfig
+    from nasplay.scorers import default_metric
 
     proxy = args.scorer == "proxy"
     return SearchConfig(searcher=name, space=args.space, trials=args.trials, seed=seed,
+                        metric=default_metric(args.scorer),
                         searcher_options=searcher_options(name, args), scorer=args.scorer,
                         data=args.data if proxy else None, subset=args.subset if proxy else None,
                         epochs=args.epochs if proxy else None, filters=args.filters,
@@ -100,11 +102,12 @@ def search_config(args, name: str, seed: int, run_dir: Path, scorer_options: dic
 
 def run_one(searcher, run_dir: Path, config, score: Callable, cache: dict) -> None:
     """Ask, score, tell and record ``config.trials`` times (fewer if the searcher finishes)."""
-    from nasplay.records import RunDir, trial_record
+    from nasplay.records import trial_record
+    from nasplay.rundir import RunDir
 
     records = RunDir(run_dir)
     records.create(config)
-    metric = config.score_metric
+    metric = config.metric
     for step in range(config.trials):
         proposal = searcher.ask()
         if proposal is None:

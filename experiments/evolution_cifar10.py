@@ -6,14 +6,13 @@
 
 Each candidate trains for a few epochs on a 4,000-image subset (about a minute on 2 CPUs) and is
 scored on 1,000 other training images; the test split is never used. Every field of
-SearchConfig is documented in nasplay/records.py.
+SearchConfig is documented in nasplay/config.py.
 """
 
 import sys
 from pathlib import Path
 
-from nasplay.records import SearchConfig
-from nasplay.runner import main
+from nasplay import SearchConfig, main
 
 # The project's offline copy of CIFAR-10 when it is there; else Keras's download.
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpeg"

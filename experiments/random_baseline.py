@@ -9,8 +9,7 @@ Copy this file, edit CONFIG (keep it equal to the search you compare with, but t
 import sys
 from pathlib import Path
 
-from nasplay.records import SearchConfig
-from nasplay.runner import main
+from nasplay import SearchConfig, main
 
 # The project's offline copy of CIFAR-10 when it is there; else Keras's download.
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpeg"

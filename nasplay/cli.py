@@ -20,7 +20,7 @@ from nasplay.errors import UserError
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "search": ("nasplay.runner", "run a cell search on Ray Tune"),
+    "search": ("nasplay.search_cli", "run a cell search on Ray Tune"),
     "inspect": ("nasplay.report", "leaderboard, best cell diagrams and progress plots of runs"),
     "export": ("nasplay.export", "save the best (or a chosen) cell's network as a .keras file"),
     "train": ("nasplay.train_cli", "train a published or found cell (proxy or final training)"),

@@ -1,25 +1,55 @@
-"""Read a run directory (read-only): its config, its finished trials, its best trial.
+"""The run directory: the contract between ``nasplay search`` and everything after it.
 
-A run directory is what ``nasplay search`` writes (see ``nasplay.records``): ``config.json`` and
-``trials.jsonl``, one JSON object per finished trial, appended as trials finish. Everything here
-only reads, so ``inspect`` and ``export`` are safe to run on a search that is still going: a
-writer may be half-way through the last line, which is then left out (not an error), and nothing
-is ever opened for writing.
+``inspect``, ``export``, ``train --like``, a resumed search and the user's own scripts read it::
 
-Errors the user can fix (not a run, no trials yet, every trial failed, unknown trial id) raise
-``UserError`` with a one-line message.
+    DIR/config.json           the SearchConfig, every default filled in (repeats the run)
+    DIR/trials.jsonl          one JSON object per finished trial, in finishing order
+    DIR/best_genotype.json    the best completed trial's genotype (Genotype.to_json)
+    DIR/searcher_state.json   the searcher's state_dict and its pending proposals
+    DIR/ray/                  Ray Tune's own experiment folders (``tensorboard --logdir DIR/ray``)
+    DIR/.lock                 held (flock) by the one search writing the run (``RunLock``)
+
+Durability rules, so that a search killed at any instant (``kill -9``, a lost machine) loses at
+most the trials that were running:
+
+- ``trials.jsonl`` is only ever appended to: one ``write`` of a whole line, then ``flush`` and
+  ``fsync``, before anything else learns of the trial. Existing lines are never rewritten; the
+  only repair is cutting off a torn last line (a write interrupted mid-line), which no reader
+  counts as a trial.
+- every other file is replaced atomically (``search_space.files.atomic_write_text``): a reader
+  sees the old or the new version, never half of one.
+- the searcher state is written after its trial lines, so on resume a trial is either recorded
+  or still pending (and is run again), never lost in between.
+
+Readers (``inspect``, ``export``) never open anything for writing, so they are safe on a search
+that is still going: a writer may be half-way through the last line, which is left out.
+This module imports neither TensorFlow nor Ray.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasplay.config import SearchConfig
 from nasplay.errors import UserError
-from nasplay.records import CONFIG_FILE, SCORER_METRICS, TRIALS_FILE, score_of
+from nasplay.records import ranked
+from search_space.files import atomic_write_text, fsync_dir
 
+CONFIG_FILE = "config.json"
+TRIALS_FILE = "trials.jsonl"
+BEST_FILE = "best_genotype.json"
+STATE_FILE = "searcher_state.json"
+RAY_DIR = "ray"
+LOCK_FILE = ".lock"
+STATE_FORMAT = 1
 DEFAULT_METRIC = "val_accuracy"
+
+
+# ---------------------------------------------------------------------- trials.jsonl
 
 
 @dataclass
@@ -29,6 +59,47 @@ class TrialLog:
     trials: list[dict]                 # the records, in file (= finishing) order
     partial_tail: bool = False         # the last line was incomplete: a writer is probably mid-line
     bad_lines: list[int] = field(default_factory=list)  # 1-based numbers of unreadable full lines
+    complete_bytes: int = 0            # bytes up to the end of the last complete line
+
+
+def parse_trials(data: bytes) -> TrialLog:
+    """The one parser of ``trials.jsonl``: complete lines that are JSON objects with a
+    ``trial_id`` are records; a last line without its newline is a write in progress (or torn by
+    a crash) and is reported as ``partial_tail``, never counted."""
+    end = data.rfind(b"\n") + 1
+    log = TrialLog([], partial_tail=bool(data[end:].strip()), complete_bytes=end)
+    for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if isinstance(record, dict) and "trial_id" in record:
+            log.trials.append(record)
+        else:
+            log.bad_lines.append(number)
+    return log
+
+
+def load_trials(run_dir) -> TrialLog:
+    """``trials.jsonl`` as ``inspect`` reads it: unreadable lines are skipped and reported in
+    ``bad_lines`` (the caller decides whether to warn); a missing file is an empty log."""
+    path = Path(run_dir) / TRIALS_FILE
+    if not path.is_file():
+        return TrialLog([])
+    try:
+        return parse_trials(path.read_bytes())
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def read_trials(run_dir) -> list[dict]:
+    """The finished trials' records, in the order they finished (see ``load_trials``)."""
+    return load_trials(run_dir).trials
+
+
+# ---------------------------------------------------------------------- reading a run
 
 
 def is_run_dir(path) -> bool:
@@ -65,66 +136,17 @@ def read_config(run_dir) -> dict:
     return config
 
 
-def load_trials(run_dir) -> TrialLog:
-    """Every complete record of ``trials.jsonl``, tolerating a run that is still writing.
-
-    The file is read once, in binary, and split on newlines. A last line without its newline is
-    a record being written (or one torn by a crash, which a resumed search cuts off): it is
-    left out and reported as ``partial_tail``, as ``nasplay.records`` counts it. A complete line
-    that is not a JSON object is skipped and its number reported in ``bad_lines`` (the caller
-    decides whether to warn); the searcher's own reader refuses such a file instead, but a
-    report should still show what it can.
-    """
-    path = Path(run_dir) / TRIALS_FILE
-    if not path.is_file():
-        return TrialLog([])
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e}") from None
-    lines = data.split(b"\n")
-    tail = lines.pop()              # b"" when the file ends with a newline
-    log = TrialLog([])
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        record = _parse(line)
-        if record is None:
-            log.bad_lines.append(number)
-        else:
-            log.trials.append(record)
-    log.partial_tail = bool(tail.strip())
-    return log
-
-
-def read_trials(run_dir) -> list[dict]:
-    """The finished trials' records, in the order they finished (see ``load_trials``)."""
-    return load_trials(run_dir).trials
-
-
-def _parse(line: bytes) -> dict | None:
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def run_metric(config: dict, override: str | None = None) -> str:
-    """The metric that ranks trials: ``override``, else the run's ``config["metric"]``, else
-    its scorer's (``naswot`` for the zero-cost scorer), else ``val_accuracy``."""
+    """The metric that ranks trials: ``override``, else the run's ``config["metric"]`` (every
+    search writes it), else its scorer's (``naswot`` for zero-cost), else ``val_accuracy``."""
     if override:
         return override
     metric = config.get("metric")
     if isinstance(metric, str) and metric:
         return metric
-    return SCORER_METRICS.get(config.get("scorer"), DEFAULT_METRIC)
+    from nasplay.scorers import default_metric
 
-
-def ranked(trials: list[dict], metric: str = DEFAULT_METRIC) -> list[dict]:
-    """Completed trials with a score, best first (ties keep finishing order)."""
-    scored = [t for t in trials if score_of(t, metric) is not None]
-    return sorted(scored, key=lambda t: -score_of(t, metric))
+    return default_metric(config.get("scorer"))
 
 
 def require_scored(run_dir, trials: list[dict], metric: str = DEFAULT_METRIC) -> list[dict]:
@@ -170,29 +192,109 @@ def run_label(run_dir, config: dict) -> str:
 
 
 def searcher_name(config: dict) -> str | None:
-    """The searcher a run used: ``config["searcher"]`` as a name, or a dict with ``name``."""
+    """The searcher a run used (``config["searcher"]``), or None."""
     searcher = config.get("searcher")
-    if isinstance(searcher, dict):
-        searcher = searcher.get("name")
     return searcher if isinstance(searcher, str) and searcher else None
 
 
-# Where a run's config may keep the network settings: at top level or in one of these sections.
-_NETWORK_SECTIONS = ("network", "proxy", "evaluation")
 NETWORK_KEYS = {"filters": 2, "cells_per_stage": 0, "num_classes": 2}   # name -> smallest value
 
 
 def network_settings(config: dict) -> dict:
-    """The network settings (``filters``, ``cells_per_stage``, ``num_classes``) a run trained its
-    candidates with, from its config: top-level keys first (``nasplay search`` writes them there),
-    then the ``network`` / ``proxy`` / ``evaluation`` sections. Only ints in range are taken
-    (``cells_per_stage`` may be 0); missing or null ones are left out."""
+    """The network settings (``filters``, ``cells_per_stage``, ``num_classes``) a run scored its
+    candidates with: the top-level keys of its config (where ``nasplay search`` writes them).
+    Only ints in range are taken; missing or null ones are left out."""
     found = {}
-    places = [config] + [config[s] for s in _NETWORK_SECTIONS if isinstance(config.get(s), dict)]
     for key, minimum in NETWORK_KEYS.items():
-        for place in places:
-            value = place.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-                found[key] = value
-                break
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            found[key] = value
     return found
+
+
+# ---------------------------------------------------------------------- writing a run
+
+
+class RunDir:
+    """Writes one run directory (and reads it strictly, to resume); see the module docstring."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / CONFIG_FILE)
+    trials_path = property(lambda self: self.path / TRIALS_FILE)
+    best_path = property(lambda self: self.path / BEST_FILE)
+    state_path = property(lambda self: self.path / STATE_FILE)
+    ray_path = property(lambda self: self.path / RAY_DIR)
+    lock_path = property(lambda self: self.path / LOCK_FILE)
+
+    def is_empty(self) -> bool:
+        """True if the folder does not exist or holds nothing but a lock file."""
+        if not self.path.exists():
+            return True
+        return self.path.is_dir() and all(p.name == LOCK_FILE for p in self.path.iterdir())
+
+    def create(self, config: SearchConfig) -> None:
+        """Make the folder and write ``config.json`` (the run's first file)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(config)
+
+    def write_config(self, config: SearchConfig) -> None:
+        config.save(self.config_path)
+
+    def load_config(self) -> SearchConfig:
+        return SearchConfig.load(self.config_path)
+
+    def read_trials(self, repair: bool = False) -> list[dict]:
+        """Every complete record, in file order, for a search to continue from.
+
+        Unlike ``load_trials``, a complete line that is not a record is an error: the file was
+        edited by hand, and a search must not guess. With ``repair`` a torn last line is cut off
+        the file, so that the next append starts on a fresh line.
+        """
+        if not self.trials_path.exists():
+            return []
+        log = parse_trials(self.trials_path.read_bytes())
+        if log.bad_lines:
+            raise UserError(f"{self.trials_path}: line {log.bad_lines[0]} is not a trial record; "
+                            f"fix or remove that line to resume")
+        if log.partial_tail and repair:
+            with open(self.trials_path, "r+b") as f:
+                f.truncate(log.complete_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+        return log.trials
+
+    def append_trial(self, record: dict) -> None:
+        """Append one record as one line, flushed and fsynced before returning."""
+        line = (json.dumps(record, allow_nan=True) + "\n").encode("utf-8")
+        new = not self.trials_path.exists()
+        with open(self.trials_path, "ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        if new:
+            fsync_dir(self.path)
+
+    def write_best(self, genotype_json: str) -> None:
+        atomic_write_text(self.best_path, genotype_json.rstrip("\n") + "\n")
+
+    def save_state(self, searcher_state: dict, pending_steps: dict[str, int]) -> None:
+        """The searcher's ``state_dict`` and the proposal order of its pending trials."""
+        payload = {"format": STATE_FORMAT, "saved_at": time.time(),
+                   "searcher_state": searcher_state, "pending_steps": pending_steps}
+        atomic_write_text(self.state_path, json.dumps(payload) + "\n")
+
+    def load_state(self) -> tuple[dict, dict[str, int]] | None:
+        """``(searcher_state, pending_steps)``, or None if the run has no state file yet."""
+        if not self.state_path.exists():
+            return None
+        try:
+            payload = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"cannot read {self.state_path}: {e}") from None
+        if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
+            found = payload.get("format") if isinstance(payload, dict) else "?"
+            raise UserError(f"{self.state_path} is not a searcher state this nasplay can read "
+                            f"(format {found}, expected {STATE_FORMAT})")
+        return payload["searcher_state"], {k: int(v) for k, v in payload["pending_steps"].items()}

@@ -1,6 +1,8 @@
-"""Shared test setup: quiet TensorFlow, no Ray token auth in tests, the shared data path."""
+"""Shared test setup: quiet TensorFlow, no Ray token auth in tests, the shared data path, one
+local Ray for the tests that search, and ``nasplay search`` through the real CLI."""
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -8,8 +10,11 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 SHARED_CIFAR = (REPO / ".." / "shared" / "datasets" / "cifar10-jpeg").resolve()
+# The fast stand-in for the proxy that Ray workers import (tests/runner_fakes.py).
+FAKE_SCORER = "runner_fakes:score"
 
 
 @pytest.fixture
@@ -18,3 +23,57 @@ def shared_cifar():
     if not (SHARED_CIFAR / "train").is_dir():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR}")
     return SHARED_CIFAR
+
+
+def worker_env() -> dict:
+    """An environment in which a child process (a Ray worker, a second ``nasplay``) imports the
+    fake scorer and this checkout."""
+    saved = os.environ.get("PYTHONPATH")
+    path = os.pathsep.join(p for p in (str(TESTS), str(REPO), saved) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+@pytest.fixture(scope="session")
+def worker_path():
+    """Ray workers (and their raylets) inherit this, so they can import the fake scorer."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = worker_env()["PYTHONPATH"]
+    yield
+    if saved is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved
+
+
+@pytest.fixture(scope="session")
+def ray_session(worker_path):
+    """One local Ray for the session (4 CPUs, 2 declared GPUs on a machine without any): a
+    search uses a session it finds initialized and leaves it running. Yields its address, so a
+    search in a child process can join it."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def nasplay_cli(monkeypatch):
+    """``nasplay search ...`` through the real CLI (its parser and its error handling), in this
+    process; returns the exit status."""
+    from nasplay import cli
+
+    def run(*argv) -> int:
+        try:
+            return cli.main(["search", *map(str, argv)])
+        except SystemExit as exit:  # argparse's own usage errors
+            return exit.code
+
+    return run
+
+
+def nasplay_command(*argv) -> list[str]:
+    """The argv of ``nasplay ...`` in a child process (this checkout, this Python)."""
+    return [sys.executable, "-m", "nasplay.cli", *map(str, argv)]

@@ -29,7 +29,12 @@ def score(genotype, ctx) -> dict:
     if step in options.get("interrupt_steps", ()) and armed:
         # Ctrl-C to the driver while this trial runs (the test wrote the driver's pid), which
         # then keeps running until Ray stops it
-        pid = int((Path(options["marker_dir"]) / "driver_pid").read_text())
+        pid_file = Path(options["marker_dir"]) / "driver_pid"
+        for _ in range(200):  # the test writes it just after starting the driver
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
         os.kill(pid, signal.SIGINT)
         time.sleep(options.get("hang_s", 30))
     peers = _barrier(options, ctx.trial_id)

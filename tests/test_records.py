@@ -1,4 +1,5 @@
-"""The run directory writer: append-only trial lines, atomic files, configs that refuse typos."""
+"""The run directory writer (append-only trial lines, atomic files), trial records, and configs
+that refuse typos."""
 
 import json
 import os
@@ -6,7 +7,9 @@ import os
 import pytest
 
 from nasplay.errors import UserError
-from nasplay.records import RunDir, SearchConfig, best_record, trial_record
+from nasplay.config import SearchConfig
+from nasplay.records import best_record, score_of, trial_record
+from nasplay.rundir import RunDir, load_trials
 
 GENOTYPE = {"space": "nasnet", "normal": [{"inputs": [0, 1], "ops": ["identity", "conv_3x3"],
                                            "combine": "add"}],
@@ -32,7 +35,7 @@ def test_config_refuses_unknown_settings(tmp_path):
     ("gpus_per_trial", -1, "gpus_per_trial must be a number >= 0"),
     ("gpus_per_trial", 1.5, "whole number of GPUs"),
     ("scheduler", "pbt", "unknown scheduler"),
-    ("scorer", "magic", "unknown scorer"),
+    ("scorer", "", "scorer: give a scorer name"),
 ])
 def test_config_check_names_the_bad_setting(field, value, message):
     with pytest.raises(UserError, match=message):
@@ -85,3 +88,28 @@ def test_best_record_is_the_highest_completed_score_first_of_equals():
                trial_record("e", GENOTYPE, "completed", {"val_accuracy": float("nan")})]
     assert best_record(records, "val_accuracy")["trial_id"] == "c"
     assert best_record(records[:2], "naswot") is None
+
+
+def test_the_search_and_inspect_read_trials_with_one_parser(tmp_path):
+    # the strict reader (a search resuming) and the tolerant one (inspect) agree on every
+    # complete record and both leave a torn last line out
+    run = RunDir(tmp_path)
+    for i in range(3):
+        run.append_trial(trial_record(f"t-{i}", GENOTYPE, "completed", {"val_accuracy": i}))
+    with open(run.trials_path, "ab") as f:
+        f.write(b'{"trial_id": "t-3"')
+    log = load_trials(tmp_path)
+    assert log.partial_tail and log.bad_lines == []
+    assert log.trials == run.read_trials()
+    assert [r["trial_id"] for r in log.trials] == ["t-0", "t-1", "t-2"]
+
+
+def test_a_score_is_a_finite_number_of_a_completed_record():
+    def score(metrics, status="completed"):
+        return score_of({"status": status, "metrics": metrics}, "val_accuracy")
+
+    assert score({"val_accuracy": 0.5}) == 0.5
+    assert score({"val_accuracy": 1}) == 1.0
+    for bad in (float("nan"), float("inf"), "0.5", True, None):
+        assert score({"val_accuracy": bad}) is None
+    assert score({"val_accuracy": 0.5}, status="failed") is None

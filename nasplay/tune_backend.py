@@ -1,11 +1,15 @@
-"""Ray Tune glue for ``nasplay.runner`` (imported only when a search runs: it imports Ray).
+"""Ray Tune for the driver: the one module of the search that imports Ray at import time.
 
+- ``ray_session``: start or join Ray (or use the caller's session) and say what it offers;
 - ``RunSearcher``: ``searchers.ray_adapter.TuneSearcher`` plus what a resumable run needs: the
   proposals pending in a saved state are issued again before new ones, every new proposal is
-  persisted before it runs, and a trial cancelled by the end of the experiment stays pending.
+  persisted before it runs, and a trial cancelled by the end of the experiment stays pending;
 - ``Recorder``: the Tune callback through which the driver, and only the driver, writes the
-  run directory as trials end (Tune tells the search algorithm first, then the callbacks).
-- ``run_experiment``: one Tuner for the remaining trials.
+  run directory as trials end (Tune tells the search algorithm first, then the callbacks);
+- ``run_experiment``: one Tuner for the remaining trials (the driver's executor).
+
+Trials run ``nasplay.trial.run_trial`` in Ray's workers; this module is never imported there.
+Ray's own experiment state (``Tuner.restore``) is not used: a run resumes from its run directory.
 """
 
 from __future__ import annotations
@@ -17,22 +21,68 @@ import re
 import time
 from pathlib import Path
 
+import ray
 from ray import tune
 from ray.tune import Callback, ProgressReporter
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+from ray.tune.result import (AUTO_RESULT_KEYS, DEFAULT_EXPERIMENT_INFO_KEYS, DONE,
+                             SHOULD_CHECKPOINT)
 from ray.tune.search import Searcher as RaySearcher
 
-from nasplay import runner
+from nasplay.driver import Cluster
+from nasplay.errors import UserError, first_line
+from nasplay.trial import TrialSettings, run_trial
 from searchers.ray_adapter import TuneSearcher
+
+# ASHA (--scheduler asha): candidates are compared after 1, 3, 9, ... epochs; a third go on.
+ASHA_GRACE_EPOCHS = 1
+ASHA_REDUCTION_FACTOR = 3
+# What Ray adds to every reported result (read off Ray's own constants); the rest is the
+# scorer's metrics.
+RAY_RESULT_KEYS = frozenset({*AUTO_RESULT_KEYS, *DEFAULT_EXPERIMENT_INFO_KEYS, DONE,
+                             SHOULD_CHECKPOINT})
+
+
+@contextlib.contextmanager
+def ray_session(config):
+    """Start or join Ray for a search (or use the caller's initialized session, left running
+    after); yields the ``Cluster`` it offers."""
+    owned = not ray.is_initialized()
+    if owned:
+        kwargs = dict(include_dashboard=False, log_to_driver=False,
+                      logging_level="WARNING")
+        if config.address in (None, "local"):
+            kwargs["num_cpus"] = config.num_cpus or os.cpu_count() or 1
+        else:
+            kwargs["address"] = config.address
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise UserError(f"cannot start or join Ray ({config.address or 'local'}): "
+                            f"{first_line(e)}") from None
+        except Exception as e:
+            if type(e).__name__ == "AuthenticationError":
+                raise UserError(f"--address {config.address}: the cluster asks for a token; put "
+                                f"it in ~/.ray/auth_token or RAY_AUTH_TOKEN ({first_line(e)})"
+                                ) from None
+            raise
+    try:
+        resources = ray.cluster_resources()
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        yield Cluster(cpus=float(resources.get("CPU", 0)), gpus=float(resources.get("GPU", 0)),
+                       nodes=nodes, owned=owned)
+    finally:
+        if owned:
+            ray.shutdown()
 
 
 class RunSearcher(TuneSearcher):
     """The run's searcher as a Ray Tune ``Searcher``; see the module docstring."""
 
-    def __init__(self, search: runner._Search):
-        super().__init__(search.searcher, metric=search.metric, mode="max")
-        self._search = search
-        self._reissue = search.pending_proposals()  # (trial_id, genotype dict, step), oldest first
+    def __init__(self, driver):
+        super().__init__(driver.searcher, metric=driver.metric, mode="max")
+        self._driver = driver
+        self._reissue = driver.pending_proposals()  # (trial_id, genotype dict, step), oldest first
         self._configs: dict[str, dict] = {}        # Ray trial id -> the config we suggested
         self.exhausted = False
 
@@ -43,14 +93,14 @@ class RunSearcher(TuneSearcher):
             self._proposals[trial_id] = our_id
         else:
             config = super().suggest(trial_id)
-            searcher = self._search.searcher
+            searcher = self._driver.searcher
             if not isinstance(config, dict):
                 if config == RaySearcher.FINISHED and searcher.num_proposed < (
                         searcher.max_trials or 0):
                     self.exhausted = True  # finished before its budget: no new genotype left
                 return config
             config["step"] = searcher.num_proposed - 1
-            self._search.on_proposed(config["trial_id"], config["step"])
+            self._driver.on_proposed(config["trial_id"], config["step"])
         self._configs[trial_id] = config
         return config
 
@@ -88,10 +138,10 @@ class RecordsGenerator(SearchGenerator):
 
 
 class Recorder(Callback):
-    """Trial events -> the driver's ``_Search`` (records, searcher state, progress line)."""
+    """Trial events -> the driver (records, searcher state, progress line)."""
 
-    def __init__(self, search: runner._Search):
-        self._search = search
+    def __init__(self, driver):
+        self._driver = driver
         self._started: dict[str, float] = {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -105,14 +155,15 @@ class Recorder(Callback):
 
     def on_step_end(self, iteration, trials, **info):
         running = sum(t.status == "RUNNING" for t in trials)
-        if self._search.progress is not None:
-            self._search.progress.tick(running)
+        if self._driver.progress is not None:
+            self._driver.progress.tick(running)
 
     def _finish(self, trial, error: str | None) -> None:
         result = dict(trial.last_result or {})
         if error is None and "final" not in result:
             return  # cancelled, not finished: stays pending (see RunSearcher.on_trial_complete)
-        self._search.on_finished(trial.config, result if error is None else {}, error,
+        metrics = {k: v for k, v in result.items() if k not in RAY_RESULT_KEYS}
+        self._driver.on_finished(trial.config, metrics if error is None else {}, error,
                                  started_at=self._started.pop(trial.trial_id, None),
                                  node_ip=result.get("node_ip"))
 
@@ -121,7 +172,7 @@ class Recorder(Callback):
 
 
 class SilentReporter(ProgressReporter):
-    """No Ray status table: ``runner._Progress`` prints our compact line instead."""
+    """No Ray status table: ``nasplay.progress.Progress`` prints our compact line instead."""
 
     def should_report(self, trials, done: bool = False) -> bool:
         return False
@@ -187,22 +238,20 @@ def _quiet_ray():
             log.setLevel(level)
 
 
-def run_experiment(search: runner._Search, settings: dict, cpus: float, num_samples: int) -> str:
+def run_experiment(driver, settings: TrialSettings, cpus: float, num_samples: int) -> str:
     """Run the remaining trials; returns "exhausted" if the searcher ran out of genotypes."""
-    config = search.config
-    searcher = RunSearcher(search)
+    config = driver.config
+    searcher = RunSearcher(driver)
     search_alg = RecordsGenerator(ConcurrencyLimiter(searcher, max_concurrent=config.workers))
-    resources = {"cpu": cpus, "gpu": config.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(runner._trial, settings=settings),
-                                    resources)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                                    {"cpu": cpus, "gpu": config.gpus_per_trial})
     scheduler = None
     if config.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        scheduler = ASHAScheduler(time_attr="epoch", metric=search.metric, mode="max",
-                                  max_t=config.epochs or 100,
-                                  grace_period=runner.ASHA_GRACE_EPOCHS,
-                                  reduction_factor=runner.ASHA_REDUCTION_FACTOR)
+        scheduler = ASHAScheduler(time_attr="epoch", metric=driver.metric, mode="max",
+                                  max_t=config.epochs or 100, grace_period=ASHA_GRACE_EPOCHS,
+                                  reduction_factor=ASHA_REDUCTION_FACTOR)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -211,8 +260,8 @@ def run_experiment(search: runner._Search, settings: dict, cpus: float, num_samp
             trial_name_creator=trial_name, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str(search.run_dir.ray_path.resolve()),
-            callbacks=[Recorder(search)],
+            storage_path=str(driver.run_dir.ray_path.resolve()),
+            callbacks=[Recorder(driver)],
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             verbose=0, progress_reporter=SilentReporter(), log_to_file=True),
     )

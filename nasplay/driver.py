@@ -1,0 +1,277 @@
+"""The driver: the searcher on one side, trial events on the other, the run directory between.
+
+The driver owns the run: it writes ``config.json``, appends a line to ``trials.jsonl`` as each
+trial ends, keeps ``best_genotype.json`` and saves the searcher's state after every proposal and
+every result (so ``kill -9`` loses at most the trials that were running). It does not know Ray:
+``run(execute)`` hands it to an executor (``nasplay.tune_backend.run_experiment`` in a real
+search) that calls back ``propose``/``on_proposed``/``on_finished`` as trials start and end,
+so the driver is tested with a plain loop as the executor.
+
+On resume, completed lines stay as they are, the searcher reloads its saved state, and the
+proposals it had pending (trials that were running) are issued again before any new one.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from nasplay.errors import UserError, first_line
+from nasplay.plan import Plan, make_searcher, searcher_class
+from nasplay.progress import Progress
+from nasplay.records import best_record, score_of, trial_record
+from nasplay.trial import TrialSettings
+
+
+@dataclass
+class Cluster:
+    """The Ray session a search runs on."""
+
+    cpus: float
+    gpus: float
+    nodes: int
+    owned: bool       # started or joined by this search (and shut down after it)
+
+    def trials_that_fit(self, cpus: float, gpus: float) -> int:
+        """How many trials of this size the cluster runs at once (by total resources)."""
+        fits = self.cpus // cpus if cpus else float("inf")
+        if gpus:
+            fits = min(fits, self.gpus // gpus)
+        return int(min(fits, 1_000_000))
+
+    def check_fits(self, cpus: float, gpus: float) -> None:
+        """A trial larger than the whole cluster would wait forever: refuse it in one line."""
+        if cpus > self.cpus:
+            raise UserError(f"--cpus-per-trial {cpus:g} is more than the cluster has "
+                            f"({self.cpus:g} CPUs); give at most {self.cpus:g}")
+        if gpus > self.gpus:
+            raise UserError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
+                            f"({self.gpus:g} GPUs); give at most {self.gpus:g}, or 0 for CPU only")
+
+
+@dataclass
+class SearchResult:
+    """What a search left behind; ``records`` are the run's trial lines, oldest first."""
+
+    run_dir: Path
+    records: list[dict]
+    target: int                  # the trials the run was asked for
+    metric: str
+    stopped: str                 # finished | exhausted | time budget | interrupted
+
+    @property
+    def completed(self) -> int:
+        return sum(r.get("status") == "completed" for r in self.records)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.get("status") == "failed" for r in self.records)
+
+    @property
+    def best(self) -> dict | None:
+        return best_record(self.records, self.metric)
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.stopped == "interrupted" else 0
+
+
+# execute(driver, settings, cpus_per_trial, num_samples) -> "exhausted" | "done"
+Executor = Callable[["Driver", TrialSettings, float, int], str]
+
+
+class Driver:
+    """Drives one search and keeps its run directory; see the module docstring."""
+
+    def __init__(self, plan: Plan, cluster: Cluster):
+        self.plan = plan
+        self.config = plan.config
+        self.cluster = cluster
+        self.run_dir = plan.run_dir
+        self.metric = plan.metric
+        self.records = list(plan.records)
+        self.recorded = {r["trial_id"] for r in self.records}
+        self.best = best_record(self.records, self.metric)
+        self.pending_steps: dict[str, int] = {}
+        self.searcher = None
+        self.progress: Progress | None = None
+
+    # -------------------------------------------------------------- opening the run
+
+    def open_run(self) -> None:
+        """Write the config (new run) or repair the trials file (resume); set up the searcher."""
+        if getattr(searcher_class(self.config.searcher), "uses_keras", False):
+            # The searcher's model runs in this process: keep its framework off the GPUs,
+            # which belong to the trials (Ray's own GPU detection is not affected).
+            from nasplay import devices
+
+            devices.configure(cpus=None, gpus=False)
+        try:
+            self.searcher = make_searcher(self.config)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"searcher_options for {self.config.searcher}: {first_line(e)}"
+                            ) from None
+        if self.plan.resume:
+            self._reopen()
+        else:
+            self.run_dir.create(self.config)
+        self.save_state()
+
+    def _reopen(self) -> None:
+        self.records = self.run_dir.read_trials(repair=True)
+        if self.plan.rewrite_config:
+            self.run_dir.write_config(self.config)
+        searcher_state, self.pending_steps = self.plan.state or ({}, {})
+        if searcher_state:
+            try:
+                self.searcher.load_state_dict(searcher_state)
+            except (KeyError, ValueError) as e:
+                raise UserError(f"{self.run_dir.state_path}: {first_line(e)}") from None
+        self._tell_recorded_pending()
+
+    def _tell_recorded_pending(self) -> None:
+        """A trial recorded just before a kill may still be pending in the saved state (the
+        state is written after the line): tell it from its record instead of running it again."""
+        by_id = {r["trial_id"]: r for r in self.records}
+        for proposal in self.searcher.pending:
+            record = by_id.get(proposal.trial_id)
+            if record is not None:
+                self.searcher.tell(proposal.trial_id, score_of(record, self.metric),
+                                   record.get("metrics"))
+                self.pending_steps.pop(proposal.trial_id, None)
+
+    def pending_proposals(self) -> list[tuple[str, dict, int]]:
+        """The saved state's pending proposals, oldest first: they are issued again first."""
+        return [(p.trial_id, p.genotype.to_dict(), self.pending_steps.get(p.trial_id, -1))
+                for p in self.searcher.pending]
+
+    def save_state(self) -> None:
+        pending = {p.trial_id for p in self.searcher.pending}
+        self.pending_steps = {k: v for k, v in self.pending_steps.items() if k in pending}
+        self.run_dir.save_state(self.searcher.state_dict(), self.pending_steps)
+
+    # -------------------------------------------------------------- events from the executor
+
+    def on_proposed(self, trial_id: str, step: int) -> None:
+        """A new proposal left the searcher: persist it as pending before it runs."""
+        self.pending_steps[trial_id] = step
+        self.save_state()
+
+    def on_finished(self, config: dict, metrics: dict, error: str | None,
+                    started_at: float | None = None, **extra) -> None:
+        """A trial ended (the searcher has been told): append its line, then save the state.
+
+        ``metrics`` is what the trial reported, with ``final`` (0: stopped early by the
+        scheduler), and ``failed``/``error``/``traceback`` when the scorer raised; ``error`` is
+        set when the trial was lost (its worker or node died)."""
+        trial_id = config.get("trial_id")
+        if trial_id is None or trial_id in self.recorded:
+            return
+        metrics = dict(metrics)
+        final = metrics.pop("final", 1)
+        scorer_failed = metrics.pop("failed", 0)
+        scorer_error = metrics.pop("error", None)
+        if error is None and scorer_failed:
+            error = scorer_error or "the scorer failed without a message"
+            extra["traceback"] = metrics.pop("traceback", "")
+        if error is None and not final:
+            metrics["stopped_early"] = True
+        record = trial_record(trial_id, config["genotype"],
+                              "failed" if error is not None else "completed",
+                              metrics=metrics, error=error, step=config.get("step"),
+                              started_at=started_at, **{k: v for k, v in extra.items() if v})
+        self._record(record)
+
+    def _record(self, record: dict) -> None:
+        self.run_dir.append_trial(record)
+        self.records.append(record)
+        self.recorded.add(record["trial_id"])
+        score = score_of(record, self.metric)
+        if score is not None and (self.best is None or score > score_of(self.best, self.metric)):
+            self.best = record
+            from search_space import Genotype
+
+            self.run_dir.write_best(Genotype.from_dict(record["genotype"]).to_json())
+        self.save_state()
+        if self.progress:
+            self.progress.trial_done(record)
+
+    # -------------------------------------------------------------- run
+
+    def trial_settings(self, cpus: float) -> TrialSettings:
+        c = self.config
+        return TrialSettings(scorer=c.scorer, options=self.plan.options, cpus=cpus,
+                             gpus=c.gpus_per_trial, mixed_precision=c.mixed_precision,
+                             metric=self.metric, report_epochs=c.scheduler == "asha")
+
+    def run(self, execute: Executor) -> SearchResult:
+        """Open the run, let ``execute`` run the remaining trials, and say how it ended."""
+        config = self.config
+        self.open_run()
+        if self.plan.scorer.prepare is not None:
+            self.plan.options = self.plan.scorer.prepare(self.run_dir, dict(self.plan.options))
+        remaining = config.trials - len(self.records)  # the repair may have dropped a torn line
+        cpus = config.cpus_per_trial or max(1, int(self.cluster.cpus // config.workers))
+        self._announce(cpus, remaining)
+        self.progress = Progress(target=config.trials, metric=self.metric, records=self.records)
+        start = time.time()
+        try:
+            outcome = execute(self, self.trial_settings(cpus), cpus, remaining)
+        finally:
+            self.progress.close()
+        result = SearchResult(run_dir=self.run_dir.path, records=list(self.records),
+                              target=config.trials, metric=self.metric,
+                              stopped=self._stopped(outcome, start))
+        self._summarize(result)
+        return result
+
+    def _stopped(self, outcome: str, start: float) -> str:
+        if len(self.records) >= self.config.trials:
+            return "finished"
+        if outcome == "exhausted":
+            return "exhausted"
+        budget = self.config.time_budget_s
+        if budget and time.time() - start >= budget:
+            return "time budget"
+        return "interrupted"
+
+    def _announce(self, cpus: float, remaining: int) -> None:
+        c, cluster = self.config, self.cluster
+        where = (f"Ray cluster at {c.address}" if c.address not in (None, "local")
+                 else "local Ray")
+        if not cluster.owned:
+            where = "the running Ray session"
+        gpus = f" + {c.gpus_per_trial:g} GPU" if c.gpus_per_trial else ""
+        verb = "resuming" if self.plan.resume else "starting"
+        print(f"nasplay search: {verb} {c.searcher} on {c.space}, {remaining} of {c.trials} "
+              f"trials to go; {where} ({cluster.nodes} node(s), {cluster.cpus:g} CPUs, "
+              f"{cluster.gpus:g} GPUs), {c.workers} worker(s) x {cpus:g} CPU{gpus}")
+        for note in self.plan.notes:
+            print(f"nasplay search: warning: {note}")
+        fits = cluster.trials_that_fit(cpus, c.gpus_per_trial)
+        if fits < c.workers:
+            print(f"nasplay search: note: only {fits} trial(s) fit on the cluster at once, "
+                  f"not {c.workers}")
+        sys.stdout.flush()
+
+    def _summarize(self, result: SearchResult) -> None:
+        path = self.run_dir.path
+        lines = [f"{len(result.records)} of {result.target} trials recorded "
+                 f"({result.completed} completed, {result.failed} failed) in {path}"]
+        best = result.best
+        if best is not None:
+            lines.append(f"best: {best['trial_id']} {self.metric} "
+                         f"{score_of(best, self.metric):.4f} -> {self.run_dir.best_path}")
+        if result.stopped == "exhausted":
+            lines.append("the searcher has no new genotype left to propose (the space is "
+                         "exhausted)")
+        elif result.stopped in ("interrupted", "time budget"):
+            lines.append(f"stopped ({result.stopped}); continue with: nasplay search --run-dir "
+                         f"{path} --resume")
+        lines.append(f"TensorBoard: tensorboard --logdir {self.run_dir.ray_path}")
+        for line in lines:
+            print(f"nasplay search: {line}")
+        sys.stdout.flush()

@@ -1,0 +1,255 @@
+"""The plan of a search: its settings resolved and checked, before anything is written.
+
+``make_plan`` turns what the user asked for (a ``SearchConfig``, and with ``--resume`` the run's
+own ``config.json``) into a ``Plan``: every default filled in (the scorer's settings, the
+searcher's budget-dependent sizes), every setting that can be checked against the space, the
+data, the run directory and the cluster address checked. Bad input is one ``UserError``; nothing
+has been written and Ray has not been started. No Ray and no TensorFlow here, so the plan is
+tested without either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import warnings
+from dataclasses import dataclass, field
+
+from nasplay.config import EXPERIMENT_FIELDS, SearchConfig
+from nasplay.errors import UserError, first_line, one_line
+from nasplay.rundir import RunDir
+from nasplay.scorers import Scorer, get_scorer
+from nasplay.scorers.settings import resolve
+
+# How long --address may take to answer a TCP connect before we call it unreachable. Ray itself
+# retries an unreachable address for minutes before giving up.
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Plan:
+    """A checked search: nothing has been written and Ray has not been touched yet."""
+
+    config: SearchConfig                # every default filled in: what config.json will hold
+    resume: bool
+    run_dir: RunDir
+    scorer: Scorer
+    options: dict                       # the scorer's settings, as each trial receives them
+    records: list[dict] = field(default_factory=list)    # resume: the run's trials so far
+    state: tuple[dict, dict] | None = None                # resume: searcher state, pending steps
+    rewrite_config: bool = True         # resume: config.json changes (more trials, workers...)
+    notes: list[str] = field(default_factory=list)       # warnings for the user, one line each
+
+    @property
+    def metric(self) -> str:
+        return self.config.metric
+
+    @property
+    def remaining(self) -> int:
+        return self.config.trials - len(self.records)
+
+
+def make_plan(config: SearchConfig, resume: bool = False,
+              explicit: set[str] | None = None) -> Plan:
+    """Check and resolve ``config``; with ``resume``, the run's saved settings overridden by the
+    ones in ``explicit`` (None: all of ``config``'s, which must then be the run's experiment)."""
+    if not isinstance(config, SearchConfig):
+        raise TypeError(f"config must be a SearchConfig, got {type(config).__name__}")
+    run_dir = RunDir(config.run_dir)
+    saved = _saved_config(run_dir) if resume else None
+    if saved is not None and explicit is not None:
+        config = dataclasses.replace(saved, **{k: getattr(config, k) for k in explicit})
+    config.check()
+    _check_space(config.space)
+    scorer = get_scorer(config.scorer)
+    if config.scheduler == "asha" and not scorer.trains:
+        raise UserError(f"--scheduler asha stops candidates between training epochs; the "
+                        f"{scorer.name} scorer does not train: use --scheduler fifo")
+    config = dataclasses.replace(config, data=_data_path(config),
+                                 metric=config.metric or scorer.metric)
+    config, options = resolve(scorer, config)
+    notes: list[str] = []
+    if saved is None:
+        config, notes = _budget_defaults(config)
+        _check_new_run_dir(run_dir)
+    else:
+        _check_same_experiment(run_dir, saved, config)
+    check_searcher_options(config)
+    _check_address(config.address)
+    if scorer.preflight is not None and _data_is_here(config):
+        scorer.preflight(options)
+    plan = Plan(config=config, resume=resume, run_dir=run_dir, scorer=scorer, options=options,
+                notes=notes)
+    if saved is not None:
+        _load_progress(plan, saved)
+    return plan
+
+
+def _saved_config(run_dir: RunDir) -> SearchConfig:
+    if not run_dir.config_path.is_file():
+        raise UserError(f"nothing to resume in {run_dir.path}: it has no config.json; "
+                        f"start the search without --resume")
+    return run_dir.load_config()
+
+
+def _load_progress(plan: Plan, saved: SearchConfig) -> None:
+    """The trials and searcher state a resumed run continues from."""
+    run_dir = plan.run_dir
+    plan.records = run_dir.read_trials(repair=False)
+    plan.state = run_dir.load_state()
+    if plan.state is None and plan.records and plan.remaining > 0:
+        raise UserError(f"{run_dir.state_path} is missing, so the searcher cannot continue "
+                        f"where it stopped; start a new run (a new --run-dir)")
+    plan.rewrite_config = plan.config.to_dict() != saved.to_dict()
+
+
+# ---------------------------------------------------------------------- the searcher
+
+
+def searcher_class(name: str) -> type:
+    """The class ``--searcher name`` makes (``searchers.SEARCHERS``), without making one."""
+    import importlib
+
+    from searchers import SEARCHERS
+
+    module_name, class_name = SEARCHERS[name].split(":")
+    return getattr(importlib.import_module(f"searchers.{module_name}"), class_name)
+
+
+def make_searcher(config: SearchConfig):
+    """The searcher ``config`` describes (its options are complete after ``make_plan``)."""
+    from search_space import get_space
+    from searchers import make_searcher as make
+
+    return make(config.searcher, get_space(config.space), seed=config.seed,
+                max_trials=config.trials, **config.searcher_options)
+
+
+def _budget_defaults(config: SearchConfig) -> tuple[SearchConfig, list[str]]:
+    """A new run records the searcher's budget-dependent settings (evolution's population and
+    tournament: ``RegularizedEvolution.for_budget``), so its config.json repeats it exactly;
+    also the searcher's warnings about the budget (one line each)."""
+    cls = searcher_class(config.searcher)
+    if not hasattr(cls, "for_budget"):
+        return config, []
+    from search_space import get_space
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            searcher = cls.for_budget(get_space(config.space), config.trials, seed=config.seed,
+                                      **config.searcher_options)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"searcher_options for {config.searcher}: {first_line(e)}") from None
+    options = {**config.searcher_options, **searcher.config()}
+    notes = [one_line(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    return dataclasses.replace(config, searcher_options=options), notes
+
+
+def check_searcher_options(config: SearchConfig) -> None:
+    """Unknown or out-of-range searcher options fail here, not once the run has started. A
+    searcher whose construction builds a Keras model (``uses_keras``, the controller) is only
+    checked for unknown options here; its values are checked when the search starts."""
+    cls = searcher_class(config.searcher)
+    try:
+        if getattr(cls, "uses_keras", False):
+            import inspect
+
+            inspect.signature(cls).bind(None, seed=config.seed, max_trials=config.trials,
+                                        **config.searcher_options)
+        else:
+            make_searcher(config)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"searcher_options for {config.searcher}: {first_line(e)}") from None
+
+
+# ---------------------------------------------------------------------- other checks
+
+
+def _check_space(name: str) -> None:
+    from search_space import get_space
+
+    try:
+        get_space(name)
+    except (KeyError, ValueError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+
+
+def _local(config: SearchConfig) -> bool:
+    return config.address in (None, "local")
+
+
+def _data_path(config: SearchConfig) -> str | None:
+    """``--data`` as an absolute path (Ray runs trials in their own working directories). On a
+    cluster the path need only exist on the nodes, so it is not checked here."""
+    data = config.data
+    if data is None or data == "cifar10":
+        return data
+    if os.path.exists(data):
+        return os.path.abspath(data)
+    if _local(config):
+        raise UserError(f"--data {data}: no such file or directory; give cifar10, or a folder "
+                        f"of CIFAR-10 python batches or of images (<dir>/train/<class>/*.jpg)")
+    return data
+
+
+def _data_is_here(config: SearchConfig) -> bool:
+    """Whether the scorer can check its data in this process (a local run, or the path exists)."""
+    return _local(config) or (config.data is not None and os.path.exists(config.data))
+
+
+def _check_new_run_dir(run_dir: RunDir) -> None:
+    if run_dir.path.exists() and not run_dir.path.is_dir():
+        raise UserError(f"--run-dir {run_dir.path} is a file, not a directory")
+    if not run_dir.is_empty():
+        what = "a run" if run_dir.config_path.exists() else "other files"
+        raise UserError(f"--run-dir {run_dir.path} already holds {what}; continue it with "
+                        f"--resume, or choose a new --run-dir")
+
+
+def _check_same_experiment(run_dir: RunDir, saved: SearchConfig, config: SearchConfig) -> None:
+    """``--resume`` must continue the same experiment, not a different one in the same place."""
+    for name in EXPERIMENT_FIELDS:
+        ours, theirs = getattr(config, name), getattr(saved, name)
+        if ours != theirs:
+            raise UserError(f"--resume: {run_dir.path} holds another experiment ({name} is "
+                            f"{theirs!r} there, {ours!r} here); use a new --run-dir, or resume "
+                            f"with the run's own settings")
+
+
+def _check_address(address: str | None) -> None:
+    """Fail fast, in one line, on an address with no Ray behind it.
+
+    ``ray.init`` retries an unreachable address for minutes and then exits the process; a TCP
+    connect with a timeout answers in seconds. ``ray://`` (Ray Client) addresses are left to Ray.
+    """
+    if address is None or address == "local" or address.startswith("ray://"):
+        return
+    resolved = _bootstrap_address(address)
+    host, _, port = resolved.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise UserError(f"--address {address}: cannot reach a Ray cluster at {resolved} ({why}); "
+                        f"is `ray start --head` running there?") from None
+
+
+def _bootstrap_address(address: str) -> str:
+    """``auto`` or HOST:PORT as the HOST:PORT Ray would connect to (imports only Ray's helper)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return address
+    try:
+        resolved = canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as e:
+        hint = ("start one with `ray start --head`" if address == "auto"
+                else "give HOST:PORT of a Ray head node")
+        raise UserError(f"--address {address}: {first_line(e)} ({hint})") from None
+    if resolved is None:
+        raise UserError(f"--address {address}: no running Ray cluster found; start one with "
+                        f"`ray start --head`")
+    return resolved

@@ -1,0 +1,92 @@
+"""The search's progress on the terminal: one compact line instead of Ray's status table.
+
+``[done/N] failed, running | best <metric> | elapsed, ETA``, plus a line per finished trial.
+On a terminal the status line is redrawn in place between trial lines; when the output is a
+file or a pipe nothing but whole lines is written (no carriage returns, no escape sequences).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from nasplay.errors import first_line
+from nasplay.records import best_record, score_of
+
+
+class Progress:
+    """One compact line instead of Ray's status table: done/failed/running of N, the best
+    score so far, elapsed time and ETA. A line per finished trial goes to stdout; on a terminal
+    the status line is redrawn in place between them."""
+
+    REDRAW_S = 1.0
+
+    def __init__(self, target: int, metric: str, records: list[dict], stream=None):
+        self.target = target
+        self.metric = metric
+        self.records = records
+        self.stream = stream or sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.time()
+        self.before = len(records)
+        self.running = 0
+        self._drawn = 0.0
+        self._width = 0
+
+    def status(self) -> str:
+        done = len(self.records)
+        failed = sum(r.get("status") == "failed" for r in self.records)
+        best = best_record(self.records, self.metric)
+        best_text = (f"best {self.metric} {score_of(best, self.metric):.4f}" if best
+                     else f"best {self.metric} -")
+        elapsed = time.time() - self.start
+        finished_here = done - self.before
+        eta = (_duration(elapsed / finished_here * (self.target - done)) if finished_here
+               else "?")
+        return (f"[{done}/{self.target}] {failed} failed, {self.running} running | {best_text} | "
+                f"elapsed {_duration(elapsed)}, ETA {eta}")
+
+    def tick(self, running: int) -> None:
+        self.running = running
+        if self.tty and time.time() - self._drawn >= self.REDRAW_S:
+            self._draw()
+
+    def _draw(self) -> None:
+        text = self.status()
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+        self._drawn = time.time()
+
+    def _clear(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+
+    def trial_done(self, record: dict) -> None:
+        self._clear()
+        self.running = max(0, self.running - 1)
+        if record["status"] == "failed":
+            what = f"failed: {first_line(record.get('error', ''))[:160]}"
+        else:
+            score = score_of(record, self.metric)
+            what = f"{self.metric} {score:.4f}" if score is not None else "completed"
+            if record["metrics"].get("stopped_early"):
+                what += " (stopped early)"
+        self.stream.write(f"{record['trial_id']} {what}  {self.status()}\n")
+        self.stream.flush()
+        if self.tty:
+            self._draw()
+
+    def close(self) -> None:
+        self._clear()
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,35 @@
+"""The zero-cost scorer (``--scorer zero-cost``): the NASWOT score of the untrained candidate
+(``nasplay.zero_cost``), about a CPU second each. On real images when the run names a data
+source (``--data``), else on noise."""
+
+from __future__ import annotations
+
+from nasplay.scorers import Scorer
+
+
+def _defaults(gpu: bool):
+    from nasplay.zero_cost import ZeroCostConfig
+
+    return ZeroCostConfig()
+
+
+def score(genotype, ctx) -> dict:
+    from nasplay import zero_cost
+
+    options = dict(ctx.options)
+    data = options.pop("data", None)
+    options["input_shape"] = tuple(options.get("input_shape", (32, 32, 3)))
+    config = zero_cost.ZeroCostConfig(**options)
+    images = None
+    if data is not None:
+        from nasplay import proxy
+
+        sets = proxy.subsets(proxy.ProxyConfig(data=data, train_size=config.batch_size,
+                                               val_size=1, subset_seed=config.seed))
+        images = sets.x_train
+    return zero_cost.evaluate(genotype, config, images=images)
+
+
+SCORER = Scorer(
+    name="zero-cost", metric="naswot", score=score, defaults=_defaults,
+    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"}, passthrough=("data",))

@@ -1,0 +1,126 @@
+"""``nasplay search``: the command line of a search (flags -> ``SearchConfig`` -> ``nasplay.api``).
+
+The same experiment runs on a laptop, a GPU box and a cluster; only where it runs changes::
+
+    nasplay search --searcher evolution --space nasnet --trials 200 --run-dir runs/evo
+    nasplay search ... --workers 8 --gpus-per-trial 0.5           # 2 candidates per GPU
+    ray start --head; nasplay search ... --address auto            # an existing Ray cluster
+    nasplay search --run-dir runs/evo --resume                     # after Ctrl-C or kill -9
+
+Flags default to None so that ``run`` knows which were given: a ``--config`` file or (with
+``--resume``) the run's own config supplies the rest, and the plan fills the remaining defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from nasplay.config import SCHEDULERS, SearchConfig, searcher_names
+from nasplay.errors import UserError
+
+# argparse destination -> SearchConfig field, for every flag that is a setting
+FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
+               "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
+               "seed", "scheduler", "scorer", "max_failures")
+SEARCHER_OPTIONS = ("population_size", "sample_size")
+
+
+def _proxy_default(name: str) -> str:
+    """``'2000; 20000 with GPU trials'``: a proxy setting's CPU and GPU defaults, for ``--help``."""
+    from nasplay.scorers import get_scorer
+
+    defaults = get_scorer("proxy").defaults
+    cpu, gpu = getattr(defaults(False), name), getattr(defaults(True), name)
+    return f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``nasplay search`` flags; ``--help`` shows the defaults a new search gets."""
+    from nasplay.scorers import SCORERS
+
+    add = parser.add_argument
+    add("--searcher", choices=searcher_names(), help="search algorithm (needed for a new search)")
+    add("--space", metavar="NAME",
+        help="search space: nasnet, amoebanet, article, darts (needed for a new search)")
+    add("--trials", type=int, metavar="N",
+        help="candidates to evaluate, completed + failed (needed for a new search)")
+    add("--run-dir", metavar="DIR", help="where the run's records go (required)")
+    add("--data", metavar="SRC", help="cifar10 (downloaded once), or a folder of CIFAR python "
+        "batches or of images (default: cifar10)")
+    add("--subset", type=int, metavar="N",
+        help=f"training images per candidate (default: {_proxy_default('train_size')})")
+    add("--epochs", type=int, metavar="E",
+        help=f"proxy training epochs per candidate (default: {_proxy_default('epochs')})")
+    add("--filters", type=int, metavar="F",
+        help=f"width of the candidate network's first stage (default: "
+             f"{_proxy_default('filters')})")
+    add("--cells-per-stage", type=int, metavar="N", help=f"normal cells between reductions "
+        f"(default: {_proxy_default('cells_per_stage')})")
+    add("--workers", type=int, metavar="W", help="trials evaluated at once (default: 1)")
+    add("--cpus-per-trial", type=float, metavar="C",
+        help="CPUs per trial (default: the cluster's CPUs / workers)")
+    add("--gpus-per-trial", type=float, metavar="G",
+        help="GPUs per trial, fractions allowed: 0.5 packs two per GPU (default: 0)")
+    add("--address", metavar="RAY",
+        help="join a running Ray cluster: auto, or HOST:PORT (default: start a local one)")
+    add("--resume", action="store_true",
+        help="continue the run in --run-dir up to --trials (after Ctrl-C, kill -9, a crash)")
+    add("--seed", type=int, metavar="S", help="seeds the searcher and the scorer (default: 0)")
+    add("--config", metavar="FILE",
+        help="a JSON file of settings (nasplay.config.SearchConfig's fields); flags override it")
+    add("--scheduler", choices=SCHEDULERS,
+        help="fifo: train every candidate fully; asha: stop weak candidates early (by epoch) "
+             "(default: fifo)")
+    add("--scorer", metavar="NAME",
+        help=f"how candidates are scored: {', '.join(SCORERS)}, or package.module:function "
+             f"(default: proxy, a short training)")
+    add("--max-failures", type=int, metavar="N",
+        help="retries of a trial whose worker or node died (default: 1)")
+    add("--population-size", type=int, metavar="P",
+        help="evolution: population size (default: trials / 5, between 10 and 100)")
+    add("--sample-size", type=int, metavar="S",
+        help="evolution: tournament size (default: population / 4, at least 2)")
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
+    """The SearchConfig the flags describe, and the names of the settings given explicitly
+    (in ``--config FILE`` or as flags; flags win). Defaults the plan fills are not filled here."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(_read_config_file(args.config))
+    for name in FLAG_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            if name in ("cpus_per_trial", "gpus_per_trial") and float(value).is_integer():
+                value = int(value)
+            values[name] = value
+    options = {key: getattr(args, key) for key in SEARCHER_OPTIONS
+               if getattr(args, key, None) is not None}
+    if options:
+        values["searcher_options"] = {**values.get("searcher_options", {}), **options}
+    given = set(values)
+    if "run_dir" not in given:
+        raise UserError("--run-dir DIR is required (where the run's records go)")
+    if not args.resume:
+        missing = [f"--{name}" for name in ("searcher", "space", "trials") if name not in given]
+        if missing:
+            raise UserError(f"{', '.join(missing)} required for a new search (or --resume "
+                            f"an existing run, or give them in --config FILE)")
+    return SearchConfig(**values), given
+
+
+def _read_config_file(path) -> dict:
+    """The settings a ``--config`` file gives (checked by SearchConfig.load), as a dict."""
+    config = SearchConfig.load(path)
+    keys = json.loads(Path(path).read_text(encoding="utf-8")).keys()
+    return {key: getattr(config, key) for key in keys}
+
+
+def run(args: argparse.Namespace) -> int:
+    from nasplay.api import search
+
+    config, given = config_from_args(args)
+    return search(config, resume=args.resume, explicit=given).exit_code

@@ -1,0 +1,187 @@
+"""The plan: every setting resolved and checked before Ray starts or anything is written.
+
+No Ray here: bad input must fail before it (``nasplay search`` through the real CLI, in this
+process). The searches that do run are in test_search.py.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FAKE_SCORER, REPO
+from nasplay import cli
+from nasplay.config import SearchConfig
+from nasplay.errors import UserError
+from nasplay.plan import check_searcher_options, make_plan
+from nasplay.records import trial_record
+from nasplay.rundir import RunDir
+from nasplay.search_cli import config_from_args
+from search_space import get_space
+
+
+@pytest.fixture
+def existing_run(tmp_path):
+    run = RunDir(tmp_path / "existing")
+    run.create(SearchConfig(searcher="random", space="nasnet", trials=4, run_dir=str(run.path),
+                            scorer=FAKE_SCORER, metric="val_accuracy"))
+    genotype = get_space("nasnet").sample(np.random.default_rng(0))
+    run.append_trial(trial_record("random-00000", genotype.to_dict(), "completed",
+                                  {"val_accuracy": 0.3}))
+    return run.path
+
+
+def snapshot(folder: Path) -> dict:
+    if not folder.exists():
+        return {}
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--searcher", "bayes", "--space", "nasnet", "--trials", "3"], "invalid choice: 'bayes'"),
+    (["--searcher", "random", "--space", "nope", "--trials", "3"], "nope"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "0"], "trials must be"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "no_such:fn"],
+     "cannot import no_such"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "magic"],
+     "unknown scorer 'magic'; choose one of proxy, zero-cost"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--address",
+      "127.0.0.1:1"], "cannot reach a Ray cluster"),
+    (["--searcher", "random", "--space", "nasnet"], "--trials required"),
+    (["--resume"], "nothing to resume"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "zero-cost",
+      "--subset", "100"], "--subset does not apply to the zero-cost scorer"),
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "zero-cost",
+      "--scheduler", "asha"], "the zero-cost scorer does not train"),
+    (["--searcher", "evolution", "--space", "nasnet", "--trials", "3", "--scorer", "zero-cost",
+      "--population-size", "0"], "searcher_options for evolution"),
+])
+def test_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, capsys, nasplay_cli, argv,
+                                                          message):
+    run_dir = tmp_path / "new"
+    assert nasplay_cli("--run-dir", run_dir, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert message in err
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", FAKE_SCORER],
+     "already holds a run"),
+    (["--resume", "--searcher", "evolution"], "holds another experiment (searcher is 'random'"),
+    (["--resume", "--epochs", "5"], "holds another experiment (epochs"),
+    (["--resume", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
+])
+def test_bad_input_leaves_an_existing_run_untouched(existing_run, capsys, nasplay_cli,
+                                                    worker_path, argv, message):
+    before = snapshot(existing_run)
+    assert nasplay_cli("--run-dir", existing_run, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert snapshot(existing_run) == before
+
+
+def test_resuming_a_finished_run_changes_nothing(existing_run, capsys, nasplay_cli, worker_path):
+    before = snapshot(existing_run)
+    assert nasplay_cli("--run-dir", existing_run, "--resume", "--trials", 1) == 0
+    assert "target of 1 is reached" in capsys.readouterr().out
+    assert snapshot(existing_run) == before
+
+
+def _config(argv) -> tuple[SearchConfig, set[str]]:
+    return config_from_args(cli.build_parser().parse_args(["search", *argv]))
+
+
+def test_flags_override_a_config_file(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"searcher": "evolution", "space": "amoebanet", "trials": 50,
+                                "run_dir": "runs/a", "searcher_options": {"population_size": 8}}))
+    config, given = _config(["--config", str(path), "--trials", "60", "--gpus-per-trial", "0.5"])
+    assert (config.searcher, config.space, config.trials) == ("evolution", "amoebanet", 60)
+    assert config.searcher_options == {"population_size": 8}
+    assert config.gpus_per_trial == 0.5
+    assert given == {"searcher", "space", "trials", "run_dir", "searcher_options",
+                     "gpus_per_trial"}
+
+
+def _planned(tmp_path, *argv) -> SearchConfig:
+    config, _ = _config(["--searcher", "evolution", "--space", "nasnet", "--scorer",
+                         "zero-cost", "--run-dir", str(tmp_path / "r"), *argv])
+    return make_plan(config).config
+
+
+def test_evolution_population_fits_the_budget_unless_given(tmp_path):
+    options = lambda *argv: _planned(tmp_path, *argv).searcher_options  # noqa: E731
+    assert options("--trials", "20") == {"population_size": 10, "sample_size": 2}
+    assert options("--trials", "5000") == {"population_size": 100, "sample_size": 25}
+    assert options("--trials", "20", "--population-size", "6", "--sample-size", "3") == {
+        "population_size": 6, "sample_size": 3}
+    # a population without a tournament size gets a quarter of it (the class default, 25,
+    # would not fit)
+    assert options("--trials", "20", "--population-size", "12") == {"population_size": 12,
+                                                                     "sample_size": 3}
+
+
+def test_a_budget_that_leaves_evolution_no_mutation_is_warned_about(tmp_path):
+    config, _ = _config(["--searcher", "evolution", "--space", "nasnet", "--scorer",
+                         "zero-cost", "--run-dir", str(tmp_path / "r"), "--trials", "10"])
+    plan = make_plan(config)
+    assert len(plan.notes) == 1 and "leaves 0 mutations" in plan.notes[0]
+    config, _ = _config(["--searcher", "evolution", "--space", "nasnet", "--scorer",
+                         "zero-cost", "--run-dir", str(tmp_path / "r"), "--trials", "11"])
+    assert make_plan(config).notes == []
+
+
+def test_the_plan_fills_every_default_into_the_config(tmp_path):
+    config = _planned(tmp_path, "--trials", "30")
+    assert config.metric == "naswot"
+    assert (config.filters, config.cells_per_stage) == (8, 1)
+    assert config.scorer_options["batch_size"] == 32 and config.scorer_options["seed"] == 0
+    # the resolved config plans to itself: config.json repeats the run
+    again = make_plan(config).config
+    assert again == config
+
+
+def test_the_proxy_plan_takes_gpu_defaults_for_gpu_trials(tmp_path, shared_cifar):
+    def planned(**changes):
+        config = SearchConfig(searcher="random", trials=2, data=str(shared_cifar),
+                              run_dir=str(tmp_path / "r"), **changes)
+        return make_plan(config).config
+
+    cpu, gpu = planned(), planned(gpus_per_trial=1)
+    assert (cpu.subset, cpu.epochs, cpu.filters) == (2000, 3, 8)
+    assert (gpu.subset, gpu.epochs, gpu.filters) == (20000, 10, 16)
+    assert gpu.scorer_options["steps_per_execution"] == 16
+    assert "gpus" not in gpu.scorer_options and "cpus" not in gpu.scorer_options
+    assert cpu.data == str(shared_cifar) and cpu.metric == "val_accuracy"
+
+
+def test_a_subset_larger_than_the_data_is_refused_before_anything_is_written(
+        tmp_path, capsys, nasplay_cli, shared_cifar):
+    run_dir = tmp_path / "new"
+    assert nasplay_cli("--run-dir", run_dir, "--searcher", "random", "--space", "nasnet",
+                       "--trials", 3, "--data", shared_cifar, "--subset", 60000) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "60000" in err
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("script", ["evolution_cifar10.py", "controller_cifar10.py",
+                                    "random_baseline.py"])
+def test_the_experiment_scripts_hold_valid_configs(script):
+    config = runpy.run_path(str(REPO / "experiments" / script), run_name="experiment")["CONFIG"]
+    config.check()
+    check_searcher_options(config)
+
+
+def test_make_plan_takes_only_a_search_config():
+    with pytest.raises(TypeError, match="SearchConfig"):
+        make_plan({"searcher": "random"})
+    with pytest.raises(UserError, match="trials must be"):
+        make_plan(SearchConfig(trials=-1))
