@@ -25,13 +25,14 @@ cardinality ``c``, depth ``d``, SE ``rate``, ``expansion``, ``kernel_size``, ``s
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import keras
 from keras import layers, ops
 
 from cells.ops import (CompositeLayer, FactorizedReduce, ReLUConvBN, SepConv, batch_norm,
-                       channels_of, check_filters, check_odd_kernel, check_strides)
+                       channels_of, check_filters, check_odd_kernel, check_strides, register_op)
 
 _PACKAGE = "nasplay"
 
@@ -87,7 +88,7 @@ class ConvBNAct(CompositeLayer):
                 "strides": self.strides, "groups": self.groups, "activation": self.activation}
 
 
-class Block(CompositeLayer):
+class BlockLayer(CompositeLayer):
     """Base of the blocks: each says how wide its output is for a given input width.
 
     ``output_width`` is the documented width formula; ``block_op`` uses it to decide whether a
@@ -98,7 +99,7 @@ class Block(CompositeLayer):
         raise NotImplementedError
 
 
-class _BottleneckBase(Block):
+class _BottleneckBase(BlockLayer):
     """1x1 reduce to ``filters // r`` -> ``kernel_size`` conv (``groups`` paths) -> 1x1 to
     ``filters``: the body shared by the bottleneck, residual and ResNeXt blocks."""
 
@@ -143,7 +144,7 @@ class Bottleneck(_BottleneckBase):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class NaiveInception(Block):
+class NaiveInception(BlockLayer):
     """Parallel 1x1, 3x3 and 5x5 convolutions and a 3x3 max pool, concatenated.
 
     The "naive" Inception module of GoogLeNet (Szegedy et al. 2015): the network learns which
@@ -172,7 +173,7 @@ class NaiveInception(Block):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class Inception(Block):
+class Inception(BlockLayer):
     """The Inception module with dimension reductions (GoogLeNet, Szegedy et al. 2015).
 
     Branches: 1x1 conv; 1x1 reduce to ``filters // r`` -> 3x3 conv; 1x1 reduce to
@@ -272,7 +273,7 @@ class ResNeXtBlock(_ShortcutBottleneck):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class DenseBlock(Block):
+class DenseBlock(BlockLayer):
     """DenseNet's dense block (Huang et al. 2017): every layer sees all earlier feature maps.
 
     ``d`` layers of BN -> ReLU -> ``kernel_size`` conv, each adding ``filters`` channels (the
@@ -304,7 +305,7 @@ class DenseBlock(Block):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SqueezeExcite(Block):
+class SqueezeExcite(BlockLayer):
     """Squeeze-and-excitation (Hu et al. 2018): reweight channels by global context.
 
     A convolution weighs every channel the same everywhere; SE pools each channel to one number,
@@ -338,7 +339,7 @@ class SqueezeExcite(Block):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class NASNetNormalCell(Block):
+class NASNetNormalCell(BlockLayer):
     """The NASNet-A normal cell (Zoph et al. 2018), the cell that reinforcement learning found.
 
     Called on ``[h_prev, h]`` (the outputs of the two previous cells) or on one tensor (used as
@@ -399,7 +400,7 @@ def _pair(inputs):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class InvertedResidual(Block):
+class InvertedResidual(BlockLayer):
     """MobileNetV2's inverted residual (Sandler et al. 2018), output width ``filters``.
 
     The reverse of a bottleneck: a 1x1 conv widens the input ``expansion`` times (ReLU6), a cheap
@@ -443,7 +444,7 @@ class InvertedResidual(Block):
                 "kernel_size": self.kernel_size, "strides": self.strides}
 
 
-BLOCKS: dict[str, type[Block]] = {
+BLOCKS: dict[str, type[BlockLayer]] = {
     "bottleneck": Bottleneck,
     "naive_inception": NaiveInception,
     "inception": Inception,
@@ -456,14 +457,14 @@ BLOCKS: dict[str, type[Block]] = {
 }
 
 
-def get_block(name: str) -> type[Block]:
+def get_block(name: str) -> type[BlockLayer]:
     """The block class registered as ``name``; unknown names list the known ones."""
     if name not in BLOCKS:
         raise ValueError(f"unknown block {name!r}; known blocks: {', '.join(sorted(BLOCKS))}")
     return BLOCKS[name]
 
 
-def op_knobs(block: type[Block], filters: int, width: int) -> dict:
+def op_knobs(block: type[BlockLayer], filters: int, width: int) -> dict:
     """Constructor arguments for ``block`` used as an op of ``filters`` on ``width`` channels.
 
     A search may give an op any width, so the block's own defaults are capped to what the width
@@ -523,3 +524,9 @@ class BlockOp(CompositeLayer):
 def block_op(name: str, filters: int, strides: int = 1) -> BlockOp:
     """Block ``name`` as an op: output ``(N, H/strides, W/strides, filters)`` for any input."""
     return BlockOp(name, filters, strides)
+
+
+# Every block is also an op (``make_op("resnext", 64, 2)``, the ``article`` space): registered
+# here, explicitly, so that ``cells.ops`` never needs to import this module.
+for _name in BLOCKS:
+    register_op(_name, functools.partial(block_op, _name))

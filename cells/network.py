@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from cells.cell import Cell, check_rate
-from cells.ops import batch_norm, check_filters
+from cells.ops import batch_norm, check_filters, check_int
 from search_space.genotype import Genotype
 
 # The CIFAR auxiliary head of NASNet and DARTS (``AuxiliaryHeadCIFAR``): from 8x8 maps, a 5x5
@@ -21,11 +21,6 @@ from search_space.genotype import Genotype
 AUX_POOL, AUX_POOL_STRIDES = 5, 3
 AUX_HIDDEN, AUX_FEATURES, AUX_KERNEL = 128, 768, 2
 
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _classifier(x, num_classes: int, name: str):
@@ -67,10 +62,10 @@ def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_
     elif not isinstance(genotype, Genotype):
         raise ValueError(f"genotype must be a search_space.Genotype or its dict, got "
                          f"{type(genotype).__name__}")
-    _check_count(num_classes, "num_classes", 2)
-    _check_count(filters, "filters", 2)
-    _check_count(cells_per_stage, "cells_per_stage", 0)
-    _check_count(stem_multiplier, "stem_multiplier", 1)
+    check_int(num_classes, "num_classes", 2)
+    check_int(filters, "filters", 2)
+    check_int(cells_per_stage, "cells_per_stage", 0)
+    check_int(stem_multiplier, "stem_multiplier", 1)
     check_rate(drop_path_rate, "drop_path_rate")
     check_rate(dropout_rate, "dropout_rate")
     if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3):

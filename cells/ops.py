@@ -28,11 +28,19 @@ OpFactory = Callable[[int, int], keras.layers.Layer]
 _PACKAGE = "nasplay"
 
 
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else a ValueError naming
+    the argument: the one integer check of the model code (``nasplay.errors.check_int`` is the
+    application layer's, which raises its ``UserError``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
 def check_filters(filters, name: str = "filters") -> int:
     """Return ``filters`` as an int, or raise a ValueError naming the argument."""
-    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-        raise ValueError(f"{name} must be a positive integer, got {filters!r}")
-    return filters
+    return check_int(filters, name)
 
 
 def check_strides(strides) -> int:
@@ -330,6 +338,9 @@ OPS: dict[str, OpFactory] = {
     "max_pool_5x5": lambda f, s: PoolOp(f, 5, s, "max"),
     "max_pool_7x7": lambda f, s: PoolOp(f, 7, s, "max"),
 }
+# The 14 primitive ops of NASNet and AmoebaNet; ``cells.blocks`` adds the article's blocks to
+# ``OPS`` when ``cells`` is imported, and users add their own with ``register_op``.
+PRIMITIVES = tuple(OPS)
 
 
 def register_op(name: str, factory: OpFactory | None = None, *, overwrite: bool = False):
@@ -352,22 +363,11 @@ def register_op(name: str, factory: OpFactory | None = None, *, overwrite: bool 
     return add if factory is None else add(factory)
 
 
-def known_op_names() -> list[str]:
-    """Every name make_op accepts: the registered ops, then the article's blocks."""
-    from cells.blocks import BLOCKS
-
-    return sorted(OPS) + sorted(n for n in BLOCKS if n not in OPS)
-
-
 def get_op(name: str) -> OpFactory:
     """The factory registered as ``name``; unknown names list the known ones."""
     if name in OPS:
         return OPS[name]
-    from cells.blocks import BLOCKS, block_op
-
-    if name in BLOCKS:
-        return lambda filters, strides: block_op(name, filters, strides)
-    raise ValueError(f"unknown op {name!r}; known ops: {', '.join(known_op_names())} "
+    raise ValueError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))} "
                      f"(add your own with cells.register_op)")
 
 

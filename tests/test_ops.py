@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import cells
-from cells.ops import OPS, FactorizedReduce, IdentityOp, PoolOp, ReLUConvBN, SepConv
+from cells.ops import OPS, PRIMITIVES, FactorizedReduce, IdentityOp, PoolOp, ReLUConvBN, SepConv
 
 EXPECTED_OPS = {
     "identity", "conv_1x1", "conv_3x3", "conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3",
@@ -13,8 +13,9 @@ EXPECTED_OPS = {
 }
 
 
-def test_registry_has_exactly_the_issue_names():
-    assert set(OPS) == EXPECTED_OPS
+def test_registry_has_exactly_the_issue_names_and_the_blocks():
+    assert set(PRIMITIVES) == EXPECTED_OPS
+    assert set(OPS) == EXPECTED_OPS | set(cells.BLOCKS)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_OPS))

@@ -49,7 +49,7 @@ def snapshot(folder: Path) -> dict:
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "no_such:fn"],
      "cannot import no_such"),
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "magic"],
-     "unknown scorer 'magic'; choose one of proxy, zero-cost"),
+     "unknown scorer 'magic'; choose one of zero-cost, proxy"),
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--address",
       "127.0.0.1:1"], "cannot reach a Ray cluster"),
     (["--searcher", "random", "--space", "nasnet"], "--trials required"),

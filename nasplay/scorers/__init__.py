@@ -12,95 +12,13 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from nasplay.scorers import proxy, zero_cost
+from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer,
+                                      default_metric, get_scorer, register_scorer)
 
-from nasplay.errors import UserError, first_line
+__all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "default_metric", "get_scorer",
+           "register_scorer"]
 
-# The SearchConfig fields a scorer may take from the command line (--data, --subset, ...).
-FLAG_FIELDS = ("data", "subset", "epochs", "filters", "cells_per_stage")
-DEFAULT_METRIC = "val_accuracy"
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """One way to score a candidate.
-
-    ``defaults(gpu)`` returns the scorer's settings dataclass with its defaults for CPU or GPU
-    trials; the plan fills it from the flags and ``scorer_options`` and stores every field in
-    ``config.json`` (so a resume on other hardware scores the same way). ``score`` runs in a Ray
-    worker: ``score(genotype, ctx) -> metrics``, where ``ctx`` is a ``nasplay.trial.TrialContext``
-    whose ``options`` are those settings as a JSON-able dict; it raises to fail the trial.
-    """
-
-    name: str
-    metric: str                                 # the score it reports; higher is better
-    score: Callable[[Any, Any], dict]           # (genotype, TrialContext) -> metrics
-    defaults: Callable[[bool], Any] | None = None   # gpu -> settings dataclass; None: no settings
-    # SearchConfig field -> settings field it sets (e.g. subset -> train_size); a flag missing
-    # here does not apply to this scorer and is refused by name
-    flags: dict = field(default_factory=dict)
-    passthrough: tuple = ()                     # SearchConfig fields handed over as options as-is
-    seed_fields: tuple = ("seed",)              # settings fields that --seed sets
-    per_trial: tuple = ()                       # settings fields each trial sets from its resources
-    trains: bool = False                        # reports epochs, so ASHA may stop it early
-    uses_keras: bool = True                     # builds Keras models: devices are set up first
-    # checks against the data or the machine, run by the plan before anything is written
-    preflight: Callable[[Any], None] | None = None
-    # driver side, once per run after the run directory exists and before any trial:
-    # prepare(run_dir, options) -> options (the one-shot scorer trains its supernet here)
-    prepare: Callable[[Any, dict], dict] | None = None
-
-
-SCORERS: dict[str, Scorer] = {}
-
-
-def register_scorer(scorer: Scorer) -> Scorer:
-    """Add ``scorer`` under its name (replacing one of the same name); returns it."""
-    if not isinstance(scorer, Scorer):
-        raise TypeError(f"register_scorer takes a Scorer, got {type(scorer).__name__}")
-    SCORERS[scorer.name] = scorer
-    return scorer
-
-
-def get_scorer(spec: str) -> Scorer:
-    """The scorer ``spec`` names: a registered name, or ``package.module:function``."""
-    if spec in SCORERS:
-        return SCORERS[spec]
-    if not isinstance(spec, str) or ":" not in spec:
-        raise UserError(f"unknown scorer {spec!r}; choose one of {', '.join(SCORERS)}, or give "
-                        f"a function as 'package.module:function'")
-    return _function_scorer(spec)
-
-
-def default_metric(name: str | None) -> str:
-    """The metric the scorer ``name`` reports (``val_accuracy`` for unknown or custom ones)."""
-    scorer = SCORERS.get(name) if isinstance(name, str) else None
-    return scorer.metric if scorer else DEFAULT_METRIC
-
-
-def _function_scorer(spec: str) -> Scorer:
-    """A ``package.module:function`` scorer: the flags and ``scorer_options`` are its options,
-    unchecked (they are the function's to read). It must be importable on every Ray node."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"scorer {spec!r}: expected a scorer name or package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"scorer {spec!r}: cannot import {module_name} ({first_line(e)}); "
-                        f"it must be importable on every Ray node") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise UserError(f"scorer {spec!r}: {module_name} has no function {attr!r}")
-    return Scorer(name=spec, metric=DEFAULT_METRIC, score=fn, passthrough=FLAG_FIELDS,
-                  trains=True, uses_keras=False)
-
-
-# ---------------------------------------------------------------------- the built-in scorers
-
-from nasplay.scorers import proxy as _proxy, zero_cost as _zero_cost  # noqa: E402
-
-register_scorer(_proxy.SCORER)
-register_scorer(_zero_cost.SCORER)
+# The built-in scorers, cheapest first; a new one is a module here plus one line.
+register_scorer(zero_cost.SCORER)
+register_scorer(proxy.SCORER)

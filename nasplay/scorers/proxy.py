@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 
-from nasplay.scorers import Scorer
+from nasplay.scorers.registry import Scorer
 
 
 def _defaults(gpu: bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from nasplay.errors import UserError, first_line
-from nasplay.scorers import FLAG_FIELDS, Scorer
+from nasplay.scorers.registry import FLAG_FIELDS, Scorer
 
 
 def resolve(scorer: Scorer, config) -> tuple:

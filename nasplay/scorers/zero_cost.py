@@ -4,7 +4,7 @@ source (``--data``), else on noise."""
 
 from __future__ import annotations
 
-from nasplay.scorers import Scorer
+from nasplay.scorers.registry import Scorer
 
 
 def _defaults(gpu: bool):

@@ -1,0 +1,154 @@
+"""The shape of the code, enforced: small modules and functions in the application layer, imports
+that run one way only, workers that never import the command line, no dispatch on scorer names.
+
+Read with ``ast`` (nothing is imported). Imports inside functions count (a lazy import is still a
+dependency); imports under ``if TYPE_CHECKING:`` do not, and neither does the implicit import of
+a package's ``__init__`` when one of its modules is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("nasplay", "cells")
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(package: str) -> dict[str, Path]:
+    return {module_name(p): p for p in sorted((REPO / package).rglob("*.py"))}
+
+
+ALL = {name: path for package in PACKAGES for name, path in modules(package).items()}
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for n in ast.walk(node))
+    return skipped
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """The project modules ``name`` imports (absolute and relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_nodes(tree)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in ALL else base)
+    return {m for m in found if m in ALL and m != name}
+
+
+GRAPH = {name: imports_of(name, path) for name, path in ALL.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, result = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                result.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return result
+
+
+def reachable(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in GRAPH.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles(package):
+    graph = {k: v for k, v in GRAPH.items() if k.split(".")[0] == package}
+    assert cycles(graph) == []
+
+
+def test_ray_workers_never_import_the_command_line_or_the_driver():
+    worker_side = reachable("nasplay.trial") | {"nasplay.trial"}
+    assert not worker_side & {"nasplay.cli", "nasplay.search_cli", "nasplay.driver",
+                              "nasplay.api", "nasplay.tune_backend"}
+
+
+def test_the_plan_needs_neither_ray_nor_the_driver():
+    assert not (reachable("nasplay.plan") & {"nasplay.tune_backend", "nasplay.driver"})
+
+
+@pytest.mark.parametrize("name", [n for n in modules("nasplay")])
+def test_application_modules_are_small(name):
+    lines = len(ALL[name].read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{ALL[name]} has {lines} lines"
+
+
+def test_application_functions_are_short():
+    long = []
+    for name in modules("nasplay"):
+        tree = ast.parse(ALL[name].read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert long == []
+
+
+def test_no_dispatch_on_a_scorers_name():
+    """Scorers come from the registry; code does not compare a scorer name to a literal."""
+    found = []
+    for name, path in ALL.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and "scorer" in ast.unparse(node.left) and any(
+                    isinstance(c, ast.Constant) and isinstance(c.value, str)
+                    for c in node.comparators):
+                found.append(f"{name}: {ast.unparse(node)}")
+    assert found == []

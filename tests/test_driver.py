@@ -1,0 +1,177 @@
+"""The driver without Ray: a plain loop as its executor, trial events called directly.
+
+What Ray adds (workers, the Tune searcher, cancellation) is tested in test_search.py; here the
+driver's own job: one line per trial, the best genotype, the searcher state after every event,
+and a resume that re-issues what was pending.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from nasplay.config import SearchConfig
+from nasplay.driver import Cluster, Driver
+from nasplay.plan import make_plan
+from nasplay.progress import Progress
+from nasplay.records import trial_record
+from nasplay.rundir import RunDir
+from search_space import Genotype
+
+CLUSTER = Cluster(cpus=2, gpus=0, nodes=1, owned=True)
+
+
+def config(run_dir, **changes) -> SearchConfig:
+    settings = dict(searcher="random", space="nasnet", trials=5, run_dir=str(run_dir),
+                    scorer="zero-cost")
+    return SearchConfig(**{**settings, **changes})
+
+
+def fake_score(genotype: Genotype) -> float:
+    return int(genotype.hash()[:8], 16) / 0xFFFFFFFF
+
+
+def loop(fail_steps=(), stop_after=None):
+    """An executor that scores each proposal at once with ``fake_score``."""
+    def execute(driver, settings, cpus, num_samples):
+        for _ in range(num_samples if stop_after is None else stop_after):
+            reissued = driver.pending_proposals()
+            if reissued:
+                trial_id, genotype, step = reissued[0]
+            else:
+                proposal = driver.searcher.ask()
+                if proposal is None:
+                    return "exhausted"
+                trial_id, genotype = proposal.trial_id, proposal.genotype.to_dict()
+                step = driver.searcher.num_proposed - 1
+                driver.on_proposed(trial_id, step)
+            trial = {"trial_id": trial_id, "genotype": genotype, "step": step}
+            if step in fail_steps:
+                driver.searcher.tell(trial_id, None)
+                driver.on_finished(trial, {"failed": 1, "error": "ValueError: boom",
+                                           "traceback": "Traceback ..."}, None)
+                continue
+            score = fake_score(Genotype.from_dict(genotype))
+            driver.searcher.tell(trial_id, score)
+            driver.on_finished(trial, {settings.metric: score, "final": 1}, None)
+        return "done"
+
+    return execute
+
+
+def test_every_trial_is_one_line_and_the_best_genotype_follows(tmp_path, capsys):
+    result = Driver(make_plan(config(tmp_path / "run")), CLUSTER).run(loop(fail_steps={1}))
+    run = RunDir(tmp_path / "run")
+    records = run.read_trials()
+    assert result.stopped == "finished" and len(records) == 5
+    assert [r["status"] for r in records] == ["completed", "failed", "completed", "completed",
+                                              "completed"]
+    assert records[1]["error"] == "ValueError: boom" and records[1]["traceback"]
+    best = max(records[:1] + records[2:], key=lambda r: r["metrics"]["naswot"])
+    assert Genotype.from_json(run.best_path.read_text()) == Genotype.from_dict(best["genotype"])
+    state, pending = run.load_state()
+    assert state["pending"] == [] and pending == {}
+    assert "5 of 5 trials recorded (4 completed, 1 failed)" in capsys.readouterr().out
+
+
+def test_a_result_stopped_by_the_scheduler_is_marked_stopped_early(tmp_path):
+    driver = Driver(make_plan(config(tmp_path / "run")), CLUSTER)
+    driver.open_run()
+    proposal = driver.searcher.ask()
+    driver.on_proposed(proposal.trial_id, 0)
+    driver.searcher.tell(proposal.trial_id, 0.1)
+    trial = {"trial_id": proposal.trial_id, "genotype": proposal.genotype.to_dict(), "step": 0}
+    driver.on_finished(trial, {"naswot": 0.1, "final": 0}, None)
+    driver.on_finished(trial, {"naswot": 0.2, "final": 1}, None)  # a second end: ignored
+    (record,) = RunDir(tmp_path / "run").read_trials()
+    assert record["metrics"] == {"naswot": 0.1, "stopped_early": True}
+
+
+def test_a_lost_trial_is_recorded_with_its_error(tmp_path):
+    driver = Driver(make_plan(config(tmp_path / "run")), CLUSTER)
+    driver.open_run()
+    proposal = driver.searcher.ask()
+    driver.searcher.tell(proposal.trial_id, None)
+    trial = {"trial_id": proposal.trial_id, "genotype": proposal.genotype.to_dict(), "step": 0}
+    driver.on_finished(trial, {}, "RayActorError: the worker died", node_ip="10.0.0.2")
+    (record,) = RunDir(tmp_path / "run").read_trials()
+    assert record["status"] == "failed" and record["error"].startswith("RayActorError")
+    assert record["node_ip"] == "10.0.0.2"
+
+
+def test_resume_reissues_the_pending_proposal_before_new_ones(tmp_path):
+    first = Driver(make_plan(config(tmp_path / "run")), CLUSTER)
+    first.run(loop(stop_after=2))
+    pending = first.searcher.ask()              # proposed, then the driver "died"
+    first.on_proposed(pending.trial_id, 2)
+
+    plan = make_plan(config(tmp_path / "run"), resume=True, explicit=set())
+    assert plan.remaining == 3
+    result = Driver(plan, CLUSTER).run(loop())
+    ids = [r["trial_id"] for r in result.records]
+    assert ids == [f"random-{i:05d}" for i in range(5)]
+    assert result.records[2]["genotype"] == pending.genotype.to_dict()
+
+
+def test_a_trial_recorded_just_before_a_kill_is_not_run_again(tmp_path):
+    first = Driver(make_plan(config(tmp_path / "run")), CLUSTER)
+    first.open_run()
+    proposal = first.searcher.ask()
+    first.on_proposed(proposal.trial_id, 0)
+    # the line is written, the process dies before the state is saved again
+    first.run_dir.append_trial(trial_record(proposal.trial_id, proposal.genotype.to_dict(),
+                                            "completed", {"naswot": 0.5}, step=0))
+    plan = make_plan(config(tmp_path / "run"), resume=True, explicit=set())
+    driver = Driver(plan, CLUSTER)
+    driver.open_run()
+    assert driver.searcher.pending == () and driver.searcher.num_completed == 1
+
+
+def test_a_cluster_too_small_for_one_trial_is_refused():
+    with pytest.raises(Exception, match="--cpus-per-trial 4 is more than the cluster has"):
+        CLUSTER.check_fits(4, 0)
+    assert CLUSTER.trials_that_fit(1, 0) == 2
+
+
+def test_progress_line_is_compact():
+    records = [trial_record("r-0", {}, "completed", {"val_accuracy": 0.25}),
+               trial_record("r-1", {}, "failed", error="boom")]
+    progress = Progress(target=10, metric="val_accuracy", records=records)
+    progress.running = 2
+    line = progress.status()
+    assert line.startswith("[2/10] 1 failed, 2 running | best val_accuracy 0.2500 | elapsed")
+    assert "ETA" in line and "\n" not in line
+
+
+def test_progress_writes_whole_lines_only_when_not_a_terminal():
+    stream = io.StringIO()
+    records = []
+    progress = Progress(target=2, metric="val_accuracy", records=records, stream=stream)
+    progress.tick(1)
+    record = trial_record("r-0", {}, "completed", {"val_accuracy": 0.5})
+    records.append(record)
+    progress.trial_done(record)
+    progress.close()
+    text = stream.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    assert text.startswith("r-0 val_accuracy 0.5000  [1/2]") and text.endswith("\n")
+
+
+@pytest.mark.parametrize("error_text, expected", [
+    ("Failure # 1 (occurred at 2026-11-27)\nTraceback (most recent call last):\n  File \"x\"\n"
+     "ray.exceptions.RayTaskError(ValueError): ray::ImplicitFunc.train()\nValueError: boom\n",
+     "ValueError: boom"),
+    ("Failure # 1\nThe actor died unexpectedly before finishing this task.\n\tpid: 1\n"
+     "The actor is dead because its worker process has died. Worker exit detail: code 2. "
+     "Some common causes include: (1) the OOM killer",
+     "The actor died unexpectedly before finishing this task. The actor is dead because its "
+     "worker process has died. Worker exit detail: code 2."),
+])
+def test_a_lost_trial_gets_one_line_of_rays_error_file(tmp_path, error_text, expected):
+    pytest.importorskip("ray")
+    from nasplay.tune_backend import error_message
+
+    (tmp_path / "error.txt").write_text(error_text)
+    trial = type("Trial", (), {"error_file": str(tmp_path / "error.txt")})()
+    assert error_message(trial) == expected
