@@ -10,7 +10,7 @@ subset and are not worth keeping). Its genotype goes beside it as ``FILE.genotyp
     model = keras.saving.load_model("model.keras")
 
 Network settings default to the run's (``config.json``), then to ``build_network``'s defaults.
-Both files are written to temporary names and renamed into place, so a failed export leaves no
+Both files are written atomically (``search_space.files``), so a failed export leaves no
 half-written file, and an existing file is only replaced with ``--overwrite``.
 """
 
@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from nasplay import rundir
-from nasplay.errors import UserError
+from nasplay.errors import UserError, check_int
+from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
 # build_network's defaults, used when neither the command line nor the run's config says
@@ -86,19 +87,17 @@ def network_settings(config: dict, overrides: dict) -> dict:
     for key, minimum in rundir.NETWORK_KEYS.items():
         value = overrides.get(key)
         if value is not None:
-            if value < minimum:
-                raise UserError(f"--{key.replace('_', '-')} must be an integer >= {minimum}, "
-                                f"got {value}")
-            settings[key] = value
+            settings[key] = check_int(f"--{key.replace('_', '-')}", value, minimum)
     return settings
 
 
-def _replace_into(tmp: Path, final: Path) -> None:
+def _write(path: Path, write) -> None:
+    """``write(tmp)`` into ``path`` atomically; an OS error is the user's (a full disk, a
+    read-only folder) and leaves ``path`` as it was."""
     try:
-        os.replace(tmp, final)
+        atomic_write(path, write)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {final}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
@@ -128,21 +127,9 @@ def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
 
     model = cells.build_network(genotype, name=f"{genotype.space}_{_safe(trial.get('trial_id'))}",
                                 **settings)
-    tmp_model = out.with_name(f".{out.stem}.partial.keras")
-    try:
-        model.save(tmp_model)
-    except OSError as e:
-        tmp_model.unlink(missing_ok=True)
-        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     genotype_out = genotype_path(out)
-    tmp_genotype = genotype_out.with_name(f".{genotype_out.name}.partial")
-    try:
-        tmp_genotype.write_text(genotype.to_json() + "\n", encoding="utf-8")
-    except OSError as e:
-        tmp_model.unlink(missing_ok=True)
-        raise UserError(f"cannot write {genotype_out}: {e.strerror or e}") from None
-    _replace_into(tmp_model, out)
-    _replace_into(tmp_genotype, genotype_out)
+    _write(out, model.save)
+    _write(genotype_out, lambda tmp: tmp.write_text(genotype.to_json() + "\n", encoding="utf-8"))
     return out, genotype_out, {**trial, "network": settings, "params": model.count_params()}
 
 

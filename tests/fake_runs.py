@@ -44,7 +44,7 @@ def write_run(run_dir, trials: list[dict], config: dict | None = None,
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"searcher": "random", "space": "nasnet", "seed": 0,
-              "proxy": {"filters": 4, "cells_per_stage": 1}} if config is None else config
+              "filters": 4, "cells_per_stage": 1} if config is None else config
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     text = "".join(json.dumps(t) + "\n" for t in trials)
     (run_dir / "trials.jsonl").write_text(text + (partial_line or ""))
