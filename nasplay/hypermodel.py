@@ -10,9 +10,11 @@
 
 Every decision of the space's integer encoding (``SearchSpace.decision_sizes``) becomes one
 unordered ``hp.Choice`` of ints (keras-tuner's ``Choice`` holds only int/float/str/bool), named
-after what it decides, e.g. ``normal[2].op_a``; ``SearchSpace.decode`` turns the values into a
-genotype. This is the other way round from ``searchers.kt_oracle``, which lets *our* searchers
-drive keras-tuner: here keras-tuner's RandomSearch, BayesianOptimization or Hyperband search.
+after what it decides (``SearchSpace.decision_labels``, e.g. ``normal[2].op_a``);
+``SearchSpace.decode`` turns the values into a genotype. That is for keras-tuner's own RandomSearch,
+BayesianOptimization or Hyperband. Under ``searchers.kt_oracle.SearcherOracle`` (*our* searchers
+driving keras-tuner) the trial carries the proposed genotype itself: the hypermodel builds exactly
+that one and declares no decision choices, which keras-tuner would otherwise fill at random.
 """
 
 from __future__ import annotations
@@ -22,18 +24,8 @@ import keras_tuner
 
 from cells import build_network
 from search_space.genotype import Genotype
-from search_space.spaces import CELLS, SearchSpace, get_space
-
-
-def decision_names(space: SearchSpace) -> list[str]:
-    """A readable name per decision, in the encoding order the spaces module documents."""
-    per_block = ["input_a", "input_b", "op_a", "op_b"] + (["combine"] if len(space.combines) > 1
-                                                          else [])
-    names = [f"{cell}[{i}].{label}" for cell in CELLS for i in range(space.num_blocks)
-             for label in per_block]
-    if len(names) != len(space.decision_sizes()):  # a space with another encoding: plain indices
-        names = [f"decision_{k}" for k in range(len(space.decision_sizes()))]
-    return names
+from search_space.spaces import SearchSpace, get_space
+from searchers.kt_oracle import genotype_from_hp, has_genotype
 
 
 class CellHyperModel(keras_tuner.HyperModel):
@@ -61,9 +53,12 @@ class CellHyperModel(keras_tuner.HyperModel):
         self.learning_rate = learning_rate
 
     def genotype(self, hp: keras_tuner.HyperParameters) -> Genotype:
-        """Declare one ``Choice`` per decision (if not yet declared) and decode the values."""
-        decisions = [hp.Choice(name, list(range(size)), ordered=False)
-                     for name, size in zip(decision_names(self.space), self.space.decision_sizes())]
+        """The genotype a ``SearcherOracle`` proposed (checked against this space), or else:
+        declare one ``Choice`` per decision (if not yet declared) and decode their values."""
+        if has_genotype(hp):
+            return self.space.validate(genotype_from_hp(hp))
+        decisions = [hp.Choice(label, list(range(size)), ordered=False)
+                     for label, size in zip(self.space.decision_labels(), self.space.decision_sizes())]
         return self.space.decode(decisions)
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:

@@ -116,6 +116,12 @@ class SearchSpace:
         """Number of choices of each decision, in order (see the module docstring)."""
         return [size for _, size in self._decisions()]
 
+    def decision_labels(self) -> list[str]:
+        """What each decision decides, in order: ``"normal[0].input_a"``, ...,
+        ``"reduction[4].combine"``. The names keras-tuner's ``Choice``s and error messages use,
+        so a decision has one name everywhere."""
+        return [label for label, _ in self._decisions()]
+
     def size(self, canonical: bool = False) -> int:
         """The number of genotypes in the space, exactly (a Python int; it can be huge).
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import BaseSearcher, Proposal, Searcher
-from .evolution import RegularizedEvolution
+from .base import BaseSearcher, Proposal, Searcher, clean_score, warm_start
+from .evolution import BudgetWarning, RegularizedEvolution
 from .random_search import RandomSearch
 
 if TYPE_CHECKING:
@@ -19,16 +19,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BaseSearcher",
+    "BudgetWarning",
     "Controller",
     "Proposal",
     "RandomSearch",
     "RegularizedEvolution",
     "Searcher",
     "SEARCHERS",
+    "clean_score",
     "make_searcher",
+    "warm_start",
 ]
 
-# Name (as typed after ``nasplay search --searcher``) -> "module:class".
+# The one list of searchers. Name (as typed after ``nasplay search --searcher``) -> "module:class".
 SEARCHERS = {
     "random": "random_search:RandomSearch",
     "evolution": "evolution:RegularizedEvolution",

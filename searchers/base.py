@@ -8,17 +8,20 @@ scores come back in any order. ``BaseSearcher`` holds what is the same for every
 - de-duplication: an ask never returns a genotype already proposed in this search (compared by
   ``Genotype.hash()``); a failed genotype stays "proposed", since it would most likely fail again;
 - pending trials, told with a score or with ``None`` (failed: it never reaches the algorithm);
+- results the searcher did not propose (``observe``: a warm start from another run, a re-run of a
+  trial that had failed), which teach the algorithm as a told result does and are never proposed;
 - a JSON-able ``state_dict`` holding the random generator's exact state, so a searcher restored
   from it proposes exactly what the uninterrupted one would have.
 
-Subclasses implement ``_propose`` and the hooks ``_on_result`` / ``_on_failure``, and add their own
-fields with ``_extra_state`` / ``_load_extra_state``.
+Subclasses implement ``_propose`` and the hooks ``_on_result`` / ``_on_failure`` / ``_on_observe``,
+and add their own fields with ``_extra_state`` / ``_load_extra_state``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
@@ -74,15 +77,42 @@ class Pending:
 
 
 def clean_score(score: Any) -> float | None:
-    """The score as a float, or ``None`` (failed) for ``None``, NaN and infinities.
+    """The score as a float, or ``None`` (failed) for ``None``, NaN, infinities and non-numbers.
 
-    A NaN accuracy (diverged training) must not enter a tournament or a baseline, where one NaN
-    would make every comparison or average after it meaningless.
+    The one rule for "is this a score?" shared by the searchers, both adapters and the run
+    records. A NaN accuracy (diverged training) must not enter a tournament or a baseline, where
+    one NaN would make every comparison or average after it meaningless; an infinite loss is a
+    diverged trial too, not the best one. Booleans and strings are not scores.
     """
-    if score is None or isinstance(score, bool):
+    if score is None or isinstance(score, (bool, str, bytes)):
         return None
-    value = float(score)
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return None
     return value if math.isfinite(value) else None
+
+
+MODES = ("min", "max")  # a host's direction: Ray Tune's mode, keras-tuner's objective direction
+
+
+def check_mode(mode, where: str = "mode") -> str:
+    """``mode`` if it is "min" or "max"; a ValueError naming it otherwise."""
+    if mode not in MODES:
+        raise ValueError(f"{where} must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+def oriented(value, mode: str, what: str) -> float | None:
+    """A host's metric value as our score (higher is better): ``None`` for a failed value
+    (None, NaN, inf), negated for ``mode="min"``. A value that is no number at all is an error,
+    not a failure: the objective is misnamed or misreported, and every trial would "fail"."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise ValueError(f"{what} is {value!r} ({type(value).__name__}), not a number")
+    score = clean_score(value)
+    if score is None:
+        return None
+    return -score if mode == "min" else score
 
 
 class BaseSearcher:
@@ -102,6 +132,7 @@ class BaseSearcher:
         self._pending: dict[str, Pending] = {}
         self._num_completed = 0
         self._num_failed = 0
+        self._num_observed = 0  # results observed (not proposed by this searcher)
         self._best: dict | None = None  # {"trial_id", "score", "genotype": dict}
         self._exhausted = False
 
@@ -151,6 +182,42 @@ class BaseSearcher:
             self._best = {"trial_id": trial_id, "score": value, "genotype": pending.genotype.to_dict()}
         self._on_result(trial_id, pending, value, metrics)
 
+    def observe(self, genotype: Genotype, score: float | None, metrics: dict | None = None, *,
+                trial_id: str | None = None) -> None:
+        """Learn from a genotype evaluated outside this searcher's asks (higher is better).
+
+        A warm start from another run's results, or a trial re-run after it had failed: the
+        algorithm learns from it as from a told result (evolution: it joins the population;
+        controller: it moves the baseline and the policy; random: nothing to learn), it counts
+        for ``best``, and it is never proposed afterwards. ``score=None`` (or NaN, inf) is a
+        failed evaluation: only remembered, so it is not proposed. ``trial_id`` names it in the
+        searcher's records (default ``"observed-00000"``, numbered in order of observation).
+        Neither ``num_proposed`` nor ``num_completed`` counts it (``num_observed`` does), so a
+        search's budget stays the number of genotypes it proposes.
+
+        Raises ``ValueError`` when the genotype does not fit this searcher's space.
+        """
+        genotype = self._own(genotype)
+        trial_id = trial_id or f"observed-{self._num_observed:05d}"
+        self._num_observed += 1
+        self._seen.add(genotype.hash())
+        value = clean_score(score)
+        if value is None:
+            return
+        if self._best is None or value > self._best["score"]:
+            self._best = {"trial_id": trial_id, "score": value, "genotype": genotype.to_dict()}
+        self._on_observe(trial_id, genotype, value, metrics)
+
+    def _own(self, genotype: Genotype) -> Genotype:
+        """``genotype`` validated in this space and labelled with its name, so that it hashes
+        (and de-duplicates) like this searcher's own proposals."""
+        if not isinstance(genotype, Genotype):
+            raise ValueError(f"genotype: expected a Genotype, got {type(genotype).__name__}")
+        self.space.validate(genotype)
+        if genotype.space == self.space.name:
+            return genotype
+        return Genotype(space=self.space.name, normal=genotype.normal, reduction=genotype.reduction)
+
     # ----------------------------------------------------------------- introspection
 
     @property
@@ -164,6 +231,11 @@ class BaseSearcher:
     @property
     def num_failed(self) -> int:
         return self._num_failed
+
+    @property
+    def num_observed(self) -> int:
+        """Results learned through ``observe`` (warm start, re-runs), not through ask/tell."""
+        return self._num_observed
 
     @property
     def pending(self) -> tuple[Proposal, ...]:
@@ -203,6 +275,7 @@ class BaseSearcher:
             ],
             "num_completed": self._num_completed,
             "num_failed": self._num_failed,
+            "num_observed": self._num_observed,
             "best": self._best,
             "exhausted": self._exhausted,
         }
@@ -242,6 +315,7 @@ class BaseSearcher:
         }
         self._num_completed = int(state["num_completed"])
         self._num_failed = int(state["num_failed"])
+        self._num_observed = int(state.get("num_observed", 0))  # absent in states before observe
         self._best = state["best"]
         self._exhausted = bool(state["exhausted"])
         self._load_extra_state(state)
@@ -269,6 +343,9 @@ class BaseSearcher:
 
     def _on_failure(self, trial_id: str, pending: Pending, metrics: dict | None) -> None:
         pass
+
+    def _on_observe(self, trial_id: str, genotype: Genotype, score: float, metrics: dict | None) -> None:
+        """A result from ``observe`` (finite score, genotype of this space); default: nothing."""
 
     def _extra_state(self) -> dict:
         return {}
@@ -309,3 +386,59 @@ class BaseSearcher:
                     return genotype, "enumerate"
             self._exhausted = True
         return None
+
+
+def warm_start(searcher: BaseSearcher, results) -> int:
+    """Seed ``searcher`` with known results: ``[(genotype, score), ...]``, oldest first.
+
+    For starting a search from another run's completed trials (``nasplay search --warm-start``):
+    each pair goes to ``searcher.observe`` (evolution: the population; controller: baseline and
+    policy; random: not proposed again). A genotype may be a ``Genotype`` or its ``to_dict()``;
+    a ``None``/NaN/inf score is a failed trial, remembered but not learned from. Returns how
+    many results had a score.
+
+    Everything is checked before anything is observed, so a refused list leaves the searcher as
+    it was. Raises a one-line ``ValueError`` for an empty list, a list without a single score,
+    or a genotype of another space (labelled with another space's name, or not fitting this one).
+    """
+    space = searcher.space
+    pairs = []
+    for k, item in enumerate(results):
+        try:
+            genotype, score = item
+        except (TypeError, ValueError):
+            raise ValueError(f"warm start: result {k} is not a (genotype, score) pair: "
+                             f"{type(item).__name__}") from None
+        if isinstance(genotype, dict):
+            try:
+                genotype = Genotype.from_dict(genotype)
+            except (TypeError, ValueError, KeyError) as e:
+                raise ValueError(f"warm start: result {k} is not a genotype: "
+                                 f"{_one_line(e)}") from None
+        if not isinstance(genotype, Genotype):
+            raise ValueError(f"warm start: result {k}: expected a Genotype or its dict, got "
+                             f"{type(genotype).__name__}")
+        if genotype.space != space.name:
+            raise ValueError(f"warm start: result {k} is a genotype of space {genotype.space!r}; "
+                             f"this search is in space {space.name!r}")
+        try:
+            space.validate(genotype)
+        except ValueError as e:
+            raise ValueError(f"warm start: result {k} does not fit space {space.name!r}: "
+                             f"{_one_line(e)}") from None
+        pairs.append((genotype, score))
+    if not pairs:
+        raise ValueError("warm start: no results to start from (an empty list)")
+    if all(clean_score(score) is None for _, score in pairs):
+        raise ValueError(f"warm start: none of the {len(pairs)} results has a score (all failed)")
+    for genotype, score in pairs:
+        searcher.observe(genotype, score)
+    return sum(clean_score(score) is not None for _, score in pairs)
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's first line (a KeyError's without its quotes); ``searchers`` may not import
+    ``nasplay.errors.first_line``, which lives a layer above."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(error).__name__

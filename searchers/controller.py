@@ -24,6 +24,9 @@ log-probability it was proposed with; completed trials queue in arrival order an
 ``batch_size`` of them make one update. A trial proposed under an older policy is still used
 (REINFORCE treats it as on-policy; PPO's ratio corrects for it). Failed trials are dropped: they
 carry no reward, and a made-up low one would teach the policy about failures, not about accuracy.
+Observed results (``observe``: a warm start from another run) join the same queue, with their
+decisions from ``space.encode`` and their log-probability under the policy of the moment: they
+move the baseline and update the policy like results of its own proposals.
 
 Backends: the policy is a Keras model and the update is ``train_on_batch`` with the loss in
 ``compute_loss`` written in ``keras.ops``, so Keras computes the gradients with whichever backend
@@ -202,6 +205,7 @@ class Controller(BaseSearcher):
     """
 
     name = "controller"
+    uses_keras = True  # constructing one builds a Keras model (seconds; loads TensorFlow)
 
     def __init__(
         self,
@@ -348,6 +352,12 @@ class Controller(BaseSearcher):
             self._train(batch)
 
     # Failed trials: nothing to do; their decisions leave with the pending entry.
+
+    def _on_observe(self, trial_id: str, genotype: Genotype, score: float, metrics: dict | None) -> None:
+        decisions = [int(d) for d in self.space.encode(genotype)]
+        _, log_prob, _ = self._numpy_policy.run(forced=decisions)
+        self._on_result(trial_id, Pending(genotype, {"decisions": decisions, "log_prob": log_prob}),
+                        score, metrics)
 
     # ----------------------------------------------------------------- state
 

@@ -14,15 +14,27 @@ uses the population as it stands. Differences from the paper's pseudocode, each 
 - when the population is empty (everything asked is still running) an ask samples at random;
 - the tournament draws without replacement (``min(sample_size, len(population))`` members);
 - a mutation that gives an already-proposed genotype is redrawn (see ``BaseSearcher._unique``).
+
+Observed results (``observe``: a warm start from another run) join the population as if this
+search had evaluated them, oldest first, and fill the initial population's slots: a warm start
+with at least ``population_size`` results starts with tournaments, not random samples.
+
+``RegularizedEvolution.for_budget(space, trials)`` sizes the population to a budget of a few
+hundred evaluations instead of the paper's 20,000.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 
 from search_space import Genotype, SearchSpace
 
 from .base import BaseSearcher, Pending
+
+
+class BudgetWarning(UserWarning):
+    """The budget leaves evolution few or no mutations: it would be a random search."""
 
 
 class RegularizedEvolution(BaseSearcher):
@@ -54,8 +66,58 @@ class RegularizedEvolution(BaseSearcher):
         self.sample_size = int(sample_size)
         # (trial_id, genotype, score), oldest first.
         self._population: deque[tuple[str, Genotype, float]] = deque()
-        self._initial_issued = 0  # random samples proposed to fill the initial population
+        # Slots of the initial population taken: random samples proposed, or results observed.
+        self._initial_issued = 0
         self._initial_failed = 0  # ... of which failed (each is replaced by another sample)
+
+    # ----------------------------------------------------------------- sizing to a budget
+
+    @staticmethod
+    def budget_defaults(trials: int, population_size: int | None = None,
+                        sample_size: int | None = None) -> dict:
+        """Population and tournament sizes for a budget of ``trials`` evaluations.
+
+        AmoebaNet's 100/25 suit 20,000 candidates; with a few hundred, a population of 100 would
+        spend the whole budget on random initial samples (on the synthetic benchmark 30/10 beat
+        100/25 at 300 evaluations, see BENCHMARKS.md). So: a population of ``trials // 5``
+        between 10 and 100, a tournament of a quarter of it (at least 2, at most the
+        population). A size given explicitly is kept.
+        """
+        if population_size is None:
+            population_size = max(10, min(100, int(trials) // 5))
+        if sample_size is None and isinstance(population_size, int) and population_size >= 1:
+            sample_size = min(population_size, max(2, population_size // 4))
+        return {"population_size": population_size, "sample_size": sample_size}
+
+    @classmethod
+    def for_budget(cls, space: SearchSpace, trials: int, seed: int = 0,
+                   population_size: int | None = None, sample_size: int | None = None,
+                   **kwargs) -> RegularizedEvolution:
+        """Evolution sized for ``trials`` evaluations (``budget_defaults``); ``max_trials``
+        defaults to ``trials``, other ``kwargs`` go to the constructor.
+
+        Warns (``BudgetWarning``, text from ``budget_note``) when ``trials`` does not exceed the
+        population, so that every evaluation would be a random initial sample.
+        """
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            raise ValueError(f"trials must be an int >= 1, got {trials!r}")
+        sizes = cls.budget_defaults(trials, population_size, sample_size)
+        kwargs.setdefault("max_trials", trials)
+        searcher = cls(space, seed=seed, **sizes, **kwargs)
+        note = searcher.budget_note(trials)
+        if note is not None:
+            warnings.warn(note, BudgetWarning, stacklevel=2)
+        return searcher
+
+    def budget_note(self, trials: int) -> str | None:
+        """One line for a budget that does not exceed the population (None when it does): how
+        many mutations ``trials`` evaluations leave after the initial random population."""
+        if trials > self.population_size:
+            return None
+        return (f"evolution: {trials} trials do not exceed the population of "
+                f"{self.population_size}, which leaves 0 mutations (every trial is a random "
+                f"initial sample); raise the trials above {self.population_size} or lower the "
+                f"population size")
 
     def config(self) -> dict:
         return {"population_size": self.population_size, "sample_size": self.sample_size}
@@ -99,6 +161,13 @@ class RegularizedEvolution(BaseSearcher):
     def _on_failure(self, trial_id: str, pending: Pending, metrics: dict | None) -> None:
         if pending.extra.get("origin") == "initial":
             self._initial_failed += 1
+
+    def _on_observe(self, trial_id: str, genotype: Genotype, score: float, metrics: dict | None) -> None:
+        if self._initial_issued - self._initial_failed < self.population_size:
+            self._initial_issued += 1  # one random initial sample fewer to draw
+        self._population.append((trial_id, genotype, score))
+        if len(self._population) > self.population_size:
+            self._population.popleft()
 
     def _extra_state(self) -> dict:
         return {

@@ -139,3 +139,30 @@ def test_make_searcher_builds_a_controller():
     c = make_searcher("controller", TINY, seed=2, lstm_units=4, max_trials=1)
     assert isinstance(c, Controller)
     assert c.ask() is not None and c.finished
+
+
+def test_observed_results_move_the_baseline_and_train_the_policy():
+    objective = closeness(SMALL, SMALL.sample(np.random.default_rng(11)))
+    c = controller(SMALL, seed=1, lstm_units=32, batch_size=5, learning_rate=0.05)
+
+    def policy_score(rng):  # mean objective of what the policy samples now
+        return np.mean([objective(SMALL.decode(c._numpy_policy.run(rng)[0])) for _ in range(200)])
+
+    before = policy_score(np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    observed = [SMALL.sample(rng) for _ in range(150)]  # another search's random samples
+    for genotype in observed:
+        c.observe(genotype, objective(genotype))
+    assert (c.num_updates, c.num_observed, c.num_proposed) == (30, 150, 0)
+    assert c._baseline == pytest.approx(np.mean([objective(g) for g in observed]), abs=0.1)
+    assert policy_score(np.random.default_rng(0)) > before + 0.1
+    assert c.ask().genotype not in observed  # observed: never proposed
+
+
+def test_an_observed_failure_is_remembered_but_not_learned():
+    c = controller(batch_size=1)
+    genotype = TINY.sample(np.random.default_rng(0))
+    c.observe(genotype, None)
+    assert c.num_updates == 0 and c.best is None
+    assert all(p.genotype != genotype for p in _asks(c, TINY.size(canonical=True) - 1))
+    assert c.ask() is None

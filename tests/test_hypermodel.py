@@ -4,7 +4,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from nasplay.hypermodel import CellHyperModel, decision_names
+from nasplay.hypermodel import CellHyperModel
 from search_space.spaces import SearchSpace, get_space
 
 TINY_SPACE = SearchSpace("kt_tiny", ops=("identity", "conv_1x1", "avg_pool_3x3"), num_blocks=2)
@@ -18,7 +18,7 @@ def test_one_unordered_int_choice_per_decision(name):
     genotype = hypermodel.genotype(hp)  # declares every choice at its default (the first value)
     assert genotype == space.decode([0] * len(space.decision_sizes()))
     choices = hp.space
-    assert [c.name for c in choices] == decision_names(space)
+    assert [c.name for c in choices] == space.decision_labels()
     assert [len(c.values) for c in choices] == space.decision_sizes()
     assert all(not c.ordered for c in choices)
 
@@ -27,9 +27,20 @@ def test_set_values_decode_to_that_genotype():
     space = get_space("nasnet")
     target = space.sample(np.random.default_rng(0))
     hp = keras_tuner.HyperParameters()
-    for name, value in zip(decision_names(space), space.encode(target)):
+    for name, value in zip(space.decision_labels(), space.encode(target)):
         hp.values[name] = value
     assert CellHyperModel(space).genotype(hp) == target
+
+
+def test_a_genotype_put_in_the_trial_by_searcher_oracle_is_built_as_it_is():
+    space = get_space("amoebanet")
+    proposed = space.sample(np.random.default_rng(3))
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("genotype", proposed.to_json(indent=None))
+    assert CellHyperModel(space).genotype(hp) == proposed
+    assert [c.name for c in hp.space] == ["genotype"]  # no decision choices to fill at random
+    with pytest.raises(ValueError, match="space 'kt_tiny' has 2 blocks per cell"):
+        CellHyperModel(TINY_SPACE).genotype(hp)
 
 
 def test_bad_space():

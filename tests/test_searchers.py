@@ -3,6 +3,7 @@
 import json
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -208,3 +209,148 @@ def test_evolution_beats_random_on_a_fake_objective():
             scores = [objective(p.genotype) for p in drive(searcher, objective, 200, workers=4)]
             results[name].append(max(scores))
     assert np.mean(results["evolution"]) > np.mean(results["random"]) + 0.05
+
+
+# ----------------------------------------------------------------------------- scores
+
+@pytest.mark.parametrize("raw, clean", [
+    (0.5, 0.5), (np.float32(0.25), 0.25), (3, 3.0), (None, None), (math.nan, None),
+    (math.inf, None), (-math.inf, None), (True, None), ("0.5", None), ([0.5], None),
+])
+def test_clean_score_is_a_finite_float_or_none(raw, clean):
+    from searchers import clean_score
+
+    assert clean_score(raw) == clean
+
+
+# ----------------------------------------------------------------------------- observe / warm start
+
+def test_random_search_never_proposes_an_observed_genotype():
+    searcher = make("random")
+    observed = [TINY.sample(np.random.default_rng(i)) for i in range(30)]
+    for k, genotype in enumerate(observed):
+        searcher.observe(genotype, None if k % 3 == 0 else float(k))
+    hashes = {g.hash() for g in observed}
+    proposals = [searcher.ask() for _ in range(TINY_GENOTYPES - len(hashes))]
+    assert all(p is not None and p.genotype.hash() not in hashes for p in proposals)
+    assert searcher.ask() is None and searcher.finished
+    assert searcher.best == (29.0, observed[29])
+    assert (searcher.num_observed, searcher.num_completed, searcher.num_proposed) == \
+        (30, 0, TINY_GENOTYPES - len(hashes))
+
+
+def test_observed_results_fill_evolutions_population_so_it_starts_with_tournaments():
+    searcher = make("evolution", population_size=4, sample_size=2)
+    observed = [TINY.sample(np.random.default_rng(i)) for i in range(5)]
+    for k, genotype in enumerate(observed):
+        searcher.observe(genotype, float(k), trial_id=f"old-{k}")
+    assert [tid for tid, _, _ in searcher.population] == ["old-1", "old-2", "old-3", "old-4"]
+    p = searcher.ask()
+    notes = searcher._pending[p.trial_id].extra
+    assert notes["origin"] == "mutation" and notes["parent"] in {"old-1", "old-2", "old-3", "old-4"}
+    assert p.trial_id == "evolution-00000" and p.genotype not in observed
+
+
+def test_a_few_observed_results_leave_the_rest_of_the_population_to_random_samples():
+    searcher = make("evolution", population_size=4, sample_size=2)
+    searcher.observe(TINY.sample(np.random.default_rng(0)), 1.0)
+    searcher.observe(TINY.sample(np.random.default_rng(1)), None)  # failed: takes no slot
+    origins = [searcher._pending[searcher.ask().trial_id].extra["origin"] for _ in range(3)]
+    assert origins == ["initial", "initial", "initial"]
+
+
+def test_observe_relabels_a_fitting_genotype_and_refuses_one_that_does_not_fit():
+    from search_space import get_space
+
+    searcher = make("random", space=get_space("article"))
+    amoeba = get_space("amoebanet").sample(np.random.default_rng(0))  # fits article too
+    searcher.observe(amoeba, 0.5)
+    assert searcher.best[1].space == "article"
+    with pytest.raises(ValueError, match="5 blocks; space 'tiny_searchers' has 1"):
+        make("random").observe(get_space("nasnet").sample(np.random.default_rng(0)), 0.5)
+
+
+def test_state_keeps_observed_results():
+    searcher = make("evolution")
+    searcher.observe(TINY.sample(np.random.default_rng(0)), 0.5)
+    drive(searcher, lambda g: 0.1, 3)
+    restored = make("evolution", seed=9)
+    restored.load_state_dict(json.loads(json.dumps(searcher.state_dict())))
+    assert restored.num_observed == 1 and restored.state_dict() == searcher.state_dict()
+    assert [p.genotype for p in drive(restored, lambda g: 0.1, 5)] == \
+        [p.genotype for p in drive(searcher, lambda g: 0.1, 5)]
+
+
+def test_warm_start_observes_every_result_and_counts_the_scores():
+    from searchers import warm_start
+
+    searcher = make("evolution", population_size=3, sample_size=2)
+    results = [(TINY.sample(np.random.default_rng(i)), score)
+               for i, score in enumerate((0.1, None, 0.3, 0.2))]
+    results[0] = (results[0][0].to_dict(), 0.1)  # a trials.jsonl record's genotype
+    assert warm_start(searcher, results) == 3
+    assert [score for _, _, score in searcher.population] == [0.1, 0.3, 0.2]
+
+
+@pytest.mark.parametrize("results, words", [
+    ([], "no results to start from"),
+    ([("g", None)], "expected a Genotype or its dict, got str"),
+    ([(None, 0.5)], "expected a Genotype or its dict, got NoneType"),
+    ([0.5], "result 0 is not a \\(genotype, score\\) pair"),
+    ([({"space": "tiny_searchers"}, 0.5)], "result 0 is not a genotype"),
+])
+def test_warm_start_refuses_bad_results_in_one_line(results, words):
+    from searchers import warm_start
+
+    with pytest.raises(ValueError, match=words) as error:
+        warm_start(make("random"), results)
+    assert "\n" not in str(error.value)
+
+
+def test_warm_start_refuses_another_space_and_changes_nothing():
+    from searchers import warm_start
+
+    searcher = make("evolution")
+    before = searcher.state_dict()
+    good = (TINY.sample(np.random.default_rng(0)), 0.5)
+    other = (get_space("amoebanet").sample(np.random.default_rng(0)), 0.5)
+    with pytest.raises(ValueError, match="result 1 is a genotype of space 'amoebanet'; this "
+                                         "search is in space 'tiny_searchers'"):
+        warm_start(searcher, [good, other])
+    with pytest.raises(ValueError, match="none of the 2 results has a score"):
+        warm_start(searcher, [(good[0], None), (good[0], math.nan)])
+    assert searcher.state_dict() == before
+
+
+# ----------------------------------------------------------------------------- evolution's budget
+
+@pytest.mark.parametrize("trials, population, sample", [
+    (20, 10, 2), (150, 30, 7), (300, 60, 15), (5000, 100, 25),
+])
+def test_evolution_for_budget_sizes_the_population_to_the_trials(trials, population, sample):
+    searcher = RegularizedEvolution.for_budget(TINY, trials, seed=3)
+    assert (searcher.population_size, searcher.sample_size) == (population, sample)
+    assert (searcher.max_trials, searcher.seed) == (trials, 3)
+
+
+def test_evolution_for_budget_keeps_given_sizes_and_fits_the_tournament_to_a_given_population():
+    assert RegularizedEvolution.for_budget(TINY, 300, population_size=40).config() == \
+        {"population_size": 40, "sample_size": 10}
+    assert RegularizedEvolution.for_budget(TINY, 300, population_size=1).config() == \
+        {"population_size": 1, "sample_size": 1}
+    assert RegularizedEvolution.for_budget(TINY, 300, population_size=20, sample_size=3,
+                                           max_trials=50).max_trials == 50
+    with pytest.raises(ValueError, match="trials must be an int >= 1"):
+        RegularizedEvolution.for_budget(TINY, 0)
+
+
+def test_evolution_warns_when_the_budget_leaves_no_mutations():
+    from searchers import BudgetWarning
+
+    with pytest.warns(BudgetWarning, match="8 trials do not exceed the population of 10, which "
+                                           "leaves 0 mutations"):
+        searcher = RegularizedEvolution.for_budget(TINY, 8)
+    assert searcher.budget_note(11) is None and searcher.budget_note(10) is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RegularizedEvolution.for_budget(TINY, 50)

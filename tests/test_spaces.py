@@ -1,6 +1,7 @@
 """search_space.spaces: sampling, mutation, encodings, sizes, validation and the registry."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -252,3 +253,19 @@ def test_registering_an_equal_space_again_is_fine_but_a_different_one_needs_repl
 ])
 def test_bad_space_settings_name_the_field(kwargs, words):
     assert_value_error_names(lambda: SearchSpace(**kwargs), words)
+
+
+@pytest.mark.parametrize("name", ["nasnet", "amoebanet", "darts"])
+def test_decision_labels_name_each_decision_in_encoding_order(name):
+    space = get_space(name)
+    labels = space.decision_labels()
+    assert len(labels) == len(space.decision_sizes()) == len(set(labels))
+    per_block = 5 if len(space.combines) > 1 else 4
+    assert labels[:per_block] == ["normal[0].input_a", "normal[0].input_b", "normal[0].op_a",
+                                  "normal[0].op_b", "normal[0].combine"][:per_block]
+    assert labels[-1] == f"reduction[{space.num_blocks - 1}]." + ("combine" if per_block == 5 else "op_b")
+    # A wrong decision is reported under the same label.
+    decisions = [0] * len(labels)
+    decisions[per_block + 2] = 99
+    with pytest.raises(ValueError, match=re.escape(f"({labels[per_block + 2]})")):
+        space.decode(decisions)
