@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from nasplay import runlock
 from nasplay.config import SearchConfig
 from nasplay.driver import SearchResult
 from nasplay.errors import UserError, one_line
@@ -30,19 +31,28 @@ def search(config: SearchConfig, resume: bool = False,
     Uses the Ray session of the caller if one is initialized (and leaves it running), else
     starts or joins one for the search and shuts it down after.
     """
-    plan = make_plan(config, resume, explicit)
+    plan = make_plan(config, resume, explicit)   # bad input fails here, before anything exists
     if plan.remaining <= 0:
-        print(f"nasplay search: {plan.run_dir.path} holds {len(plan.records)} trials, the target "
-              f"of {plan.config.trials} is reached; raise --trials to continue")
-        return SearchResult(run_dir=plan.run_dir.path, records=plan.records,
-                            target=plan.config.trials, metric=plan.metric, stopped="finished")
-    from nasplay import tune_backend
-    from nasplay.driver import Driver
+        return _target_reached(plan)
+    with runlock.holding(plan.run_dir.path):
+        # planned again under the lock: another search may have written the run meanwhile
+        plan = make_plan(config, resume, explicit)
+        if plan.remaining <= 0:
+            return _target_reached(plan)
+        from nasplay import tune_backend
+        from nasplay.driver import Driver
 
-    with tune_backend.ray_session(plan.config) as cluster:
-        cpus = plan.config.cpus_per_trial or max(1, int(cluster.cpus // plan.config.workers))
-        cluster.check_fits(cpus, plan.config.gpus_per_trial)
-        return Driver(plan, cluster).run(tune_backend.run_experiment)
+        with tune_backend.ray_session(plan.config) as cluster:
+            cpus = plan.config.cpus_per_trial or max(1, int(cluster.cpus // plan.config.workers))
+            cluster.check_fits(cpus, plan.config.gpus_per_trial)
+            return Driver(plan, cluster).run(tune_backend.run_experiment)
+
+
+def _target_reached(plan) -> SearchResult:
+    print(f"nasplay search: {plan.run_dir.path} holds {len(plan.records)} trials, the target "
+          f"of {plan.config.trials} is reached; raise --trials to continue")
+    return SearchResult(run_dir=plan.run_dir.path, records=plan.records,
+                        target=plan.config.trials, metric=plan.metric, stopped="finished")
 
 
 def main(config: SearchConfig, argv: list[str] | None = None) -> int:

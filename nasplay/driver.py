@@ -22,6 +22,7 @@ from typing import Callable
 from nasplay.errors import UserError, first_line
 from nasplay.plan import Plan, make_searcher, searcher_class
 from nasplay.progress import Progress
+from nasplay.quiet import quiet
 from nasplay.records import best_record, score_of, trial_record
 from nasplay.trial import TrialSettings
 
@@ -205,7 +206,8 @@ class Driver:
         c = self.config
         return TrialSettings(scorer=c.scorer, options=self.plan.options, cpus=cpus,
                              gpus=c.gpus_per_trial, mixed_precision=c.mixed_precision,
-                             metric=self.metric, report_epochs=c.scheduler == "asha")
+                             metric=self.metric, report_epochs=c.scheduler == "asha",
+                             quiet=quiet())
 
     def run(self, execute: Executor) -> SearchResult:
         """Open the run, let ``execute`` run the remaining trials, and say how it ended."""

@@ -12,9 +12,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# The packages whose ``ValueError``s validate what a user gave them (a genotype, an op or space
+# name, a block's arguments, a searcher's options): raised by our own checks, they name the field
+# and the allowed values. A ValueError raised inside numpy, Keras or TensorFlow is a bug.
+VALIDATING_PACKAGES = ("nasplay", "search_space", "cells", "searchers")
+
 
 class UserError(Exception):
     """A problem with the user's input; the message names it and says how to fix it."""
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` is bad input the user can fix: a ``UserError``, a ``FileNotFoundError``
+    (a path the user gave), or a ``ValueError`` raised by the project's own validation code."""
+    if isinstance(error, (UserError, FileNotFoundError)):
+        return True
+    if not isinstance(error, ValueError) or error.__traceback__ is None:
+        return False
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] in VALIDATING_PACKAGES
 
 
 def first_line(error: BaseException | str) -> str:

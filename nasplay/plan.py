@@ -57,6 +57,7 @@ def make_plan(config: SearchConfig, resume: bool = False,
     if not isinstance(config, SearchConfig):
         raise TypeError(f"config must be a SearchConfig, got {type(config).__name__}")
     run_dir = RunDir(config.run_dir)
+    _check_not_held(run_dir)
     saved = _saved_config(run_dir) if resume else None
     if saved is not None and explicit is not None:
         config = dataclasses.replace(saved, **{k: getattr(config, k) for k in explicit})
@@ -197,6 +198,16 @@ def _data_path(config: SearchConfig) -> str | None:
 def _data_is_here(config: SearchConfig) -> bool:
     """Whether the scorer can check its data in this process (a local run, or the path exists)."""
     return _local(config) or (config.data is not None and os.path.exists(config.data))
+
+
+def _check_not_held(run_dir: RunDir) -> None:
+    """Another search writing this run directory is named before anything else is checked."""
+    from nasplay.runlock import holder
+
+    pid = holder(run_dir.path)
+    if pid is not None and pid != os.getpid():
+        raise UserError(f"--run-dir {run_dir.path} is in use by another search (pid {pid}); "
+                        f"wait for it to finish or stop it, then --resume")
 
 
 def _check_new_run_dir(run_dir: RunDir) -> None:

@@ -53,6 +53,7 @@ class TrialSettings:
     mixed_precision: bool | None
     metric: str
     report_epochs: bool     # ASHA: report after each epoch
+    quiet: bool = True      # frameworks start without their start-up logs (nasplay.quiet)
 
 
 def run_trial(config: dict, settings: TrialSettings) -> None:
@@ -83,9 +84,10 @@ def _score(config: dict, settings: TrialSettings, cpus: int) -> dict:
                        mixed_precision=settings.mixed_precision, metric=settings.metric,
                        report_epochs=settings.report_epochs)
     if scorer.uses_keras or "keras" in sys.modules:
-        from nasplay import devices
+        from nasplay import devices, quiet
 
-        devices.configure(cpus, settings.gpus > 0, settings.mixed_precision)
+        quiet.start_keras(lambda: devices.configure(cpus, settings.gpus > 0,
+                                                    settings.mixed_precision))
     return plain(scorer.score(Genotype.from_dict(config["genotype"]), ctx))
 
 
@@ -99,6 +101,11 @@ def configure_environment(settings: TrialSettings) -> int:
     - thread pools match the trial's CPU share, not the machine's cores.
     """
     cpus = max(1, int(settings.cpus))
+    if settings.quiet:
+        from nasplay.quiet import QUIET_ENV
+
+        os.environ[QUIET_ENV] = "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if settings.gpus <= 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"

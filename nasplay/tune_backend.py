@@ -31,6 +31,7 @@ from ray.tune.search import Searcher as RaySearcher
 
 from nasplay.driver import Cluster
 from nasplay.errors import UserError, first_line
+from nasplay.quiet import no_colour_reset_at_exit, quiet
 from nasplay.trial import TrialSettings, run_trial
 from searchers.ray_adapter import TuneSearcher
 
@@ -50,7 +51,7 @@ def ray_session(config):
     owned = not ray.is_initialized()
     if owned:
         kwargs = dict(include_dashboard=False, log_to_driver=False,
-                      logging_level="WARNING")
+                      logging_level="ERROR" if quiet() else "WARNING")
         if config.address in (None, "local"):
             kwargs["num_cpus"] = config.num_cpus or os.cpu_count() or 1
         else:
@@ -66,6 +67,7 @@ def ray_session(config):
                                 f"it in ~/.ray/auth_token or RAY_AUTH_TOKEN ({first_line(e)})"
                                 ) from None
             raise
+        no_colour_reset_at_exit()
     try:
         resources = ray.cluster_resources()
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))

@@ -113,3 +113,23 @@ def test_a_score_is_a_finite_number_of_a_completed_record():
     for bad in (float("nan"), float("inf"), "0.5", True, None):
         assert score({"val_accuracy": bad}) is None
     assert score({"val_accuracy": 0.5}, status="failed") is None
+
+
+def test_the_user_error_boundary():
+    import numpy as np
+
+    from nasplay.errors import is_user_error
+    from search_space import Genotype
+
+    def raised(fn):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            return e
+        raise AssertionError("did not raise")
+
+    assert is_user_error(UserError("bad --trials"))
+    assert is_user_error(raised(lambda: Genotype.from_dict({"space": "nasnet"})))  # our check
+    assert not is_user_error(raised(lambda: np.zeros(2).reshape(3)))            # numpy's
+    assert not is_user_error(raised(lambda: int("x")))                          # a bug
+    assert not is_user_error(KeyError("genotype"))

@@ -292,3 +292,51 @@ def test_two_nodes_on_one_machine_both_run_trials(tmp_path):
     metrics = json.loads(done.stdout.strip().splitlines()[-1])
     assert [m["peers"] for m in metrics] == [2, 2]
     assert len({m["node_id"] for m in metrics}) == 2
+
+
+def test_a_run_directory_is_held_by_one_search_at_a_time(ray_session, tmp_path, capsys,
+                                                         nasplay_cli):
+    from nasplay.runlock import holder
+
+    run_dir = tmp_path / "run"
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"scorer_options": {"sleep_s": 2.0}}))
+    with open(tmp_path / "driver.log", "wb") as log:
+        first = _child_search(run_dir, ray_session, "--searcher", "random", "--space", "nasnet",
+                              "--trials", 4, "--workers", 1, "--cpus-per-trial", 1,
+                              "--config", config, log=log)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run_dir / "trials.jsonl").exists():
+            time.sleep(0.1)
+        assert holder(run_dir) == first.pid
+        for argv in (["--resume", "--trials", 6],
+                     ["--searcher", "random", "--space", "nasnet", "--trials", 2]):
+            assert nasplay_cli("--run-dir", run_dir, *argv) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"in use by another search (pid {first.pid})" in err
+        assert first.wait(timeout=120) == 0
+    finally:
+        first.kill()
+    assert holder(run_dir) is None
+    # the refused searches ran nothing: the first one's 4 trials, each once
+    assert [r["step"] for r in lines_of(run_dir)] == [0, 1, 2, 3]
+
+
+def test_kill_9_leaves_no_stale_lock(ray_session, tmp_path):
+    from nasplay.runlock import holder
+
+    run_dir = tmp_path / "run"
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"scorer_options": {"sleep_s": 30.0}}))
+    with open(tmp_path / "driver.log", "wb") as log:
+        driver = _child_search(run_dir, ray_session, "--searcher", "random", "--space",
+                               "nasnet", "--trials", 2, "--workers", 1, "--cpus-per-trial", 1,
+                               "--config", config, log=log)
+    deadline = time.time() + 120
+    while time.time() < deadline and holder(run_dir) != driver.pid:
+        time.sleep(0.1)
+    assert holder(run_dir) == driver.pid
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert holder(run_dir) is None
