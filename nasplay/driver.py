@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -76,8 +77,21 @@ class SearchResult:
         return best_record(self.records, self.metric)
 
     @property
+    def all_failed(self) -> bool:
+        """Every trial failed: the search learned nothing (exit status 1)."""
+        return bool(self.records) and self.completed == 0
+
+    @property
     def exit_code(self) -> int:
-        return 130 if self.stopped == "interrupted" else 0
+        if self.stopped == "interrupted":
+            return 130
+        return 1 if self.all_failed else 0
+
+    def most_common_error(self) -> tuple[str, int] | None:
+        """The error the most failed trials share, and how many."""
+        errors = Counter(first_line(r.get("error", "")) for r in self.records
+                         if r.get("status") == "failed")
+        return errors.most_common(1)[0] if errors else None
 
 
 # execute(driver, settings, cpus_per_trial, num_samples) -> "exhausted" | "done"
@@ -267,6 +281,10 @@ class Driver:
         if best is not None:
             lines.append(f"best: {best['trial_id']} {self.metric} "
                          f"{score_of(best, self.metric):.4f} -> {self.run_dir.best_path}")
+        if result.all_failed:
+            error, count = result.most_common_error()
+            lines.append(f"every trial failed; the most common error ({count} of "
+                         f"{len(result.records)}): {error[:300]}")
         if result.stopped == "exhausted":
             lines.append("the searcher has no new genotype left to propose (the space is "
                          "exhausted)")

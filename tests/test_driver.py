@@ -175,3 +175,11 @@ def test_a_lost_trial_gets_one_line_of_rays_error_file(tmp_path, error_text, exp
     (tmp_path / "error.txt").write_text(error_text)
     trial = type("Trial", (), {"error_file": str(tmp_path / "error.txt")})()
     assert error_message(trial) == expected
+
+
+def test_a_search_whose_trials_all_fail_exits_1_naming_the_most_common_error(tmp_path, capsys):
+    result = Driver(make_plan(config(tmp_path / "run", trials=3)), CLUSTER).run(
+        loop(fail_steps={0, 1, 2}))
+    assert result.all_failed and result.exit_code == 1
+    out = capsys.readouterr().out
+    assert "every trial failed; the most common error (3 of 3): ValueError: boom" in out
