@@ -19,7 +19,7 @@ from keras import layers, ops
 
 # Short proxy training (a few hundred steps) needs moving statistics that converge: with Keras's
 # default momentum of 0.99 a small network scored chance on validation after 3 epochs on 2,000
-# CIFAR-10 images, and 0.26-0.35 with 0.9 (measured, see DESIGN.md).
+# CIFAR-10 images, and 0.26-0.35 with 0.9 (measured; docs/architecture.md, "Facts").
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-3
 

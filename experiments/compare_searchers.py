@@ -179,7 +179,7 @@ def _mean_std(values: list[float]) -> str:
 def summary_table(runs, budget: int) -> str:
     """Markdown: per searcher, mean ± std over seeds of the best score at half and at the full
     budget, and the failed trials."""
-    from nasplay.report import best_so_far
+    from nasplay.inspect_cli import best_so_far
 
     by_searcher: dict[str, list] = {}
     for run in runs:
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     run_dirs = run_study(args, score, scorer_options)
     elapsed = time.perf_counter() - start
 
-    from nasplay.report import load_run, plot_overlay
+    from nasplay.inspect_cli import load_run, plot_overlay
 
     runs = [load_run(d) for d in run_dirs]
     metric = runs[0].metric

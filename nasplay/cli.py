@@ -20,7 +20,7 @@ SUBCOMMANDS = {
     "search": ("nasplay.search_cli", "run a cell search on Ray Tune",
                "nasplay search --searcher evolution --space nasnet --trials 20 --run-dir runs/evo "
                "--data ../shared/datasets/cifar10-jpeg"),
-    "inspect": ("nasplay.report", "leaderboard, best cell diagrams and progress plots of runs",
+    "inspect": ("nasplay.inspect_cli", "leaderboard, best cell diagrams and progress plots of runs",
                 "nasplay inspect runs/evo --top 10"),
     "export": ("nasplay.export", "save the best (or a chosen) cell's network as a .keras file",
                "nasplay export runs/evo --out runs/evo/best.keras"),

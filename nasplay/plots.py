@@ -6,7 +6,7 @@ drawn as if it were accuracy. Trial numbers get integer ticks, parameter counts 
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, so no global backend
 is switched and nothing is left open) and written with one atomic replace, so a viewer open on
-a report never reads half a PNG. A plot takes a ``nasplay.report.Run`` (it reads ``trials``,
+a report never reads half a PNG. A plot takes a ``nasplay.inspect_cli.Run`` (it reads ``trials``,
 ``metric``, ``label``, ``searcher`` and ``best_first``), writes ``path`` and returns the figure
 (for tests and notebooks).
 """

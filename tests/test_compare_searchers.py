@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nasplay import rundir
-from nasplay.report import load_run
+from nasplay.inspect_cli import load_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "compare_searchers.py"
 

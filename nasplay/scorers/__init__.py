@@ -1,6 +1,6 @@
 """The scorer registry: every rung of the fidelity ladder, picked by name like ops and spaces.
 
-A scorer answers "how good is this genotype?" at some price (``../docs/scorers.md`` has the
+A scorer answers "how good is this genotype?" at some price (``docs/architecture.md`` has the
 ladder). The searchers never know which one answers; ``nasplay search --scorer NAME`` picks it
 from ``SCORERS`` the way cells pick ops from ``cells.OPS`` and searches pick spaces from
 ``search_space.SPACES``. A scorer is one ``Scorer`` object; adding one is one module in this
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from nasplay.scorers import proxy, zero_cost
 from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer,
-                                      default_metric, get_scorer, register_scorer)
+                                      default_metric, get_scorer, register_scorer, score_metrics)
 
 __all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "default_metric", "get_scorer",
-           "register_scorer"]
+           "register_scorer", "score_metrics"]
 
 # The built-in scorers, cheapest first; a new one is a module here plus one line.
 register_scorer(zero_cost.SCORER)

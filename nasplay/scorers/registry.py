@@ -74,6 +74,13 @@ def default_metric(name: str | None) -> str:
     return scorer.metric if scorer else DEFAULT_METRIC
 
 
+def score_metrics() -> list[str]:
+    """The metric of every registered scorer, cheapest rung first: a candidate's scores. A
+    cheap rung's best candidates are re-scored by the next (``--rerank-top``), so one record can
+    hold several; ``inspect`` shows each one present."""
+    return list(dict.fromkeys(scorer.metric for scorer in SCORERS.values()))
+
+
 def _function_scorer(spec: str) -> Scorer:
     """A ``package.module:function`` scorer: the flags and ``scorer_options`` are its options,
     unchecked (they are the function's to read). It must be importable on every Ray node."""

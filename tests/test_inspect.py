@@ -12,7 +12,7 @@ from fake_runs import fake_trials, write_run
 from nasplay import cli, rundir
 from nasplay import plots
 from nasplay.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
-from nasplay.report import best_so_far, load_run
+from nasplay.inspect_cli import best_so_far, load_run
 from search_space import PUBLISHED, Genotype, load_genotype
 
 FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "val_accuracy_vs_params.png")

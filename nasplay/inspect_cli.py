@@ -30,9 +30,6 @@ from nasplay.records import score_of
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
 PROGRESS_FIGURE = "progress.png"
-# Metrics that are a candidate's score, one per scorer. A one-shot run re-ranks its best trials
-# with the standalone proxy, so those records hold two; the leaderboard shows each one present.
-SCORE_METRICS = ("val_accuracy", "oneshot_accuracy", "naswot")
 # best_so_far and plot_overlay stay importable from here (experiments/compare_searchers.py).
 __all__ = ["best_so_far", "plot_overlay", "load_run", "load_runs", "leaderboard", "run"]
 
@@ -166,8 +163,10 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 def other_scores(run: Run, trials: list[dict] | None = None) -> list[str]:
     """The scores besides the run's metric that any of ``trials`` (default: all) has."""
+    from nasplay.scorers import score_metrics
+
     trials = run.trials if trials is None else trials
-    return [m for m in SCORE_METRICS
+    return [m for m in score_metrics()
             if m != run.metric and any(score_of(t, m) is not None for t in trials)]
 
 
