@@ -54,6 +54,7 @@ class SearchConfig:
     # ZeroCostConfig fields, or a custom scorer's own; a run's config.json holds all of them
     scorer_options: dict = field(default_factory=dict)
     scheduler: str = "fifo"          # fifo: train every candidate fully; asha: stop weak ones early
+    warm_start: str | None = None    # a run directory whose completed trials seed the searcher
     # --- where and how it runs ---
     run_dir: str = "runs/search"     # the run directory (see the module docstring)
     workers: int = 1                 # trials evaluated at once
@@ -138,6 +139,9 @@ class SearchConfig:
                                 f"got {getattr(self, name)!r}")
         if not isinstance(self.run_dir, str) or not self.run_dir.strip():
             raise UserError("run_dir: give the run directory with --run-dir DIR")
+        if self.warm_start is not None and (not isinstance(self.warm_start, str)
+                                            or not self.warm_start.strip()):
+            raise UserError(f"warm_start must be a run directory, got {self.warm_start!r}")
         if self.address is not None and (not isinstance(self.address, str)
                                          or not self.address.strip()):
             raise UserError(f"address must be 'auto' or HOST:PORT, got {self.address!r}")
@@ -146,4 +150,4 @@ class SearchConfig:
 # The settings that make two runs the same experiment (see SearchConfig's first group).
 EXPERIMENT_FIELDS = ("searcher", "space", "seed", "searcher_options", "scorer", "metric", "data",
                      "subset", "epochs", "filters", "cells_per_stage", "scorer_options",
-                     "scheduler")
+                     "scheduler", "warm_start")

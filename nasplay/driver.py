@@ -133,6 +133,12 @@ class Driver:
             self._reopen()
         else:
             self.run_dir.create(self.config)
+            if self.plan.warm_start:
+                from searchers import warm_start
+
+                scored = warm_start(self.searcher, self.plan.warm_start)
+                print(f"nasplay search: warm start from {self.config.warm_start}: "
+                      f"{scored} scored trial(s) of {len(self.plan.warm_start)}")
         self.save_state()
 
     def _reopen(self) -> None:

@@ -40,6 +40,7 @@ class Plan:
     state: tuple[dict, dict] | None = None                # resume: searcher state, pending steps
     rewrite_config: bool = True         # resume: config.json changes (more trials, workers...)
     notes: list[str] = field(default_factory=list)       # warnings for the user, one line each
+    warm_start: list = field(default_factory=list)  # (genotype dict, score) of another run's trials
 
     @property
     def metric(self) -> str:
@@ -68,7 +69,8 @@ def make_plan(config: SearchConfig, resume: bool = False,
         raise UserError(f"--scheduler asha stops candidates between training epochs; the "
                         f"{scorer.name} scorer does not train: use --scheduler fifo")
     config = dataclasses.replace(config, data=_data_path(config),
-                                 metric=config.metric or scorer.metric)
+                                 metric=config.metric or scorer.metric,
+                                 warm_start=_absolute(config.warm_start))
     config, options = resolve(scorer, config)
     notes: list[str] = []
     if saved is None:
@@ -77,11 +79,12 @@ def make_plan(config: SearchConfig, resume: bool = False,
     else:
         _check_same_experiment(run_dir, saved, config)
     check_searcher_options(config)
+    seeds = _warm_start_results(config) if saved is None and config.warm_start else []
     _check_address(config.address)
     if scorer.preflight is not None and _data_is_here(config):
         scorer.preflight(options)
     plan = Plan(config=config, resume=resume, run_dir=run_dir, scorer=scorer, options=options,
-                notes=notes)
+                notes=notes, warm_start=seeds)
     if saved is not None:
         _load_progress(plan, saved)
     return plan
@@ -163,6 +166,37 @@ def check_searcher_options(config: SearchConfig) -> None:
             make_searcher(config)
     except (TypeError, ValueError) as e:
         raise UserError(f"searcher_options for {config.searcher}: {first_line(e)}") from None
+
+
+def _warm_start_results(config: SearchConfig) -> list[tuple[dict, float | None]]:
+    """Another run's finished trials, as ``searchers.warm_start`` takes them, checked against
+    this search: a run directory of the same space with completed trials scored by our metric."""
+    from nasplay import rundir
+    from nasplay.records import score_of
+    from search_space import get_space
+    from searchers import warm_start
+
+    where = rundir.check_run_dir(config.warm_start)
+    other = rundir.read_config(where)
+    if other.get("space") not in (None, config.space):
+        raise UserError(f"--warm-start {where}: that run searched space {other.get('space')!r}, "
+                        f"this one searches {config.space!r}; warm-start from a run of the same "
+                        f"space")
+    results = [(r["genotype"], score_of(r, config.metric)) for r in rundir.read_trials(where)]
+    if not any(score is not None for _, score in results):
+        raise UserError(f"--warm-start {where}: no completed trial there has a {config.metric!r} "
+                        f"score; warm-start from a run with completed trials of this scorer")
+    try:  # every genotype of this space (checked on a throwaway searcher)
+        from searchers import RandomSearch
+
+        warm_start(RandomSearch(get_space(config.space)), results)
+    except ValueError as e:
+        raise UserError(f"--warm-start {where}: {one_line(e)}") from None
+    return results
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path else path
 
 
 # ---------------------------------------------------------------------- other checks

@@ -24,7 +24,7 @@ from nasplay.errors import UserError
 # argparse destination -> SearchConfig field, for every flag that is a setting
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
-               "seed", "scheduler", "scorer", "max_failures")
+               "seed", "scheduler", "scorer", "max_failures", "warm_start")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--scorer", metavar="NAME",
         help=f"how candidates are scored: {', '.join(SCORERS)}, or package.module:function "
              f"(default: proxy, a short training)")
+    add("--warm-start", metavar="RUN_DIR",
+        help="seed the searcher with another run's completed trials (same space): evolution's "
+             "population, the controller's baseline and first updates")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default: 1)")
     add("--population-size", type=int, metavar="P",

@@ -183,3 +183,20 @@ def test_a_search_whose_trials_all_fail_exits_1_naming_the_most_common_error(tmp
     assert result.all_failed and result.exit_code == 1
     out = capsys.readouterr().out
     assert "every trial failed; the most common error (3 of 3): ValueError: boom" in out
+
+
+def test_a_warm_start_seeds_evolutions_population_from_another_run(tmp_path, capsys):
+    other = Driver(make_plan(config(tmp_path / "other", trials=6)), CLUSTER)
+    other.run(loop())
+    plan = make_plan(config(tmp_path / "run", searcher="evolution", trials=30,
+                            searcher_options={"population_size": 6, "sample_size": 2},
+                            warm_start=str(tmp_path / "other")))
+    assert len(plan.warm_start) == 6
+    driver = Driver(plan, CLUSTER)
+    driver.open_run()
+    population = {genotype.hash() for _, genotype, _ in driver.searcher.population}
+    seeded = {Genotype.from_dict(r["genotype"]).hash() for r in other.records}
+    assert population == seeded                 # full population: the next ask mutates
+    assert "warm start from" in capsys.readouterr().out
+    assert SearchConfig.load(tmp_path / "run" / "config.json").warm_start == str(
+        tmp_path / "other")

@@ -185,3 +185,27 @@ def test_make_plan_takes_only_a_search_config():
         make_plan({"searcher": "random"})
     with pytest.raises(UserError, match="trials must be"):
         make_plan(SearchConfig(trials=-1))
+
+
+@pytest.mark.parametrize("trials, space, message", [
+    ([], "nasnet", "no completed trial there has a 'naswot' score"),
+    ([("completed", {"naswot": 300.0})], "darts", "that run searched space 'darts'"),
+    ([("failed", {})], "nasnet", "no completed trial there has a 'naswot' score"),
+])
+def test_a_warm_start_that_cannot_seed_this_search_is_refused(tmp_path, capsys, nasplay_cli,
+                                                              trials, space, message):
+    other = RunDir(tmp_path / "other")
+    other.create(SearchConfig(searcher="random", space=space, trials=4, run_dir=str(other.path),
+                              scorer="zero-cost", metric="naswot"))
+    for i, (status, metrics) in enumerate(trials):
+        genotype = get_space(space).sample(np.random.default_rng(i))
+        other.append_trial(trial_record(f"random-{i:05d}", genotype.to_dict(), status, metrics))
+    assert nasplay_cli("--run-dir", tmp_path / "new", "--searcher", "evolution", "--space",
+                       "nasnet", "--trials", 20, "--scorer", "zero-cost", "--warm-start",
+                       other.path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "new").exists()
+    assert nasplay_cli("--run-dir", tmp_path / "new", "--searcher", "random", "--space",
+                       "nasnet", "--trials", 2, "--warm-start", tmp_path / "nowhere") == 2
+    assert "does not exist" in capsys.readouterr().err
