@@ -131,9 +131,14 @@ class TuneSearcher(RaySearcher):
 
     # ----------------------------------------------------------------- suggest / complete
 
+    def _at_capacity(self) -> bool:
+        """Whether the trials running (suggested, not yet complete) fill the concurrency limit;
+        a subclass that suggests by other means (re-issued proposals) checks it first too."""
+        return self._max_concurrent is not None and len(self._proposals) >= self._max_concurrent
+
     def suggest(self, trial_id: str) -> dict | str | None:
         self._check_properties()
-        if self._max_concurrent is not None and len(self._proposals) >= self._max_concurrent:
+        if self._at_capacity():
             return None
         if self.wrapped.finished:
             return RaySearcher.FINISHED
