@@ -114,7 +114,9 @@ class TuneSearcher(RaySearcher):
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         """Limit concurrency here rather than in Ray's ``ConcurrencyLimiter``, which would drop
-        the end of any trial it did not start itself (a trial re-run by ``Tuner.restore``)."""
+        the end of any trial it did not start itself (a trial re-run by ``Tuner.restore``). As
+        for Ray's searchers that limit themselves, the limiter's ``batch=True`` then does not
+        apply: our searchers are asynchronous anyway."""
         self._max_concurrent = int(max_concurrent)
         return True
 
