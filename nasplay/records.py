@@ -41,8 +41,7 @@ def score_of(record: dict, metric: str) -> float | None:
     """A completed record's finite ``metric``, else None (failed, missing, NaN, not a number)."""
     if record.get("status") != "completed":
         return None
-    value = (record.get("metrics") or {}).get(metric)
-    return clean_score(value) if isinstance(value, (int, float)) else None
+    return clean_score((record.get("metrics") or {}).get(metric))
 
 
 def best_record(records: list[dict], metric: str) -> dict | None:

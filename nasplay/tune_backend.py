@@ -89,6 +89,8 @@ class RunSearcher(TuneSearcher):
         self.exhausted = False
 
     def suggest(self, trial_id: str):
+        if self._at_capacity():
+            return None
         if self._reissue:
             our_id, genotype, step = self._reissue.pop(0)
             config = {"trial_id": our_id, "genotype": genotype, "step": step}
