@@ -9,11 +9,12 @@ stores, loads and replaces arrays.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from search_space.files import atomic_write
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -38,24 +39,18 @@ def load_array(path: Path) -> np.ndarray | None:
 def save_array(path: Path, array: np.ndarray) -> None:
     """Store ``array`` at ``path`` atomically and drop the other entries in its folder.
 
-    The array is written to a temporary file and renamed into place, so a concurrent reader sees
-    either no entry or a whole one. The other ``.npy`` files in the folder are older versions of
-    the same source (the caller keeps one folder per source and split), removed so that editing a
-    dataset does not leave stale copies behind. A cache that cannot be written (read-only home,
-    full disk) is a warning, not an error: the data is in memory either way.
+    Written with ``search_space.files.atomic_write`` (a temporary file, fsync, rename), so a
+    concurrent reader sees either no entry or a whole one. The other ``.npy`` files in the folder
+    are older versions of the same source (the caller keeps one folder per source and split),
+    removed so that editing a dataset does not leave stale copies behind. A cache that cannot be
+    written (read-only home, full disk) is a warning, not an error: the data is in memory
+    either way.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, array, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, lambda tmp: np.save(tmp, array, allow_pickle=False))
         for stale in path.parent.glob("*.npy"):
-            if stale != path:
+            if stale != path and not stale.name.startswith("."):  # not a writer's temp file
                 stale.unlink(missing_ok=True)
     except OSError as e:
         warnings.warn(f"could not write the data cache {path}: {e}", stacklevel=2)

@@ -16,8 +16,8 @@ must be set again after it.
 
 Per backend:
 
-- XLA (``jit_compile``): TensorFlow on GPUs only (measured on the 2-core development machine,
-  DESIGN.md: XLA trains a small cell network 4x slower than plain TensorFlow on the CPU); JAX
+- XLA (``jit_compile``): TensorFlow on GPUs only (on the 2-core development machine XLA trains
+  a small cell network 4x slower than plain TensorFlow; docs/architecture.md, "Facts"); JAX
   always (it has no other mode worth training in); PyTorch never (``torch.compile`` costs more
   than a short proxy training saves).
 - Mixed precision: only with a GPU; bfloat16 on GPUs of compute capability 8.0 and newer
@@ -103,6 +103,29 @@ def _dtype_policy(mixed_precision: bool | None, used_gpus: int, capability) -> s
                         "unset or set it false")
     new = capability is not None and tuple(capability) >= BFLOAT16_CAPABILITY
     return "mixed_bfloat16" if new else "mixed_float16"
+
+
+def visible_gpus() -> int:
+    """How many GPUs the active backend can see (0 where it has none or none is visible).
+
+    Under TensorFlow this lists its physical devices, which does not start its runtime, so
+    :func:`configure` may still follow."""
+    backend = check_backend(active_backend())
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return len(tf.config.list_physical_devices("GPU"))
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts
+    import jax
+
+    try:
+        return len(jax.devices("gpu"))
+    except RuntimeError:  # no GPU platform
+        return 0
 
 
 def current() -> DeviceSettings | None:

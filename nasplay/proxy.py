@@ -241,7 +241,7 @@ def _build(genotype, config: ProxyConfig, sets: Subsets, settings) -> tuple:
                           auxiliary_head=config.auxiliary_head, seed=config.seed)
     per_call = steps_per_execution(config.steps_per_execution, plan.steps_per_epoch)
     _compile(model, config, plan.steps_per_epoch, per_call, settings)
-    flops = _prebuild(model, sets)
+    flops = _prebuild(model, sets, settings.backend)
     return model, _Run(batches, plan.steps_per_epoch, per_call, flops)
 
 
@@ -288,14 +288,16 @@ def loss_arguments(model) -> dict:
             "metrics": [["accuracy"]] + [[]] * (n_outputs - 1)}
 
 
-def _prebuild(model, sets: Subsets) -> int | None:
+def _prebuild(model, sets: Subsets, backend: str) -> int | None:
     """Create the optimizer's and metrics' variables before ``fit``; return multiply-adds/image.
 
     Without a distribution strategy Keras (3.15, TensorFlow) creates them while tracing the
     first training step, and a ``tf.function`` that creates variables is traced a second time:
     measured, this doubled the first step's cost (JAX and PyTorch need them built before their
-    first step too). One eager call on one image builds them, and the same call counts the
-    model's multiply-adds (:func:`nasplay.flops.recording`).
+    first step too). One forward pass on one image builds them, and the same pass counts the
+    model's multiply-adds (:func:`nasplay.flops.recording`): eager on TensorFlow and PyTorch;
+    on JAX only traced (``jax.eval_shape``), since eager JAX compiles every op for its shapes
+    (about 13 s for a small cell network on 2 cores).
     """
     from nasplay.flops import recording
     from nasplay.pipeline import normalize
@@ -304,13 +306,27 @@ def _prebuild(model, sets: Subsets) -> int | None:
     x = normalize(sets.x_train[:1])
     y = sets.y_train[:1]
     with recording(model) as counted:
-        y_pred = model(x, training=False)
+        y_pred = _forward_once(model, x, backend)
     if isinstance(y_pred, (list, tuple)):
         y = [y] * len(y_pred)
     model.compute_loss(x, y, y_pred, training=False)
     model.compute_metrics(x, y, y_pred, sample_weight=None)
     model.reset_metrics()
     return None if counted is None else int(sum(counted.values()))
+
+
+def _forward_once(model, x: np.ndarray, backend: str):
+    """``model(x)`` in inference mode; on JAX traced only, with uniform class probabilities
+    standing in for the outputs (they only build the loss and metric variables)."""
+    if backend != "jax":
+        return model(x, training=False)
+    import jax
+
+    shapes = jax.eval_shape(lambda a: model(a, training=False),
+                            jax.ShapeDtypeStruct(x.shape, x.dtype))
+    uniform = [np.full(s.shape, 1.0 / s.shape[-1], np.float32)
+               for s in jax.tree_util.tree_leaves(shapes)]
+    return uniform if isinstance(shapes, (list, tuple)) else uniform[0]
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
@@ -320,8 +336,6 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> floa
     for the few batches of a validation subset is cheaper than ``model.evaluate`` (measured in
     benchmarks/proxy_benchmark.py). Images are normalized exactly as in training.
     """
-    import keras
-
     from nasplay.pipeline import eval_batches
 
     if len(y) == 0:
@@ -331,6 +345,13 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> floa
         probs = model(images, training=False)
         if isinstance(probs, (list, tuple)):
             probs = probs[0]
-        predicted = np.argmax(keras.ops.convert_to_numpy(probs), axis=-1)
+        predicted = np.argmax(to_numpy(probs), axis=-1)
         correct += int(np.sum(predicted == labels))
     return correct / len(y)
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A backend's tensor as a numpy array (a PyTorch one may live on a GPU)."""
+    if hasattr(tensor, "detach"):
+        return tensor.detach().cpu().numpy()
+    return np.asarray(tensor)

@@ -2,155 +2,169 @@
 
     nasplay train --genotype nasnet-a --data ../shared/datasets/cifar10-jpeg --subset 2000 \\
         --epochs 3 --filters 8 --cells-per-stage 1 --seed 0 --out runs/nasnet-a-proxy
+    nasplay train --genotype runs/search1 --out runs/search1-best    # the run's own settings
+    nasplay train --like runs/search1 --genotype cell.json --epochs 6 --out runs/cell-longer
     nasplay train --genotype runs/search1 --data cifar10 --epochs 600 --filters 36 \\
         --cells-per-stage 6 --augment --cutout 16 --cosine --drop-path 0.2 --auxiliary-head \\
-        --test-data cifar10 --out runs/search1-final
+        --test-data cifar10 --out runs/search1-final --backend jax
 
 ``--genotype`` is a published name, a genotype JSON file, or a run directory (its
-``best_genotype.json``). Writes ``OUT/model.keras``, ``OUT/metrics.json`` (the proxy's metrics
-plus what was run) and ``OUT/genotype.json``. The validation images are carved from the training
-split as in a search; ``--test-data`` adds ``test_accuracy`` from a test split, which a search
-never sees. Every input is checked before anything is written, and an ``--out`` that already
-holds a model is refused unless ``--overwrite``.
+``best_genotype.json``). With a run directory, or ``--like RUN_DIR``, training uses that run's
+own settings (``nasplay.train_settings``), so the same seed reproduces the search's score; flags
+override them. Writes ``OUT/model.keras``, ``OUT/metrics.json`` (the proxy's metrics plus what
+was run) and ``OUT/genotype.json``. The validation images are carved from the training split as
+in a search; ``--test-data`` adds ``test_accuracy`` from a test split, which a search never
+sees. Every input is checked before anything is written, and an ``--out`` that already holds a
+model is refused unless ``--overwrite``.
 
-Module-level imports stay light (the CLI builds every subcommand's parser); TensorFlow is
-imported inside :func:`run`.
+Module-level imports stay light (the CLI builds every subcommand's parser); the backend is
+selected (``--backend``, else the run's, else ``KERAS_BACKEND``) before Keras is imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
+from nasplay.backends import BACKENDS
 from nasplay.errors import UserError
+from search_space.files import atomic_write, atomic_write_text
 
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 GENOTYPE_FILE = "genotype.json"
-RUN_GENOTYPE_FILE = "best_genotype.json"
+LIKE = "the run's with --like or a run directory, else"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--genotype", required=True, metavar="NAME|FILE|DIR",
+    add("--genotype", metavar="NAME|FILE|DIR",
         help="published cell (nasnet-a, amoebanet-a, enas, darts-v2), a genotype JSON file, or "
-             "a search run directory (uses its best_genotype.json)")
-    add("--data", default="cifar10", metavar="SRC",
-        help="'cifar10', a folder of CIFAR-10 python batches, or an image folder "
-             "(<dir>/train/<class>/*.jpg); default cifar10")
-    add("--subset", type=int, default=None, metavar="N",
-        help="training images, class-stratified (default: all but the validation images)")
-    add("--val-size", type=int, default=1000, metavar="N",
-        help="validation images carved from the training split (default 1000)")
-    add("--epochs", type=int, default=10, metavar="E", help="training epochs (default 10)")
-    add("--filters", type=int, default=16, metavar="F", help="first-stage width (default 16)")
-    add("--cells-per-stage", type=int, default=2, metavar="N",
-        help="normal cells between reductions (default 2)")
-    add("--seed", type=int, default=0, metavar="S",
-        help="initial weights, data order, subset choice (default 0)")
+             "a search run directory (its best_genotype.json, trained with the run's settings)")
+    add("--like", metavar="RUN_DIR",
+        help="train with this search run's own settings (data, subset, epochs, network, seed, "
+             "optimizer), so the same seed reproduces its score; flags override them; without "
+             "--genotype, the run's best cell")
+    add("--data", metavar="SRC",
+        help=f"'cifar10', a folder of CIFAR-10 python batches, or an image folder "
+             f"(<dir>/train/<class>/*.jpg); default: {LIKE} cifar10")
+    add("--subset", type=int, metavar="N",
+        help=f"training images, class-stratified (default: {LIKE} all but the validation images)")
+    add("--val-size", type=int, metavar="N",
+        help=f"validation images carved from the training split (default: {LIKE} 1000)")
+    add("--epochs", type=int, metavar="E", help=f"training epochs (default: {LIKE} 10)")
+    add("--filters", type=int, metavar="F", help=f"first-stage width (default: {LIKE} 16)")
+    add("--cells-per-stage", type=int, metavar="N",
+        help=f"normal cells between reductions (default: {LIKE} 2)")
+    add("--seed", type=int, metavar="S",
+        help=f"initial weights, data order, subset choice (default: {LIKE} 0)")
     add("--out", required=True, metavar="DIR", help="where model.keras and metrics.json go")
-    add("--batch-size", type=int, default=64, metavar="B", help="default 64")
-    add("--lr", type=float, default=0.05, metavar="LR", help="SGD learning rate (default 0.05)")
-    add("--augment", action="store_true", help="pad-4 random crop and horizontal flip")
-    add("--cutout", type=int, default=0, metavar="PX", help="cutout square side (default 0: off)")
-    add("--cosine", action="store_true", help="cosine decay of the learning rate to 0")
-    add("--drop-path", type=float, default=0.0, metavar="P", help="drop-path rate (default 0)")
-    add("--auxiliary-head", action="store_true",
-        help="auxiliary classifier after the second reduction (loss weight 0.4)")
+    add("--batch-size", type=int, metavar="B", help=f"default: {LIKE} 64")
+    add("--lr", type=float, metavar="LR", help=f"SGD learning rate (default: {LIKE} 0.05)")
+    add("--augment", action=argparse.BooleanOptionalAction,
+        help="pad-4 random crop and horizontal flip (default: the run's, else off)")
+    add("--cutout", type=int, metavar="PX", help="cutout square side (default: the run's, else 0)")
+    add("--cosine", action=argparse.BooleanOptionalAction,
+        help="cosine decay of the learning rate to 0 (default: the run's, else off)")
+    add("--drop-path", type=float, metavar="P", help="drop-path rate (default: the run's, else 0)")
+    add("--auxiliary-head", action=argparse.BooleanOptionalAction,
+        help="auxiliary classifier after the second reduction, loss weight 0.4 (default: off)")
     add("--test-data", default=None, metavar="SRC",
         help="report test accuracy on SRC's test split ('cifar10', python batches' test_batch, "
              "<dir>/test/<class>/*, or a folder of class folders)")
-    add("--cpus", type=int, default=None, metavar="N",
-        help="TensorFlow threads (default: all cores)")
+    add("--backend", choices=BACKENDS, default=None,
+        help="Keras backend (default: the run's with --like, else $KERAS_BACKEND or tensorflow)")
+    add("--mixed-precision", action=argparse.BooleanOptionalAction,
+        help="float16/bfloat16 compute (default: on with a GPU; refused without one)")
+    add("--cpus", type=int, default=None, metavar="N", help="CPU threads (default: all cores)")
     add("--overwrite", action="store_true", help="replace a model already in --out")
     add("--quiet", action="store_true", help="no progress bar")
 
 
+def prepare(args: argparse.Namespace) -> None:
+    """Select the backend (``--backend``, else the run's with ``--like``, else the process's):
+    the CLI calls this before it imports Keras. UserError for an unknown or uninstalled one, or
+    one other than the backend Keras already runs on."""
+    from nasplay import backends, train_settings
+
+    backend = args.backend or train_settings.run_backend(args)
+    if backend is not None:
+        backends.select_backend(backend)
+    else:
+        backends.check_backend(backends.active_backend())
+
+
 def run(args: argparse.Namespace) -> int:
-    from nasplay.proxy import ProxyConfig
+    from nasplay import train_settings
 
     out = Path(args.out)
     _check_out(out, args.overwrite)
-    if args.subset is not None and args.subset < 1:
-        raise UserError(f"--subset must be a positive number of images, got {args.subset}")
-    if args.epochs < 1:
-        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.val_size < 1:
-        raise UserError(f"--val-size must be at least 1, got {args.val_size}")
-    genotype = resolve_genotype(args.genotype)
-    config = ProxyConfig(
-        # without --subset the size is known once the data is loaded; a batch's worth passes
-        # the checks that do not depend on it
-        data=args.data, train_size=args.subset or max(args.batch_size, 1),
-        val_size=args.val_size,
-        subset_seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, cosine=args.cosine, augment=args.augment, cutout=args.cutout,
-        drop_path=args.drop_path, auxiliary_head=args.auxiliary_head, seed=args.seed,
-        filters=args.filters, cells_per_stage=args.cells_per_stage, cpus=args.cpus,
-        gpus=_has_gpu())
-    try:
-        config.check()
-    except UserError as e:
-        raise UserError(f"{e} (check --subset, --batch-size, --lr, --drop-path, --cutout)") \
-            from None
+    plan = train_settings.plan(args)
+    prepare(args)  # a no-op when the CLI did it already; before anything imports Keras
+    config, data, test = _load(plan, args)
 
-    # TensorFlow from here on: devices first, before anything creates a tensor
-    from nasplay import devices
-
-    devices.configure(config.cpus, config.gpus, config.mixed_precision)
-    from nasplay.data import load_source
-
-    data = load_source(args.data)
-    if args.subset is None:
-        config = config.replace(train_size=len(data) - args.val_size)
-        if config.train_size < config.batch_size:
-            raise UserError(f"{args.data} has {len(data)} training images: too few for "
-                            f"{args.val_size} validation images and one batch of "
-                            f"{config.batch_size}")
-    test = _load_test(args.test_data, data) if args.test_data else None
-    from nasplay import proxy
-
-    proxy.subsets(config, data)  # subset larger than the data: DataError, before any output
+    from nasplay import devices, proxy
 
     started = time.time()
-    model, metrics = proxy.train(genotype, config, data=data, test_data=test,
+    model, metrics = proxy.train(plan.genotype, config, data=data, test_data=test,
                                  verbose=0 if args.quiet else 1)
-    out.mkdir(parents=True, exist_ok=True)
-    _save_model(model, out / MODEL_FILE)
-    _write_text(out / GENOTYPE_FILE, genotype.to_json() + "\n")
-    record = {"metrics": metrics, "genotype": args.genotype, "genotype_hash": genotype.hash(),
-              "data": args.data, "test_data": args.test_data, "config": config.to_dict(),
+    record = {"metrics": metrics, "genotype": args.genotype, "like": _str(plan.like),
+              "genotype_hash": plan.genotype.hash(), "data": config.data,
+              "test_data": args.test_data, "config": config.to_dict(),
               "devices": devices.current().to_dict(), "started_at": started,
               "finished_at": time.time()}
-    _write_text(out / METRICS_FILE, json.dumps(record, indent=2, default=float) + "\n")
-    summary = f"val_accuracy {metrics['val_accuracy']:.4f}"
-    if "test_accuracy" in metrics:
-        summary += f", test_accuracy {metrics['test_accuracy']:.4f}"
-    print(f"{summary}; {metrics['params']:,} parameters, {metrics['flops'] / 1e6:.1f}M "
-          f"multiply-adds; wrote {out / MODEL_FILE} and {out / METRICS_FILE}")
+    _write_outputs(out, model, plan.genotype, record)
+    _print_summary(out, metrics, train_settings.search_score(plan.like, plan.genotype))
     return 0
 
 
-def resolve_genotype(spec: str):
-    """A Genotype from a published name, a JSON file, or a run directory's best genotype."""
-    from search_space import load_genotype
+def _load(plan, args) -> tuple:
+    """Devices, then the data and its subsets (all checks before any output): returns the final
+    ProxyConfig, the training source and the test split (or None)."""
+    from nasplay import devices
 
-    path = Path(spec)
-    if path.is_dir():
-        best = path / RUN_GENOTYPE_FILE
-        if not best.is_file():
-            raise UserError(f"--genotype {spec}: a directory without {RUN_GENOTYPE_FILE}; "
-                            f"give a run directory with a finished trial, a genotype JSON file "
-                            f"or a published name")
-        path = best
-        spec = str(best)
-    try:
-        return load_genotype(spec)
-    except ValueError as e:
-        raise UserError(f"--genotype: {e}") from None
+    config = plan.config.replace(gpus=devices.visible_gpus() > 0)
+    # devices first, before anything creates a tensor
+    devices.configure(config.cpus, config.gpus, config.mixed_precision)
+    from nasplay import proxy
+    from nasplay.data import load_source
+
+    data = load_source(config.data)
+    if plan.all_training_images:
+        config = config.replace(train_size=len(data) - config.val_size)
+        if config.train_size < config.batch_size:
+            raise UserError(f"{config.data} has {len(data)} training images: too few for "
+                            f"{config.val_size} validation images and one batch of "
+                            f"{config.batch_size}")
+    test = _load_test(args.test_data, data) if args.test_data else None
+    proxy.subsets(config, data)  # subset larger than the data: DataError, before any output
+    return config, data, test
+
+
+def _write_outputs(out: Path, model, genotype, record: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _save_model(model, out / MODEL_FILE)
+    atomic_write_text(out / GENOTYPE_FILE, genotype.to_json() + "\n")
+    atomic_write_text(out / METRICS_FILE, json.dumps(record, indent=2, default=float) + "\n")
+
+
+def _print_summary(out: Path, metrics: dict, searched: tuple[str, float] | None) -> None:
+    summary = f"val_accuracy {metrics['val_accuracy']:.4f}"
+    if searched is not None:
+        summary += f" (the search scored it {searched[1]:.4f} {searched[0]})"
+    if "test_accuracy" in metrics:
+        summary += f", test_accuracy {metrics['test_accuracy']:.4f}"
+    flops = metrics.get("flops")
+    size = f"{metrics['params']:,} parameters"
+    if flops is not None:
+        size += f", {flops / 1e6:.1f}M multiply-adds"
+    print(f"{summary}; {size}; wrote {out / MODEL_FILE} and {out / METRICS_FILE}")
+
+
+def _str(path) -> str | None:
+    return None if path is None else str(path)
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -159,12 +173,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if (out / MODEL_FILE).exists() and not overwrite:
         raise UserError(f"--out {out} already holds {MODEL_FILE}; pass --overwrite to replace "
                         f"it or choose another --out")
-
-
-def _has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _load_test(src: str, train):
@@ -190,7 +198,7 @@ def _load_test(src: str, train):
 def _save_model(model, path: Path) -> None:
     """Save atomically, compiled with Keras's own SGD so loading needs only ``import cells``.
 
-    Training used nasplay.proxy's fused SGD (a private subclass); the saved model keeps the
+    Training may have used nasplay's fused SGD (a private subclass); the saved model keeps the
     trained weights, not the optimizer's state.
     """
     import keras
@@ -198,12 +206,4 @@ def _save_model(model, path: Path) -> None:
     from nasplay.proxy import loss_arguments
 
     model.compile(optimizer=keras.optimizers.SGD(), **loss_arguments(model), jit_compile=False)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, model.save)

@@ -116,3 +116,91 @@ def test_tiny_run_writes_a_loadable_model_and_metrics(capsys, folder, tmp_path):
     # a second run into the same directory is refused, then allowed with --overwrite
     assert main(argv) == 2
     assert main([*argv, "--overwrite"]) == 0
+
+
+# -- training like a search run ------------------------------------------------------------------
+
+def _fake_run(tmp_path, folder, genotype, **proxy_settings):
+    """A run directory as ``nasplay search`` leaves it: config.json with the proxy's settings
+    split into top-level fields and scorer_options (every other ProxyConfig field)."""
+    from nasplay.proxy import ProxyConfig
+
+    proxy = ProxyConfig(data=str(folder), **proxy_settings)
+    options = {k: v for k, v in proxy.to_dict().items()
+               if k not in ("cpus", "gpus", "mixed_precision")}
+    top = {"data": options.pop("data"), "subset": options.pop("train_size"),
+           "epochs": options.pop("epochs"), "filters": options.pop("filters"),
+           "cells_per_stage": options.pop("cells_per_stage")}
+    config = {"searcher": "random", "space": "darts", "trials": 1, "seed": proxy.seed,
+              "scorer": "proxy", "metric": "val_accuracy", **top, "scorer_options": options}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "best_genotype.json").write_text(genotype.to_json())
+    return run, proxy
+
+
+RUN_SETTINGS = dict(train_size=32, val_size=16, epochs=1, batch_size=8, filters=4,
+                    cells_per_stage=0, seed=3, subset_seed=3, learning_rate=0.1, cosine=True,
+                    weight_decay=1e-3)
+
+
+def _plan(argv):
+    from nasplay.cli import build_parser
+    from nasplay.train_settings import plan
+
+    return plan(build_parser().parse_args(["train", *argv]))
+
+
+def test_like_takes_every_setting_from_the_run_and_flags_override(folder, tmp_path):
+    run, proxy = _fake_run(tmp_path, folder, PUBLISHED["enas"], **RUN_SETTINGS)
+    planned = _plan(["--like", str(run), "--out", str(tmp_path / "out")])
+    assert planned.genotype == PUBLISHED["enas"]  # no --genotype: the run's best
+    assert planned.config == proxy
+    planned = _plan(["--genotype", str(run), "--epochs", "2", "--no-cosine", "--seed", "5",
+                     "--out", str(tmp_path / "out")])
+    assert planned.config == proxy.replace(epochs=2, cosine=False, seed=5, subset_seed=5)
+    planned = _plan(["--like", str(run), "--genotype", "darts-v2", "--out", "x"])
+    assert planned.genotype == PUBLISHED["darts-v2"] and planned.config == proxy
+
+
+def test_without_a_run_train_keeps_its_own_defaults(tmp_path):
+    planned = _plan(["--genotype", "darts-v2", "--out", str(tmp_path / "out")])
+    assert (planned.config.epochs, planned.config.filters, planned.config.cells_per_stage,
+            planned.config.cosine) == (10, 16, 2, False)
+    assert planned.all_training_images and planned.like is None
+
+
+def test_train_like_reproduces_the_search_score_exactly(capsys, folder, tmp_path):
+    from nasplay import proxy
+
+    genotype = PUBLISHED["darts-v2"]
+    run, config = _fake_run(tmp_path, folder, genotype, **RUN_SETTINGS)
+    searched = proxy.evaluate(genotype, config)  # what the search's trial computed
+    (run / "trials.jsonl").write_text(json.dumps(
+        {"trial_id": "random-00000", "status": "completed", "genotype": genotype.to_dict(),
+         "metrics": {"val_accuracy": searched["val_accuracy"]}}) + "\n")
+    out = tmp_path / "out"
+    assert main(["train", "--like", str(run), "--out", str(out), "--quiet"]) == 0
+    trained = json.loads((out / "metrics.json").read_text())["metrics"]
+    for key in ("val_accuracy", "train_accuracy", "params", "flops"):
+        assert trained[key] == searched[key], key
+    assert f"the search scored it {searched['val_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_mixed_precision_on_a_cpu_is_refused(capsys, folder, tmp_path):
+    _fails_in_one_line(capsys, _tiny(folder, tmp_path / "out", "--mixed-precision"),
+                       "mixed precision needs a GPU")
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_backend_than_the_running_one_is_refused(capsys, folder, tmp_path):
+    # this pytest process runs Keras on TensorFlow; Keras cannot switch
+    _fails_in_one_line(capsys, _tiny(folder, tmp_path / "out", "--backend", "jax"),
+                       "KERAS_BACKEND=jax")
+    assert not (tmp_path / "out").exists()
+
+
+def test_like_a_missing_run_is_one_line(capsys, tmp_path):
+    _fails_in_one_line(capsys, ["train", "--like", str(tmp_path / "nope"), "--out",
+                                str(tmp_path / "out")], "--like", "nope")
