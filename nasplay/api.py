@@ -32,12 +32,12 @@ def search(config: SearchConfig, resume: bool = False,
     starts or joins one for the search and shuts it down after.
     """
     plan = make_plan(config, resume, explicit)   # bad input fails here, before anything exists
-    if plan.remaining <= 0:
+    if plan.done:
         return _target_reached(plan)
     with runlock.holding(plan.run_dir.path):
         # planned again under the lock: another search may have written the run meanwhile
         plan = make_plan(config, resume, explicit)
-        if plan.remaining <= 0:
+        if plan.done:
             return _target_reached(plan)
         from nasplay import tune_backend
         from nasplay.driver import Driver
@@ -45,7 +45,8 @@ def search(config: SearchConfig, resume: bool = False,
         with tune_backend.ray_session(plan.config) as cluster:
             cpus = plan.config.cpus_per_trial or max(1, int(cluster.cpus // plan.config.workers))
             cluster.check_fits(cpus, plan.config.gpus_per_trial)
-            return Driver(plan, cluster).run(tune_backend.run_experiment)
+            return Driver(plan, cluster).run(tune_backend.run_experiment,
+                                             tune_backend.run_rescoring)
 
 
 def _target_reached(plan) -> SearchResult:

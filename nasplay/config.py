@@ -55,6 +55,8 @@ class SearchConfig:
     scorer_options: dict = field(default_factory=dict)
     scheduler: str = "fifo"          # fifo: train every candidate fully; asha: stop weak ones early
     warm_start: str | None = None    # a run directory whose completed trials seed the searcher
+    rerank_top: int = 0              # re-score the best K after the search (0: none) ...
+    rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default
     # --- where and how it runs ---
     run_dir: str = "runs/search"     # the run directory (see the module docstring)
     workers: int = 1                 # trials evaluated at once
@@ -114,6 +116,7 @@ class SearchConfig:
         check_int("seed", self.seed, minimum=0)
         check_int("workers", self.workers, minimum=1)
         check_int("max_failures", self.max_failures, minimum=0)
+        check_int("rerank_top", self.rerank_top, minimum=0)
         for name in ("subset", "epochs", "filters", "num_cpus"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=1)
@@ -151,3 +154,4 @@ class SearchConfig:
 EXPERIMENT_FIELDS = ("searcher", "space", "seed", "searcher_options", "scorer", "metric", "data",
                      "subset", "epochs", "filters", "cells_per_stage", "scorer_options",
                      "scheduler", "warm_start")
+# (rerank_top may change on resume: a finished run can be re-ranked deeper.)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +24,8 @@ from nasplay.errors import UserError, first_line
 from nasplay.plan import Plan, make_searcher, searcher_class
 from nasplay.progress import Progress
 from nasplay.quiet import quiet
-from nasplay.records import best_record, score_of, trial_record
+from nasplay.records import (best_record, merge_rescore, rescore_record, score_of,
+                             trial_record)
 from nasplay.trial import TrialSettings
 
 
@@ -96,6 +97,8 @@ class SearchResult:
 
 # execute(driver, settings, cpus_per_trial, num_samples) -> "exhausted" | "done"
 Executor = Callable[["Driver", TrialSettings, float, int], str]
+# rescore(driver, settings, cpus_per_trial, trials): each trial's second score to on_rescored
+Rescorer = Callable[["Driver", TrialSettings, float, list], None]
 
 
 class Driver:
@@ -113,6 +116,7 @@ class Driver:
         self.pending_steps: dict[str, int] = {}
         self.searcher = None
         self.progress: Progress | None = None
+        self.rescorer = None              # --rerank-top: the scorer of the second scores
 
     # -------------------------------------------------------------- opening the run
 
@@ -229,8 +233,9 @@ class Driver:
                              metric=self.metric, report_epochs=c.scheduler == "asha",
                              quiet=quiet())
 
-    def run(self, execute: Executor) -> SearchResult:
-        """Open the run, let ``execute`` run the remaining trials, and say how it ended."""
+    def run(self, execute: Executor, rescore: Rescorer | None = None) -> SearchResult:
+        """Open the run, let ``execute`` run the remaining trials, re-score the best ones
+        (``--rerank-top``, with ``rescore``) if the search ended, and say how it ended."""
         config = self.config
         self.open_run()
         if self.plan.scorer.prepare is not None:
@@ -241,14 +246,53 @@ class Driver:
         self.progress = Progress(target=config.trials, metric=self.metric, records=self.records)
         start = time.time()
         try:
-            outcome = execute(self, self.trial_settings(cpus), cpus, remaining)
+            outcome = (execute(self, self.trial_settings(cpus), cpus, remaining)
+                       if remaining > 0 else "done")
+            stopped = self._stopped(outcome, start)
+            if stopped in ("finished", "exhausted") and rescore is not None:
+                self._rescore(rescore, cpus)
         finally:
             self.progress.close()
         result = SearchResult(run_dir=self.run_dir.path, records=list(self.records),
-                              target=config.trials, metric=self.metric,
-                              stopped=self._stopped(outcome, start))
+                              target=config.trials, metric=self.metric, stopped=stopped)
         self._summarize(result)
         return result
+
+    # -------------------------------------------------------------- --rerank-top
+
+    def _rescore(self, rescore: Rescorer, cpus: float) -> None:
+        due = self.plan.rescoring_due(self.records)
+        if not due:
+            return
+        from nasplay.scorers import get_scorer
+
+        self.rescorer = get_scorer(self.config.rerank_scorer)
+        print(f"nasplay search: re-scoring the best {len(due)} by {self.metric} with the "
+              f"{self.rescorer.name} scorer ({self.rescorer.metric})")
+        sys.stdout.flush()
+        settings = replace(self.trial_settings(cpus), scorer=self.rescorer.name,
+                           options=self.plan.rescore_options, metric=self.rescorer.metric,
+                           report_epochs=False)
+        rescore(self, settings, cpus, [{"trial_id": r["trial_id"], "genotype": r["genotype"],
+                                        "step": r.get("step", -1)} for r in due])
+
+    def on_rescored(self, config: dict, metrics: dict, error: str | None, **extra) -> None:
+        """A re-scoring trial ended: append its line (merged into the trial's record)."""
+        record = next((r for r in self.records if r["trial_id"] == config.get("trial_id")), None)
+        if record is None or "rescore" in record:
+            return
+        metrics = {k: v for k, v in metrics.items() if k != "final"}
+        if error is None and metrics.pop("failed", 0):
+            error = metrics.pop("error", None) or "the scorer failed without a message"
+        line = rescore_record(record["trial_id"], self.rescorer.name, self.rescorer.metric,
+                              "failed" if error else "completed", metrics, error)
+        self.run_dir.append_trial(line)
+        merge_rescore(record, line)
+        score = score_of(record, self.rescorer.metric)
+        what = f"{self.rescorer.metric} {score:.4f}" if score is not None else f"failed: {error}"
+        print(f"{record['trial_id']} re-scored: {what} ({self.metric} "
+              f"{score_of(record, self.metric):.4f})")
+        sys.stdout.flush()
 
     def _stopped(self, outcome: str, start: float) -> str:
         if len(self.records) >= self.config.trials:

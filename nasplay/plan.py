@@ -41,6 +41,7 @@ class Plan:
     rewrite_config: bool = True         # resume: config.json changes (more trials, workers...)
     notes: list[str] = field(default_factory=list)       # warnings for the user, one line each
     warm_start: list = field(default_factory=list)  # (genotype dict, score) of another run's trials
+    rescore_options: dict = field(default_factory=dict)  # --rerank-top: the proxy's settings
 
     @property
     def metric(self) -> str:
@@ -49,6 +50,18 @@ class Plan:
     @property
     def remaining(self) -> int:
         return self.config.trials - len(self.records)
+
+    def rescoring_due(self, records: list[dict] | None = None) -> list[dict]:
+        """The best ``rerank_top`` completed trials not re-scored yet (after the search)."""
+        from nasplay.records import ranked
+
+        best = ranked(self.records if records is None else records, self.metric)
+        return [r for r in best[:self.config.rerank_top] if "rescore" not in r]
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to run: the trials reached and the re-scoring done."""
+        return self.remaining <= 0 and not self.rescoring_due()
 
 
 def make_plan(config: SearchConfig, resume: bool = False,
@@ -84,7 +97,7 @@ def make_plan(config: SearchConfig, resume: bool = False,
     if scorer.preflight is not None and _data_is_here(config):
         scorer.preflight(options)
     plan = Plan(config=config, resume=resume, run_dir=run_dir, scorer=scorer, options=options,
-                notes=notes, warm_start=seeds)
+                notes=notes, warm_start=seeds, rescore_options=_rescore_options(config))
     if saved is not None:
         _load_progress(plan, saved)
     return plan
@@ -193,6 +206,24 @@ def _warm_start_results(config: SearchConfig) -> list[tuple[dict, float | None]]
     except ValueError as e:
         raise UserError(f"--warm-start {where}: {one_line(e)}") from None
     return results
+
+
+def _rescore_options(config: SearchConfig) -> dict:
+    """``--rerank-top``: the re-scoring scorer's settings (the standalone proxy's by default)
+    for this run's data, seed and hardware: what a search with that scorer would use, so the
+    scores compare."""
+    if not config.rerank_top:
+        return {}
+    rescorer = get_scorer(config.rerank_scorer)
+    proxy = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
+                         seed=config.seed, scorer=config.rerank_scorer,
+                         data=config.data or "cifar10",
+                         gpus_per_trial=config.gpus_per_trial, address=config.address,
+                         run_dir=config.run_dir)
+    _, options = resolve(rescorer, dataclasses.replace(proxy, data=_data_path(proxy)))
+    if rescorer.preflight is not None and _data_is_here(proxy):
+        rescorer.preflight(options)
+    return options
 
 
 def _absolute(path: str | None) -> str | None:

@@ -37,6 +37,28 @@ def trial_record(trial_id: str, genotype: dict, status: str, metrics: dict | Non
     return record
 
 
+def rescore_record(trial_id: str, scorer: str, metric: str, status: str,
+                   metrics: dict | None = None, error: str | None = None) -> dict:
+    """The line that records a second score of a finished trial (``--rerank-top``): appended,
+    never rewritten, and merged into the trial's record by every reader (``merge_rescore``)."""
+    rescore = {"scorer": scorer, "metric": metric, "status": status,
+               "metrics": dict(metrics or {})}
+    if status == "failed":
+        rescore["error"] = error or "unknown error"
+    return {"trial_id": trial_id, "rescore": rescore, "finished_at": time.time()}
+
+
+def merge_rescore(record: dict, line: dict) -> None:
+    """Fold a re-scoring line into its trial's record: the whole result under ``rescore``, and
+    its score beside the trial's own in ``metrics`` (one-shot runs: ``oneshot_accuracy`` and
+    ``val_accuracy``)."""
+    rescore = line["rescore"]
+    record["rescore"] = rescore
+    value = clean_score((rescore.get("metrics") or {}).get(rescore.get("metric")))
+    if rescore.get("status") == "completed" and value is not None:
+        record.setdefault("metrics", {})[rescore["metric"]] = value
+
+
 def score_of(record: dict, metric: str) -> float | None:
     """A completed record's finite ``metric``, else None (failed, missing, NaN, not a number)."""
     if record.get("status") != "completed":

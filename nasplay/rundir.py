@@ -36,7 +36,7 @@ from pathlib import Path
 
 from nasplay.config import SearchConfig
 from nasplay.errors import UserError
-from nasplay.records import ranked
+from nasplay.records import merge_rescore, ranked
 from search_space.files import atomic_write_text, fsync_dir
 
 CONFIG_FILE = "config.json"
@@ -65,9 +65,12 @@ class TrialLog:
 def parse_trials(data: bytes) -> TrialLog:
     """The one parser of ``trials.jsonl``: complete lines that are JSON objects with a
     ``trial_id`` are records; a last line without its newline is a write in progress (or torn by
-    a crash) and is reported as ``partial_tail``, never counted."""
+    a crash) and is reported as ``partial_tail``, never counted. A re-scoring line (a cheap
+    rung's best trial scored again by the next, ``records.rescore_record``) is merged into its
+    trial's record, so every reader sees one record per trial with both scores."""
     end = data.rfind(b"\n") + 1
     log = TrialLog([], partial_tail=bool(data[end:].strip()), complete_bytes=end)
+    by_id: dict[str, dict] = {}
     for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         if not line.strip():
             continue
@@ -75,10 +78,16 @@ def parse_trials(data: bytes) -> TrialLog:
             record = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             record = None
-        if isinstance(record, dict) and "trial_id" in record:
-            log.trials.append(record)
-        else:
+        if not isinstance(record, dict) or "trial_id" not in record:
             log.bad_lines.append(number)
+        elif "rescore" in record and "status" not in record:
+            if record["trial_id"] in by_id:
+                merge_rescore(by_id[record["trial_id"]], record)
+            else:
+                log.bad_lines.append(number)
+        else:
+            by_id[record["trial_id"]] = record
+            log.trials.append(record)
     return log
 
 

@@ -24,7 +24,7 @@ from nasplay.errors import UserError
 # argparse destination -> SearchConfig field, for every flag that is a setting
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
-               "seed", "scheduler", "scorer", "max_failures", "warm_start")
+               "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--warm-start", metavar="RUN_DIR",
         help="seed the searcher with another run's completed trials (same space): evolution's "
              "population, the controller's baseline and first updates")
+    add("--rerank-top", type=int, metavar="K",
+        help="after the search, re-score the best K by the standalone proxy (both scores are "
+             "recorded; default: 0, none)")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default: 1)")
     add("--population-size", type=int, metavar="P",

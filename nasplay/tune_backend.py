@@ -142,10 +142,12 @@ class RecordsGenerator(SearchGenerator):
 
 
 class Recorder(Callback):
-    """Trial events -> the driver (records, searcher state, progress line)."""
+    """Trial events -> the driver (records, searcher state, progress line); ``finished`` is the
+    driver's handler of an ended trial (``on_finished``, or ``on_rescored`` when re-scoring)."""
 
-    def __init__(self, driver):
+    def __init__(self, driver, finished=None):
         self._driver = driver
+        self._finished = finished or driver.on_finished
         self._started: dict[str, float] = {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -167,9 +169,9 @@ class Recorder(Callback):
         if error is None and "final" not in result:
             return  # cancelled, not finished: stays pending (see RunSearcher.on_trial_complete)
         metrics = {k: v for k, v in result.items() if k not in RAY_RESULT_KEYS}
-        self._driver.on_finished(trial.config, metrics if error is None else {}, error,
-                                 started_at=self._started.pop(trial.trial_id, None),
-                                 node_ip=result.get("node_ip"))
+        self._finished(trial.config, metrics if error is None else {}, error,
+                       started_at=self._started.pop(trial.trial_id, None),
+                       node_ip=result.get("node_ip"))
 
     def __getstate__(self) -> dict:
         return {}
@@ -242,13 +244,24 @@ def _quiet_ray():
             log.setLevel(level)
 
 
+class FixedSearcher(RaySearcher):
+    """Suggests the given trial configs, in order, then says it is finished (re-scoring)."""
+
+    def __init__(self, configs: list[dict], metric: str):
+        super().__init__(metric=metric, mode="max")
+        self._todo = list(configs)
+
+    def suggest(self, trial_id: str):
+        return dict(self._todo.pop(0)) if self._todo else RaySearcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        pass
+
+
 def run_experiment(driver, settings: TrialSettings, cpus: float, num_samples: int) -> str:
     """Run the remaining trials; returns "exhausted" if the searcher ran out of genotypes."""
     config = driver.config
     searcher = RunSearcher(driver)
-    search_alg = RecordsGenerator(ConcurrencyLimiter(searcher, max_concurrent=config.workers))
-    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
-                                    {"cpu": cpus, "gpu": config.gpus_per_trial})
     scheduler = None
     if config.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
@@ -256,6 +269,25 @@ def run_experiment(driver, settings: TrialSettings, cpus: float, num_samples: in
         scheduler = ASHAScheduler(time_attr="epoch", metric=driver.metric, mode="max",
                                   max_t=config.epochs or 100, grace_period=ASHA_GRACE_EPOCHS,
                                   reduction_factor=ASHA_REDUCTION_FACTOR)
+    _fit(driver, settings, cpus, searcher, num_samples, Recorder(driver), scheduler, "search")
+    return "exhausted" if searcher.exhausted else "done"
+
+
+def run_rescoring(driver, settings: TrialSettings, cpus: float, trials: list[dict]) -> None:
+    """Score ``trials`` again with ``settings``' scorer (``--rerank-top``), one Tune trial each;
+    each result goes to ``driver.on_rescored``."""
+    searcher = FixedSearcher(trials, metric=settings.metric)
+    _fit(driver, settings, cpus, searcher, len(trials), Recorder(driver, driver.on_rescored),
+         None, "rescore")
+
+
+def _fit(driver, settings: TrialSettings, cpus: float, searcher, num_samples: int,
+         recorder: Recorder, scheduler, name: str) -> None:
+    """One Tuner over the run's Ray folder: ``workers`` trials at once, ``cpus`` each."""
+    config = driver.config
+    search_alg = RecordsGenerator(ConcurrencyLimiter(searcher, max_concurrent=config.workers))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                                    {"cpu": cpus, "gpu": config.gpus_per_trial})
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -263,12 +295,11 @@ def run_experiment(driver, settings: TrialSettings, cpus: float, num_samples: in
             reuse_actors=True, time_budget_s=config.time_budget_s,
             trial_name_creator=trial_name, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
-            name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str(driver.run_dir.ray_path.resolve()),
-            callbacks=[Recorder(driver)],
+            callbacks=[recorder],
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             verbose=0, progress_reporter=SilentReporter(), log_to_file=True),
     )
     with _quiet_ray():
         tuner.fit()
-    return "exhausted" if searcher.exhausted else "done"

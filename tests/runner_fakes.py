@@ -46,7 +46,8 @@ def score(genotype, ctx) -> dict:
     time.sleep(options.get("sleep_s", 0))
     import ray
 
-    return {"val_accuracy": value, "params": 1000 + step, "flops": 10_000, "train_seconds": 0.01,
+    extra = {options["metric_name"]: 1.0 - value} if "metric_name" in options else {}
+    return {**extra, "val_accuracy": value, "params": 1000 + step, "flops": 10_000, "train_seconds": 0.01,
             "epoch": epochs, "peers": peers, "gpu_ids": ",".join(map(str, ray.get_gpu_ids())),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
             "node_id": ray.get_runtime_context().get_node_id(), "worker_pid": os.getpid(),

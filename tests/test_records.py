@@ -133,3 +133,21 @@ def test_the_user_error_boundary():
     assert not is_user_error(raised(lambda: np.zeros(2).reshape(3)))            # numpy's
     assert not is_user_error(raised(lambda: int("x")))                          # a bug
     assert not is_user_error(KeyError("genotype"))
+
+
+def test_a_rescoring_line_is_merged_into_its_trial_by_every_reader(tmp_path):
+    from nasplay.records import rescore_record
+
+    run = RunDir(tmp_path)
+    run.append_trial(trial_record("t-0", GENOTYPE, "completed", {"oneshot_accuracy": 0.3}))
+    run.append_trial(trial_record("t-1", GENOTYPE, "completed", {"oneshot_accuracy": 0.4}))
+    run.append_trial(rescore_record("t-1", "proxy", "val_accuracy", "completed",
+                                    {"val_accuracy": 0.45, "params": 9}))
+    run.append_trial(rescore_record("t-0", "proxy", "val_accuracy", "failed", error="OOM"))
+    for records in (run.read_trials(), load_trials(tmp_path).trials):
+        assert [r["trial_id"] for r in records] == ["t-0", "t-1"]
+        assert records[1]["metrics"] == {"oneshot_accuracy": 0.4, "val_accuracy": 0.45}
+        assert records[1]["rescore"]["metrics"]["params"] == 9
+        assert records[0]["metrics"] == {"oneshot_accuracy": 0.3}
+        assert records[0]["rescore"]["error"] == "OOM"
+    assert score_of(run.read_trials()[1], "val_accuracy") == 0.45

@@ -340,3 +340,24 @@ def test_kill_9_leaves_no_stale_lock(ray_session, tmp_path):
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert holder(run_dir) is None
+
+
+def test_rerank_top_rescores_the_best_and_records_both_scores(ray_session, tmp_path,
+                                                              nasplay_cli, capsys):
+    # the fake's own score ranks the 6 trials; the best 2 are re-scored (here by the fake
+    # again, standing in for the proxy) and keep both scores, and a resume re-scores deeper
+    config = fake_config(tmp_path / "run", trials=6, metric="fake_score",
+                         scorer_options={"metric_name": "fake_score"},
+                         rerank_top=2, rerank_scorer=FAKE_SCORER)
+    result = search(config)
+    records = lines_of(tmp_path / "run")
+    best = sorted(records, key=lambda r: -r["metrics"]["fake_score"])
+    assert [r["trial_id"] for r in best if "rescore" in r] == [r["trial_id"] for r in best[:2]]
+    for record in best[:2]:
+        assert record["metrics"]["val_accuracy"] == record["rescore"]["metrics"]["val_accuracy"]
+        assert record["rescore"]["scorer"] == FAKE_SCORER
+    assert len(result.records) == 6
+    assert nasplay_cli("--run-dir", tmp_path / "run", "--resume", "--rerank-top", 3) == 0
+    records = lines_of(tmp_path / "run")
+    assert len(records) == 6 and sum("rescore" in r for r in records) == 3
+    assert (tmp_path / "run" / "trials.jsonl").read_text().count("\n") == 9
