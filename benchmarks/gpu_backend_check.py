@@ -11,6 +11,9 @@ labels), e.g. made from ``../shared/datasets/cifar10-jpeg``; without one it trai
 (throughput only).
 
     KERAS_BACKEND=jax python benchmarks/gpu_backend_check.py --data .gpudata/cifar_subset.npz
+
+It trains with plain Keras, not nasplay's proxy; ``benchmarks/gpu_check.py`` measures the proxy
+itself on a GPU (candidates per hour, compile share, bfloat16, two candidates per GPU).
 """
 
 from __future__ import annotations
