@@ -173,7 +173,7 @@ def _ours(genotype, config, data):
              "eval": (metrics["eval_seconds"], end_cpu - marks["end"][1]),
              "fit": (metrics["train_seconds"], marks["end"][1] - marks["start"][1]),
              "epochs": _epoch_split(marks["start"], marks["first"], marks["epochs"], steps,
-                                    min(config.steps_per_execution, steps))}
+                                    metrics["steps_per_execution"])}
     return times, metrics
 
 

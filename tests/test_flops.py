@@ -78,3 +78,25 @@ def test_input_shape_is_required_for_models_without_inputs():
     with pytest.raises(ValueError, match="input_shape"):
         count_flops(model)
     assert count_flops(model, input_shape=(5,)) == 10
+
+
+def test_an_untested_keras_gets_no_figure_rather_than_a_wrong_one(monkeypatch):
+    # the counter hooks private Keras parts (nasplay._keras_internals.layer_calls): only on the
+    # Keras versions the suite covers
+    import nasplay._keras_internals as internals
+
+    model = _chain((8, 8, 3), layers.Conv2D(4, 3))
+    assert internals.tested_keras() and count_flops(model) > 0
+    monkeypatch.setattr(internals, "TESTED_KERAS", ((2, 0),))
+    assert count_flops(model) is None and flops_by_layer(model) is None
+    assert "call" not in vars(model.layers[1])
+
+
+def test_an_untested_keras_trains_with_stock_sgd(monkeypatch):
+    import nasplay._keras_internals as internals
+    from nasplay._keras_internals.fused_sgd import fused_sgd_class, sgd_class
+
+    assert sgd_class("tensorflow") is fused_sgd_class()
+    assert sgd_class("jax") is keras.optimizers.SGD
+    monkeypatch.setattr(internals, "TESTED_KERAS", ((2, 0),))
+    assert sgd_class("tensorflow") is keras.optimizers.SGD
