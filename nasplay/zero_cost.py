@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nasplay.errors import check_int
+
 SCORE_NAME = "naswot"
 
 
@@ -44,9 +46,8 @@ class ZeroCostConfig:
 
     def __post_init__(self):
         for name in ("batch_size", "filters", "num_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ValueError(f"ZeroCostConfig.{name} must be an integer >= 2, got {value!r}")
+            check_int(f"ZeroCostConfig.{name}", getattr(self, name), minimum=2)
+        check_int("ZeroCostConfig.cells_per_stage", self.cells_per_stage, minimum=0)
 
 
 def probe_batch(config: ZeroCostConfig, images=None) -> np.ndarray:

@@ -53,3 +53,12 @@ def test_kernel_counts_agreements_and_identical_codes_are_singular():
     codes = np.array([[1, 0, 1], [1, 1, 0]])
     np.testing.assert_array_equal(naswot_kernel(codes), [[3, 1], [1, 3]])
     assert log_det(naswot_kernel(np.array([[1, 0], [1, 0]]))) == -math.inf
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 1), ("filters", True),
+                                          ("cells_per_stage", -1), ("num_classes", 2.5)])
+def test_config_refuses_bad_sizes_naming_the_field(field, value):
+    from nasplay.errors import UserError
+
+    with pytest.raises(UserError, match=f"ZeroCostConfig.{field} must be an integer"):
+        ZeroCostConfig(**{field: value})
