@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from nasplay import cache, decode
-from nasplay.errors import UserError, first_line
+from nasplay.data_error import DataError
+from nasplay.errors import first_line
 # Per-channel mean and standard deviation of CIFAR-10's 50,000 training images, pixels in [0, 1].
 # Fixed constants rather than statistics of the data at hand, so that training, validation and
 # test pipelines, and subsets of any size, all normalize alike. Pass others for other data.
@@ -54,10 +55,6 @@ SPLITS = ("train", "test")
 _FIX_HINT = ("point --data at a local copy, e.g. --data ../shared/datasets/cifar10-jpeg "
              "(an image folder <dir>/train/<class>/*.jpg) or a folder holding the CIFAR-10 "
              "python batches (data_batch_1..5, test_batch)")
-
-
-class DataError(UserError, ValueError):
-    """A data source that cannot be read or a subset it cannot supply; the message is one line."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,9 +297,6 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,
         raise ValueError("augmentation (augment, cutout) is for training pipelines only")
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} and {len(y)}")
-    if training and len(x) < batch_size:
-        raise DataError(f"{len(x)} training images are fewer than one batch of {batch_size}; "
-                        f"use a larger subset or a smaller batch size")
     if training:
         plan = BatchPlan(len(x), batch_size, None, augment, cutout, seed)
         return tf_batches(x, y, plan, mean=mean, std=std, next_epoch_per_iteration=True)

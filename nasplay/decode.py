@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from nasplay.data_error import DataError
 from nasplay.errors import first_line
 
 _DECODE_BATCH = 1024  # images per decoded batch: the granularity of locating a corrupt file
@@ -55,9 +56,7 @@ def _use_tensorflow() -> bool:
     return True
 
 
-def _error(path: str, why: str):
-    from nasplay.data import DataError
-
+def _error(path: str, why: str) -> DataError:
     return DataError(f"cannot decode image {path} ({why}); remove or replace it")
 
 

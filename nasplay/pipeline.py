@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nasplay.errors import UserError
+from nasplay.data_error import DataError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -60,7 +60,7 @@ class BatchPlan:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.n < self.batch_size:
-            raise UserError(f"{self.n} training images are fewer than one batch of "
+            raise DataError(f"{self.n} training images are fewer than one batch of "
                             f"{self.batch_size}; use a larger subset or a smaller batch size")
 
     @property

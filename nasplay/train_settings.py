@@ -118,9 +118,20 @@ def read_run(run_dir: Path) -> dict:
         proxy["subset_seed"] = proxy["seed"]
     known = {f.name for f in dataclasses.fields(ProxyConfig)} - set(PER_TRIAL_FIELDS)
     options = config.get("scorer_options") or {}
-    if config.get("scorer", "proxy") == "proxy" and isinstance(options, dict):
+    if _trains_with_proxy_config(config) and isinstance(options, dict):
         proxy.update({k: v for k, v in options.items() if k in known})
     return proxy
+
+
+def _trains_with_proxy_config(run_config: dict) -> bool:
+    """Whether the run's scorer's settings are a ProxyConfig (the registry says, by its
+    defaults), so its ``scorer_options`` are training settings."""
+    from nasplay.config import SearchConfig
+    from nasplay.proxy import ProxyConfig
+    from nasplay.scorers import SCORERS
+
+    scorer = SCORERS.get(run_config.get("scorer", SearchConfig.scorer))
+    return bool(scorer and scorer.defaults and isinstance(scorer.defaults(False), ProxyConfig))
 
 
 def _run_dir(spec: str, flag: str) -> Path:
