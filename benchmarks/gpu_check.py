@@ -22,14 +22,15 @@ parent holds no GPU memory), results as they come in ``OUT/gpu_check.json``:
 1. ``sequential``: random nasnet cells one after another in one process at
    ``ProxyConfig.for_gpu()`` (mixed precision: bfloat16 on this GPU): candidates per hour, and
    each candidate's compile (build + first step's overhead) against its steady step time;
-2. ``float32``: the first cell again without mixed precision;
-3. ``shared``: two candidates at once on the one GPU, two processes (memory on demand):
+2. ``shared``: two candidates at once on the one GPU, two processes (memory on demand):
    candidates per hour with two per GPU;
+3. ``float32``: the first cell again without mixed precision;
 4. ``oneshot``: if ``nasplay.oneshot`` is importable, a small supernet trained and scored on
    random amoebanet cells: candidates per minute of one-shot scoring.
 
-Phases run while the time budget (``--budget-s``, default 420 s) lasts; a child that would run
-past it is stopped, and what it measured so far is kept. TensorFlow and Ray are blocked in the
+Phases run in that order while the time budget (``--budget-s``, default 420 s) lasts: a phase
+expected to outlast it (from the first candidate's time) is skipped, and a child that runs past
+it is stopped, keeping the candidates it finished. TensorFlow and Ray are blocked in the
 children (``sys.modules``), so a run here proves they are not needed there.
 """
 
@@ -211,12 +212,13 @@ def _oneshot(config, train_supernet, cached_scorer, get_space, candidates: int) 
 
 # ------------------------------------------------------------------------------ run (parent)
 
-# phase -> the child processes it runs at once (their arguments)
-PHASES = (("sequential", [dict(cells=(0, 1))]),
-          ("float32", [dict(cells=(0,), float32=True)]),
-          ("shared", [dict(cells=(0,)), dict(cells=(1,))]),
-          ("oneshot", [dict()]))
-MIN_PHASE_S = 30  # a phase is started only with this much of the budget left
+# phase, the child processes it runs at once (their arguments), and its expected length in
+# units of the first sequential candidate (a phase that would not fit the budget is skipped)
+PHASES = (("sequential", [dict(cells=(0, 1))], 0.0),
+          ("shared", [dict(cells=(0,)), dict(cells=(1,))], 1.4),
+          ("float32", [dict(cells=(0,), float32=True)], 1.1),
+          ("oneshot", [dict()], 0.5))
+MIN_PHASE_S = 30  # a phase is started only with at least this much of the budget left
 
 
 class Phases:
@@ -276,8 +278,10 @@ def _run_phases(args, tmp: Path) -> int:
     phases = Phases(args, data)
     phases.results["unpack_seconds"] = time.perf_counter() - started
     phases.run_phase("info", [{}])
-    for name, specs in PHASES:
-        if phases.left() < MIN_PHASE_S:
+    for name, specs, length in PHASES:
+        first = (phases.results.get("sequential", {}).get("rows") or [{}])[0]
+        expected = length * first.get("candidate_seconds", 0.0)
+        if phases.left() < max(MIN_PHASE_S, expected):
             phases.results.setdefault("skipped", []).append(name)
             continue
         phases.run_phase(name, specs)
