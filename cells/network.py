@@ -22,6 +22,22 @@ AUX_POOL, AUX_POOL_STRIDES = 5, 3
 AUX_HIDDEN, AUX_FEATURES, AUX_KERNEL = 128, 768, 2
 
 
+def cell_layout(filters: int, cells_per_stage: int) -> list[tuple[int, bool, int]]:
+    """``(stage, reduction, width)`` of every cell in order: N normal cells, then per later stage
+    a reduction cell doubling the width and N normal cells (the supernet has the same layout)."""
+    layout, width = [], filters
+    for stage in range(3):
+        if stage > 0:
+            width *= 2
+            layout.append((stage, True, width))
+        layout += [(stage, False, width)] * cells_per_stage
+    return layout
+
+
+def cell_name(index: int, reduction: bool) -> str:
+    """The layer name of cell ``index`` (``normal_cell_0``, ``reduction_cell_2``, ...)."""
+    return f"{'reduction' if reduction else 'normal'}_cell_{index}"
+
 
 def _classifier(x, num_classes: int, name: str):
     """Logits in the layer policy's dtype, softmax in float32 (mixed precision stays stable)."""
@@ -79,21 +95,15 @@ def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_
     stem = batch_norm(name="stem_bn")(x)
 
     h_prev_prev, h_prev = stem, stem
-    width, index, aux = filters, 0, None
-    for stage in range(3):
-        kinds = [False] * cells_per_stage
-        if stage > 0:
-            width *= 2
-            kinds.insert(0, True)
-        for reduction in kinds:
-            cell = Cell(genotype.reduction if reduction else genotype.normal, width,
-                        reduction=reduction, drop_path_rate=drop_path_rate,
-                        seed=None if seed is None else seed + 100 * index,
-                        name=f"{'reduction' if reduction else 'normal'}_cell_{index}")
-            h_prev_prev, h_prev = h_prev, cell([h_prev_prev, h_prev])
-            index += 1
-            if auxiliary_head and reduction and stage == 2:
-                aux = _auxiliary_head(h_prev, num_classes)
+    aux = None
+    for index, (stage, reduction, width) in enumerate(cell_layout(filters, cells_per_stage)):
+        cell = Cell(genotype.reduction if reduction else genotype.normal, width,
+                    reduction=reduction, drop_path_rate=drop_path_rate,
+                    seed=None if seed is None else seed + 100 * index,
+                    name=cell_name(index, reduction))
+        h_prev_prev, h_prev = h_prev, cell([h_prev_prev, h_prev])
+        if auxiliary_head and reduction and stage == 2:
+            aux = _auxiliary_head(h_prev, num_classes)
 
     x = layers.ReLU(name="head_relu")(h_prev)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
