@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         _quiet_start()
     try:
+        if hasattr(args._module, "prepare"):   # what must precede Keras (train: the backend)
+            args._module.prepare(args)
         if args.command in KERAS_COMMANDS:
             from nasplay import quiet
 

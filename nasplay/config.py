@@ -54,6 +54,10 @@ class SearchConfig:
     # ZeroCostConfig fields, or a custom scorer's own; a run's config.json holds all of them
     scorer_options: dict = field(default_factory=dict)
     scheduler: str = "fifo"          # fifo: train every candidate fully; asha: stop weak ones early
+    # --- the one-shot scorer's (--scorer oneshot) ---
+    supernet_epochs: int | None = None  # supernet training epochs; None: the scorer's default
+    sampler: str | None = None       # uniform (SPOS) | controller (ENAS); None: uniform
+    supernet: str | None = None      # a trained supernet to reuse instead of training one
     warm_start: str | None = None    # a run directory whose completed trials seed the searcher
     rerank_top: int = 0              # re-score the best K after the search (0: none) ...
     rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default
@@ -62,7 +66,8 @@ class SearchConfig:
     workers: int = 1                 # trials evaluated at once
     cpus_per_trial: float | None = None  # None: the cluster's CPUs / workers (at least 1)
     gpus_per_trial: float = 0.0      # GPUs per trial; 0.5 packs two candidates on each GPU
-    mixed_precision: bool | None = None  # float16 compute; None: on for GPU trials, off on CPUs
+    mixed_precision: bool | None = None  # 16-bit compute; None: on for GPU trials, off on CPUs
+    backend: str = "tensorflow"      # the Keras backend trials run on: tensorflow | jax | torch
     address: str | None = None       # a Ray cluster to join: "auto", HOST:PORT; None: start one
     num_cpus: int | None = None      # CPUs a local Ray may use; None: all of this machine's
     max_failures: int = 1            # retries of a trial whose worker or node died (FailureConfig)
@@ -117,7 +122,7 @@ class SearchConfig:
         check_int("workers", self.workers, minimum=1)
         check_int("max_failures", self.max_failures, minimum=0)
         check_int("rerank_top", self.rerank_top, minimum=0)
-        for name in ("subset", "epochs", "filters", "num_cpus"):
+        for name in ("subset", "epochs", "filters", "num_cpus", "supernet_epochs"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=1)
         if self.cells_per_stage is not None:
@@ -153,5 +158,6 @@ class SearchConfig:
 # The settings that make two runs the same experiment (see SearchConfig's first group).
 EXPERIMENT_FIELDS = ("searcher", "space", "seed", "searcher_options", "scorer", "metric", "data",
                      "subset", "epochs", "filters", "cells_per_stage", "scorer_options",
-                     "scheduler", "warm_start")
+                     "scheduler", "warm_start", "supernet_epochs", "sampler", "supernet",
+                     "backend")
 # (rerank_top may change on resume: a finished run can be re-ranked deeper.)

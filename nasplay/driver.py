@@ -125,9 +125,9 @@ class Driver:
         if getattr(searcher_class(self.config.searcher), "uses_keras", False):
             # The searcher's model runs in this process: keep its framework off the GPUs,
             # which belong to the trials (Ray's own GPU detection is not affected).
-            from nasplay import devices
+            from nasplay import devices, quiet
 
-            devices.configure(cpus=None, gpus=False)
+            quiet.start_keras(lambda: devices.configure(cpus=None, gpus=False))
         try:
             self.searcher = make_searcher(self.config)
         except (TypeError, ValueError) as e:
@@ -228,7 +228,8 @@ class Driver:
 
     def trial_settings(self, cpus: float) -> TrialSettings:
         c = self.config
-        return TrialSettings(scorer=c.scorer, options=self.plan.options, cpus=cpus,
+        return TrialSettings(scorer=c.scorer, backend=c.backend, options=self.plan.options,
+                             cpus=cpus,
                              gpus=c.gpus_per_trial, mixed_precision=c.mixed_precision,
                              metric=self.metric, report_epochs=c.scheduler == "asha",
                              quiet=quiet())
@@ -239,7 +240,11 @@ class Driver:
         config = self.config
         self.open_run()
         if self.plan.scorer.prepare is not None:
-            self.plan.options = self.plan.scorer.prepare(self.run_dir, dict(self.plan.options))
+            from nasplay import quiet
+
+            quiet.start_keras(quiet.find_devices)
+            self.plan.options = self.plan.scorer.prepare(self.config, self.run_dir,
+                                                         dict(self.plan.options))
         remaining = config.trials - len(self.records)  # the repair may have dropped a torn line
         cpus = config.cpus_per_trial or max(1, int(self.cluster.cpus // config.workers))
         self._announce(cpus, remaining)

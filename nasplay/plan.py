@@ -77,13 +77,19 @@ def make_plan(config: SearchConfig, resume: bool = False,
         config = dataclasses.replace(saved, **{k: getattr(config, k) for k in explicit})
     config.check()
     _check_space(config.space)
+    _check_devices(config)
     scorer = get_scorer(config.scorer)
+    if config.backend not in scorer.backends:
+        raise UserError(f"the {scorer.name} scorer runs on the {', '.join(scorer.backends)} "
+                        f"backend only, not {config.backend}; choose --backend "
+                        f"{scorer.backends[0]} or another scorer")
     if config.scheduler == "asha" and not scorer.trains:
         raise UserError(f"--scheduler asha stops candidates between training epochs; the "
                         f"{scorer.name} scorer does not train: use --scheduler fifo")
     config = dataclasses.replace(config, data=_data_path(config),
                                  metric=config.metric or scorer.metric,
-                                 warm_start=_absolute(config.warm_start))
+                                 warm_start=_absolute(config.warm_start),
+                                 supernet=_absolute(config.supernet))
     config, options = resolve(scorer, config)
     notes: list[str] = []
     if saved is None:
@@ -240,6 +246,24 @@ def _check_space(name: str) -> None:
         get_space(name)
     except (KeyError, ValueError) as e:
         raise UserError(str(e).strip("'\"")) from None
+
+
+def _check_devices(config: SearchConfig) -> None:
+    """The backend is installed here (a local run) and mixed precision has GPUs to run on."""
+    from nasplay.backends import BACKENDS, check_backend
+
+    if config.backend not in BACKENDS:
+        raise UserError(f"unknown backend {config.backend!r}; choose one of "
+                        f"{', '.join(BACKENDS)}")
+    if _local(config):
+        check_backend(config.backend)
+        cpus = config.num_cpus or os.cpu_count() or 1
+        if config.cpus_per_trial is not None and config.cpus_per_trial > cpus:
+            raise UserError(f"--cpus-per-trial {config.cpus_per_trial:g} is more than this "
+                            f"machine has ({cpus} CPUs); give at most {cpus}")
+    if config.mixed_precision and not config.gpus_per_trial:
+        raise UserError("mixed precision needs GPU trials (--gpus-per-trial); on a CPU it "
+                        "only slows training down: leave it off")
 
 
 def _local(config: SearchConfig) -> bool:

@@ -57,6 +57,7 @@ def find_devices() -> None:
 
         tf.config.list_physical_devices("GPU")
     elif backend == "jax":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # or JAX takes 75%
         import jax
 
         jax.devices()

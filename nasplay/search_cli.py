@@ -24,7 +24,8 @@ from nasplay.errors import UserError
 # argparse destination -> SearchConfig field, for every flag that is a setting
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
-               "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top")
+               "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top",
+               "supernet_epochs", "sampler", "supernet", "backend")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -39,8 +40,6 @@ def _proxy_default(name: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``nasplay search`` flags; ``--help`` shows the defaults a new search gets."""
-    from nasplay.scorers import SCORERS
-
     add = parser.add_argument
     add("--searcher", choices=searcher_names(), help="search algorithm (needed for a new search)")
     add("--space", metavar="NAME",
@@ -59,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              f"{_proxy_default('filters')})")
     add("--cells-per-stage", type=int, metavar="N", help=f"normal cells between reductions "
         f"(default: {_proxy_default('cells_per_stage')})")
+    _add_where(add)
+    _add_scorer_options(add)
+
+
+def _add_where(add) -> None:
+    """Where and how the trials run (may change on --resume)."""
     add("--workers", type=int, metavar="W", help="trials evaluated at once (default: 1)")
     add("--cpus-per-trial", type=float, metavar="C",
         help="CPUs per trial (default: the cluster's CPUs / workers)")
@@ -66,8 +71,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GPUs per trial, fractions allowed: 0.5 packs two per GPU (default: 0)")
     add("--address", metavar="RAY",
         help="join a running Ray cluster: auto, or HOST:PORT (default: start a local one)")
+    add("--backend", metavar="NAME",
+        help="the Keras backend trials run on: tensorflow, jax or torch (default: tensorflow; "
+             "fixed for a run)")
     add("--resume", action="store_true",
         help="continue the run in --run-dir up to --trials (after Ctrl-C, kill -9, a crash)")
+
+
+def _add_scorer_options(add) -> None:
+    """How candidates are scored and re-scored, and what else defines the experiment."""
+    from nasplay.scorers import SCORERS
+
     add("--seed", type=int, metavar="S", help="seeds the searcher and the scorer (default: 0)")
     add("--config", metavar="FILE",
         help="a JSON file of settings (nasplay.config.SearchConfig's fields); flags override it")
@@ -80,11 +94,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--warm-start", metavar="RUN_DIR",
         help="seed the searcher with another run's completed trials (same space): evolution's "
              "population, the controller's baseline and first updates")
+    add("--supernet-epochs", type=int, metavar="E",
+        help="oneshot: supernet training epochs (default: 10)")
+    add("--sampler", choices=("uniform", "controller"),
+        help="oneshot: paths the supernet trains on: uniform (SPOS), or the RL controller's "
+             "samples (ENAS) (default: uniform)")
+    add("--supernet", metavar="DIR",
+        help="oneshot: reuse a trained supernet (e.g. another run's RUN_DIR/supernet) of the "
+             "same space, width and data")
     add("--rerank-top", type=int, metavar="K",
         help="after the search, re-score the best K by the standalone proxy (both scores are "
              "recorded; default: 0, none)")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default: 1)")
+    _add_searcher_options(add)
+
+
+def _add_searcher_options(add) -> None:
     add("--population-size", type=int, metavar="P",
         help="evolution: population size (default: trials / 5, between 10 and 100)")
     add("--sample-size", type=int, metavar="S",

@@ -47,6 +47,7 @@ class TrialSettings:
     """The same for every trial of a run: sent once to the workers with the trainable."""
 
     scorer: str             # a registered scorer name or package.module:function
+    backend: str            # the Keras backend (set in the worker before Keras is imported)
     options: dict           # the scorer's resolved settings
     cpus: float             # CPUs per trial
     gpus: float             # GPUs per trial
@@ -61,8 +62,8 @@ def run_trial(config: dict, settings: TrialSettings) -> None:
     from ray import tune
 
     started = time.time()
-    cpus = configure_environment(settings)
     try:
+        cpus = configure_environment(settings)
         metrics = _score(config, settings, cpus)
     except Exception as exc:  # noqa: BLE001 - any scorer failure is the trial's failure
         text = traceback.format_exc()
@@ -92,26 +93,28 @@ def _score(config: dict, settings: TrialSettings, cpus: int) -> dict:
 
 
 def configure_environment(settings: TrialSettings) -> int:
-    """Device setup that must precede any framework import: done with environment variables, so
-    it costs nothing for scorers that never import one (and cannot come too late for those
-    that do). Returns the trial's thread count.
+    """Device setup that must precede any framework import: done with environment variables
+    (``nasplay.backends.worker_env``), so it costs nothing for scorers that never import one
+    and cannot come too late for those that do. Returns the trial's thread count.
 
+    - the Keras backend (``KERAS_BACKEND``); a worker whose Keras already runs another one fails;
     - CPU-only trials are hidden from the GPUs (Ray 2.60 no longer does it for them);
     - GPU memory grows on demand, so fractional-GPU trials can share a card;
     - thread pools match the trial's CPU share, not the machine's cores.
     """
+    from nasplay.backends import worker_env
+
     cpus = max(1, int(settings.cpus))
     if settings.quiet:
         from nasplay.quiet import QUIET_ENV
 
         os.environ[QUIET_ENV] = "1"
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if settings.gpus <= 0:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(cpus)
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(min(cpus, 2))
-    os.environ["OMP_NUM_THREADS"] = str(cpus)
+    os.environ.update(worker_env(settings.backend, cpus, settings.gpus > 0))
+    if "keras" in sys.modules:
+        from nasplay.backends import select_backend
+
+        select_backend(settings.backend)   # one line if this worker's Keras runs another
     return cpus
 
 

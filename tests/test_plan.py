@@ -49,7 +49,7 @@ def snapshot(folder: Path) -> dict:
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "no_such:fn"],
      "cannot import no_such"),
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--scorer", "magic"],
-     "unknown scorer 'magic'; choose one of zero-cost, proxy"),
+     "unknown scorer 'magic'; choose one of zero-cost, oneshot, proxy"),
     (["--searcher", "random", "--space", "nasnet", "--trials", "3", "--address",
       "127.0.0.1:1"], "cannot reach a Ray cluster"),
     (["--searcher", "random", "--space", "nasnet"], "--trials required"),
@@ -209,3 +209,49 @@ def test_a_warm_start_that_cannot_seed_this_search_is_refused(tmp_path, capsys, 
     assert nasplay_cli("--run-dir", tmp_path / "new", "--searcher", "random", "--space",
                        "nasnet", "--trials", 2, "--warm-start", tmp_path / "nowhere") == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backend", "theano"], "unknown backend 'theano'; choose one of tensorflow, jax, torch"),
+    (["--scorer", "oneshot", "--backend", "jax"], "the oneshot scorer runs on the tensorflow "
+     "backend only"),
+    (["--scorer", "oneshot", "--supernet-epochs", "0"], "supernet_epochs must be an integer >= 1"),
+    (["--scorer", "oneshot", "--epochs", "3"], "--epochs does not apply to the oneshot scorer"),
+    (["--scorer", "zero-cost", "--supernet-epochs", "3"], "--supernet-epochs does not apply"),
+    (["--scorer", "zero-cost", "--cpus-per-trial", "64"], "more than this machine has"),
+    (["--scorer", "zero-cost", "--rerank-top", "-1"], "rerank_top must be an integer >= 0"),
+])
+def test_bad_backend_and_scorer_settings_exit_2_before_anything_is_written(
+        tmp_path, capsys, nasplay_cli, argv, message):
+    assert nasplay_cli("--run-dir", tmp_path / "new", "--searcher", "random", "--space",
+                       "amoebanet", "--trials", 3, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_mixed_precision_without_gpu_trials_is_refused(tmp_path):
+    config = SearchConfig(searcher="random", trials=2, scorer="zero-cost", mixed_precision=True,
+                          run_dir=str(tmp_path / "r"))
+    with pytest.raises(UserError, match="mixed precision needs GPU trials"):
+        make_plan(config)
+
+
+def test_the_backend_is_recorded_and_fixed_on_resume(tmp_path, existing_run, capsys,
+                                                     nasplay_cli, worker_path):
+    assert make_plan(SearchConfig(searcher="random", trials=2, scorer="zero-cost",
+                                  backend="jax", run_dir=str(tmp_path / "r"))).config.backend \
+        == "jax"
+    assert nasplay_cli("--run-dir", existing_run, "--resume", "--backend", "jax") == 2
+    assert "holds another experiment (backend is 'tensorflow'" in capsys.readouterr().err
+
+
+def test_a_supernet_to_reuse_must_fit_the_search(tmp_path, capsys, nasplay_cli, shared_cifar):
+    for supernet, message in [(tmp_path / "nowhere", "no supernet in"),
+                              (tmp_path, "supernet.npz is missing")]:
+        assert nasplay_cli("--run-dir", tmp_path / "new", "--searcher", "random", "--space",
+                           "amoebanet", "--trials", 3, "--scorer", "oneshot", "--data",
+                           shared_cifar, "--supernet", supernet) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "new").exists()

@@ -12,7 +12,7 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 
 from __future__ import annotations
 
-from nasplay.scorers import proxy, zero_cost
+from nasplay.scorers import oneshot, proxy, zero_cost
 from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer,
                                       default_metric, get_scorer, register_scorer, score_metrics)
 
@@ -21,4 +21,5 @@ __all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "default_metric
 
 # The built-in scorers, cheapest first; a new one is a module here plus one line.
 register_scorer(zero_cost.SCORER)
+register_scorer(oneshot.SCORER)
 register_scorer(proxy.SCORER)

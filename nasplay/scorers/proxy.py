@@ -47,8 +47,9 @@ def _epoch_reporter(ctx, config):
     class EpochReporter(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.start = time.perf_counter()
+            flops = count_flops(self.model)    # None where the counter is not supported
             self.size = {"params": int(self.model.count_params()),
-                         "flops": int(count_flops(self.model))}
+                         "flops": None if flops is None else int(flops)}
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch + 1 >= config.epochs:

@@ -13,7 +13,8 @@ from typing import Any, Callable
 from nasplay.errors import UserError, first_line
 
 # The SearchConfig fields a scorer may take from the command line (--data, --subset, ...).
-FLAG_FIELDS = ("data", "subset", "epochs", "filters", "cells_per_stage")
+FLAG_FIELDS = ("data", "subset", "epochs", "filters", "cells_per_stage", "supernet_epochs",
+               "sampler", "supernet")
 DEFAULT_METRIC = "val_accuracy"
 
 
@@ -39,12 +40,13 @@ class Scorer:
     seed_fields: tuple = ("seed",)              # settings fields that --seed sets
     per_trial: tuple = ()                       # settings fields each trial sets from its resources
     trains: bool = False                        # reports epochs, so ASHA may stop it early
+    backends: tuple = ("tensorflow", "jax", "torch")   # the Keras backends it runs on
     uses_keras: bool = True                     # builds Keras models: devices are set up first
     # checks against the data or the machine, run by the plan before anything is written
     preflight: Callable[[Any], None] | None = None
     # driver side, once per run after the run directory exists and before any trial:
-    # prepare(run_dir, options) -> options (the one-shot scorer trains its supernet here)
-    prepare: Callable[[Any, dict], dict] | None = None
+    # prepare(config, run_dir, options) -> options (the one-shot scorer trains its supernet)
+    prepare: Callable[[Any, Any, dict], dict] | None = None
 
 
 SCORERS: dict[str, Scorer] = {}

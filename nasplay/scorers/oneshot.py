@@ -1,0 +1,87 @@
+"""The one-shot scorer (``--scorer oneshot``): accuracy with weights inherited from a supernet.
+
+Once per run, before any trial, the driver trains a supernet that holds every op of the space
+(``nasplay.oneshot``; SPOS's uniform paths, or ``--sampler controller`` for ENAS's) into
+``RUN_DIR/supernet/``, checkpointed each epoch so a killed run resumes its training; or reuses a
+trained one (``--supernet DIR``, checked against the space, width and data first). Each trial
+then scores its candidate in seconds: batch-norm statistics re-estimated for the candidate's path
+on a few training batches, then accuracy on the validation subset. A Ray worker loads the
+supernet once and keeps it between trials.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nasplay.scorers.registry import Scorer
+
+SUPERNET_DIR = "supernet"        # in the run directory
+# options that say where the supernet is, beside OneShotConfig's fields
+_WHERE = ("supernet", "supernet_dir", "space", "run_dir")
+
+
+def _defaults(gpu: bool):
+    from nasplay.oneshot import OneShotConfig
+
+    return OneShotConfig(gpus=gpu)
+
+
+def _config(options: dict):
+    from nasplay.oneshot import OneShotConfig
+
+    return OneShotConfig(**{k: v for k, v in options.items() if k not in _WHERE})
+
+
+def _preflight(options: dict) -> None:
+    """The data holds the subsets; a ``--supernet DIR`` to reuse is a finished supernet of this
+    space, width and data (one line naming the first difference otherwise)."""
+    from nasplay import proxy
+    from nasplay.oneshot import expected_meta, load_supernet
+
+    config = _config(options)
+    proxy.subsets(proxy.ProxyConfig(data=config.data, cache_dir=config.cache_dir,
+                                    train_size=config.train_size, val_size=config.val_size,
+                                    subset_seed=config.subset_seed))
+    if options.get("supernet"):
+        load_supernet(options["supernet"], expect=expected_meta(options["space"], config))
+    own = Path(options["run_dir"]) / SUPERNET_DIR
+    if own.is_dir():  # a resumed run's partial supernet: readable, and trained as configured
+        from nasplay import oneshot_checkpoint as ckpt
+
+        checkpoint = ckpt.read(own)
+        meta = checkpoint.meta if checkpoint else ckpt.read_meta(own)
+        if meta is not None:
+            ckpt.check_matches(meta, ckpt.training_identity(options["space"], config), own,
+                               "the supernet training")
+
+
+def _prepare(config, run_dir, options: dict) -> dict:
+    """Train (or resume, or reuse) the run's supernet; the trials get its directory."""
+    from nasplay.oneshot import train_supernet
+
+    if options.get("supernet"):
+        return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
+    directory = Path(run_dir.path) / SUPERNET_DIR
+    print(f"nasplay search: training the {config.space} supernet in {directory} "
+          f"({options['epochs']} epochs; resumes where it stopped)", flush=True)
+    train_supernet(config.space, _config(options).replace(gpus=config.gpus_per_trial > 0),
+                   directory)
+    return {**options, "supernet_dir": str(directory.resolve())}
+
+
+def score(genotype, ctx) -> dict:
+    from nasplay.oneshot import cached_scorer
+
+    config = _config(ctx.options).replace(cpus=ctx.cpus, gpus=ctx.gpus > 0)
+    return cached_scorer(ctx.options["supernet_dir"], config, ctx.options.get("space")
+                         ).score(genotype)
+
+
+SCORER = Scorer(
+    name="oneshot", metric="oneshot_accuracy", score=score, defaults=_defaults,
+    flags={"data": "data", "subset": "train_size", "filters": "filters",
+           "cells_per_stage": "cells_per_stage", "supernet_epochs": "epochs",
+           "sampler": "sampler"},
+    passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
+    per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
+    backends=("tensorflow",))   # its training and scoring steps are tf.functions
