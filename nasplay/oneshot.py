@@ -1,0 +1,109 @@
+"""One-shot scoring: train one weight-sharing supernet, then score candidates in seconds.
+
+The proxy trains every candidate from scratch (about a minute each on 2 cores, ~60 an hour). A
+supernet (``cells.supernet.SuperNet``) holds every op of a space; trained once with uniformly
+sampled paths (SPOS, Guo et al. 2020) or with the RL controller's samples (ENAS, Pham et al.
+2018), it scores a candidate by the accuracy of the candidate's path with inherited weights,
+after re-estimating the path's batch-norm statistics on a few training batches. The price is
+fidelity: inherited weights rank candidates less faithfully than training each one
+(benchmarks/oneshot_benchmark.py measures how much).
+
+    config = OneShotConfig(data="../shared/datasets/cifar10-jpeg")
+    train_supernet("amoebanet", config, "runs/supernet")        # resumes a partial run
+    scorer = cached_scorer("runs/supernet", config)              # loaded once per process
+    scorer.score(genotype)  # {"oneshot_accuracy": ..., "params": ..., "score_seconds": ...}
+
+Like the proxy, search only ever sees the training split: the supernet trains on a training
+subset and scores on a disjoint validation subset carved from the same split
+(``nasplay.proxy.subsets``), the same images the proxy validates on at equal ``val_size`` and
+``subset_seed``.
+
+Split over modules for size: ``oneshot_train`` (the training loop), ``oneshot_checkpoint``
+(files and the identity checks), ``oneshot_score`` (the scorer and its process-wide cache).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+from nasplay.errors import UserError, check_int
+
+SAMPLERS = ("uniform", "controller")
+
+
+@dataclass
+class OneShotConfig:
+    """How a supernet is trained and how it scores. CPU defaults: training plus 1,000 candidates
+    within about an hour on the 2-core development machine (BENCHMARKS.md, "One-shot")."""
+
+    # data (both subsets come from the source's training split)
+    data: str = "cifar10"            # source: "cifar10", a folder of python batches, an image folder
+    cache_dir: str | None = None     # where decoded image folders are cached (None: nasplay's default)
+    train_size: int = 10000          # supernet training images, class-stratified
+    val_size: int = 500              # scoring images, disjoint from the training ones; the
+    #                                  controller's rewards too. 500: 2.2 points standard error,
+    #                                  and about half a candidate's scoring time
+    subset_seed: int = 0             # which images (the proxy's validation images at equal size)
+    # supernet training
+    epochs: int = 10                 # passes over the training subset, one path per step
+    batch_size: int = 64             # images per step (and per recalibration batch)
+    learning_rate: float = 0.05      # SGD peak learning rate, cosine decay to 0 over the run
+    momentum: float = 0.9            # SGD momentum (Nesterov); unchosen ops' buffers are frozen
+    weight_decay: float = 3e-4       # decoupled weight decay (scaled by the lr), chosen ops only
+    sampler: str = "uniform"         # "uniform": a random path per step (SPOS); "controller": the
+    #                                  RL controller's samples, rewarded on validation batches (ENAS)
+    seed: int = 0                    # initial weights, data order, paths, controller
+    # scoring
+    recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics
+    # network
+    filters: int = 8                 # width of the first stage (doubled at each reduction)
+    cells_per_stage: int = 1         # normal cells between reductions (N in NASNet's "N x F")
+    # devices (nasplay.devices.configure)
+    cpus: int | None = None          # TF intra-op threads: the CPUs this process was given
+    gpus: bool = False               # use the visible GPU(s)
+
+    def replace(self, **changes) -> OneShotConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check(self) -> OneShotConfig:
+        """Raise a one-line UserError naming the first field out of range; return self."""
+        for name in ("train_size", "val_size", "epochs", "batch_size", "recalibration_batches"):
+            check_int(name, getattr(self, name), 1)
+        check_int("filters", self.filters, 2)
+        check_int("cells_per_stage", self.cells_per_stage, 0)
+        check_int("seed", self.seed, 0)
+        check_int("subset_seed", self.subset_seed, 0)
+        if self.cpus is not None:
+            check_int("cpus", self.cpus, 1)
+        _check_real("learning_rate", self.learning_rate, 0.0, math.inf, "> 0")
+        _check_real("momentum", self.momentum, 0.0, 1.0, "in [0, 1)", low_open=False)
+        _check_real("weight_decay", self.weight_decay, 0.0, math.inf, ">= 0", low_open=False)
+        if self.sampler not in SAMPLERS:
+            raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not isinstance(self.data, str) or not self.data:
+            raise UserError(f"data must be a source name or folder, got {self.data!r}")
+        if self.train_size < self.batch_size:
+            raise UserError(f"train_size ({self.train_size}) is smaller than one batch "
+                            f"({self.batch_size}); use a larger subset or a smaller batch size")
+        return self
+
+
+def _check_real(name, value, low, high, said, low_open=True):
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value > low if low_open else value >= low) and value < high)
+    if not ok:
+        raise UserError(f"{name} must be a number {said}, got {value!r}")
+
+
+# The API lives in modules that import nothing from here at import time (no cycle), and
+# TensorFlow only inside their functions, so importing nasplay.oneshot stays light.
+from nasplay.oneshot_checkpoint import expected_meta, load_supernet  # noqa: E402
+from nasplay.oneshot_score import OneShotScorer, cached_scorer  # noqa: E402
+from nasplay.oneshot_train import train_supernet  # noqa: E402
+
+__all__ = ["SAMPLERS", "OneShotConfig", "train_supernet", "load_supernet", "expected_meta",
+           "OneShotScorer", "cached_scorer"]

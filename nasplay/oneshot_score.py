@@ -1,0 +1,125 @@
+"""Scoring candidates with a trained supernet: recalibrate the path's batch norm, then validate.
+
+A path's batch-norm moving statistics, as left by supernet training, average over the many paths
+that shared each layer; SPOS re-estimates them per candidate, and so does :class:`OneShotScorer`:
+``recalibration_batches`` fixed training batches run through the path in training mode with the
+momentum of the k-th batch set to ``k / (k + 1)``, which leaves the exact mean of the batches'
+statistics (the first batch replaces whatever was there, so a score never depends on the
+candidates scored before it). Then the validation subset runs through the path in inference
+mode. Both are traced once (``tf.function`` with the architecture as an input), so the n-th
+candidate costs only its forward passes.
+
+A Ray worker scores many candidates of one search: :func:`cached_scorer` keeps the loaded
+supernet and its traced functions for the life of the process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from nasplay import oneshot_checkpoint as ckpt
+from nasplay.errors import UserError
+
+SCORE_BATCH = 500  # validation images per forward pass: large batches, few graph calls
+
+
+class OneShotScorer:
+    """``score(genotype) -> metrics`` with ``supernet``'s weights (see the module docstring).
+
+    Loads ``config``'s data subsets once. Metrics: ``oneshot_accuracy`` (validation accuracy of
+    the path), ``params`` (of the standalone network), ``score_seconds``, ``val_size``.
+    """
+
+    def __init__(self, supernet, config):
+        from nasplay import devices, proxy
+        from nasplay.pipeline import normalize
+
+        config.check()
+        devices.configure(config.cpus, config.gpus)
+        self.supernet, self.config = supernet, config
+        sets = proxy.subsets(proxy.ProxyConfig(
+            data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,
+            val_size=config.val_size, subset_seed=config.subset_seed))
+        self.fingerprint = ckpt.fingerprint(sets)
+        if tuple(sets.x_val.shape[1:]) != tuple(supernet.image_shape) \
+                or len(sets.classes) != supernet.num_classes:
+            raise UserError(f"the data {config.data!r} ({len(sets.classes)} classes, images "
+                            f"{sets.x_val.shape[1:]}) does not fit this supernet")
+        self.x_val, self.y_val = normalize(sets.x_val), sets.y_val.astype(np.int32)
+        count = config.recalibration_batches * config.batch_size
+        pick = np.random.default_rng([config.seed, 3]).permutation(len(sets.x_train))[:count]
+        self.calibration = [normalize(sets.x_train[np.sort(part)])
+                            for part in np.array_split(pick, config.recalibration_batches)]
+        self._recalibrate, self._predict = _compile(supernet)
+
+    def accuracy(self, genotype) -> float:
+        """Validation accuracy of ``genotype``'s path after BN recalibration."""
+        arch = self.supernet.encode(genotype)
+        for k, images in enumerate(self.calibration):
+            self._recalibrate(images, arch, np.float32(k / (k + 1)))
+        correct = 0
+        for start in range(0, len(self.y_val), SCORE_BATCH):
+            predicted = self._predict(self.x_val[start:start + SCORE_BATCH], arch)
+            correct += int(np.sum(np.asarray(predicted) == self.y_val[start:start + SCORE_BATCH]))
+        return correct / len(self.y_val)
+
+    def score(self, genotype) -> dict:
+        start = time.perf_counter()
+        accuracy = self.accuracy(genotype)
+        return {"oneshot_accuracy": accuracy, "params": self.supernet.path_params(genotype),
+                "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val)}
+
+
+def _compile(supernet):
+    import tensorflow as tf
+
+    images = tf.TensorSpec((None, *supernet.image_shape), tf.float32)
+    arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
+
+    @tf.function(input_signature=[images, arch, tf.TensorSpec((), tf.float32)])
+    def recalibrate(x, a, momentum):
+        supernet([x, a], training=True, bn_momentum=momentum)
+        return tf.constant(0)
+
+    @tf.function(input_signature=[images, arch])
+    def predict(x, a):
+        return tf.argmax(supernet([x, a], training=False), axis=-1, output_type=tf.int32)
+
+    return recalibrate, predict
+
+
+# (directory, checkpoint file's mtime and size, identity) -> OneShotScorer. One entry: a worker
+# scores one search's candidates; a retrained checkpoint (new mtime) is loaded afresh.
+_CACHE: OrderedDict[tuple, OneShotScorer] = OrderedDict()
+_CACHE_MAX = 1
+
+
+def cached_scorer(directory, config, space_name: str | None = None) -> OneShotScorer:
+    """The process's scorer for the trained supernet in ``directory``, loaded at the first call.
+
+    ``space_name`` (optional) must match the checkpoint's space; width and data always must
+    match ``config``'s. The data fingerprint is checked once the subsets are loaded.
+    """
+    directory = Path(directory).resolve()
+    weights = directory / ckpt.WEIGHTS_FILE
+    stat = weights.stat() if weights.is_file() else None
+    key = (str(directory), stat and (stat.st_mtime_ns, stat.st_size),
+           tuple(sorted(config.to_dict().items(), key=lambda item: item[0])), space_name)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    expect = ckpt.identity(space_name, config)
+    if space_name is None:
+        del expect["space"]
+    supernet = ckpt.load_supernet(directory, expect=expect)
+    scorer = OneShotScorer(supernet, config)
+    meta = ckpt.read_meta(directory)
+    ckpt.check_matches(meta, {"data_fingerprint": scorer.fingerprint}, directory)
+    _CACHE[key] = scorer
+    while len(_CACHE) > _CACHE_MAX:
+        _CACHE.popitem(last=False)
+    return scorer

@@ -1,0 +1,258 @@
+"""nasplay.oneshot: settings, supernet training (masked SGD, repeatable, resumable), checkpoints
+and their checks, scoring with BN recalibration, the process-wide scorer cache.
+
+Fast tests train a tiny space (2 ops, 2 blocks, two reduction cells, 4 filters) on a synthetic
+8x8 image folder; CIFAR-10 and a real ``kill -9`` are in slow tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from proxy_helpers import write_image_folder
+
+from nasplay import oneshot_checkpoint as ckpt
+from nasplay import oneshot_train
+from nasplay.errors import UserError
+from nasplay.oneshot import (OneShotConfig, OneShotScorer, cached_scorer, expected_meta,
+                             load_supernet, train_supernet)
+from search_space import SearchSpace, get_space, register_space
+
+TINY = register_space(SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NASPLAY_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield write_image_folder(tmp_path_factory.mktemp("images"), per_class=24, size=8)
+
+
+def tiny_config(folder, **overrides) -> OneShotConfig:
+    settings = dict(data=str(folder), train_size=48, val_size=32, epochs=2, batch_size=8,
+                    filters=4, cells_per_stage=0, recalibration_batches=2, cpus=2)
+    return OneShotConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def trained(folder, tmp_path_factory):
+    """One uninterrupted tiny training, shared by the tests that only read it."""
+    config = tiny_config(folder)
+    directory = tmp_path_factory.mktemp("supernet")
+    supernet = train_supernet(TINY.name, config, directory, verbose=0)
+    return config, directory, supernet
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", 0), ("batch_size", 0), ("sampler", "greedy"), ("learning_rate", 0.0),
+    ("momentum", 1.0), ("weight_decay", -1e-4), ("filters", 1), ("recalibration_batches", 0),
+    ("train_size", 4)])
+def test_check_names_the_field(folder, field, value):
+    with pytest.raises(UserError) as info:
+        tiny_config(folder, **{field: value}).check()
+    assert field in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_concatenating_space_is_refused_in_one_line(folder, tmp_path):
+    with pytest.raises(UserError) as info:
+        train_supernet("nasnet", tiny_config(folder), tmp_path / "s", verbose=0)
+    assert "nasnet" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_checkpoint_records_what_was_trained(trained):
+    config, directory, _ = trained
+    meta = json.loads((directory / ckpt.META_FILE).read_text())
+    assert meta["epochs_done"] == config.epochs == len(meta["history"])
+    assert {k: meta[k] for k in expected_meta(TINY.name, config)} == \
+        expected_meta(TINY.name, config)
+    assert ckpt.read(directory).meta == meta
+
+
+def test_resumed_training_ends_with_the_uninterrupted_weights(trained, tmp_path, monkeypatch):
+    config, _, supernet = trained
+    directory = tmp_path / "interrupted"
+    epoch = oneshot_train._Steps.epoch
+
+    def stop_in_the_second_epoch(self, e):
+        if e == 1:
+            raise KeyboardInterrupt  # as a kill would, after epoch 1's checkpoint
+        return epoch(self, e)
+
+    monkeypatch.setattr(oneshot_train._Steps, "epoch", stop_in_the_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(TINY.name, config, directory, verbose=0)
+    assert ckpt.read(directory).meta["epochs_done"] == 1
+    monkeypatch.setattr(oneshot_train._Steps, "epoch", epoch)
+    resumed = train_supernet(TINY.name, config, directory, verbose=0)
+    for a, b in zip(resumed.get_weights(), supernet.get_weights()):
+        np.testing.assert_array_equal(a, b)  # same seed, same data order, same paths
+
+
+def test_a_finished_run_is_loaded_not_trained_again(trained, monkeypatch):
+    config, directory, supernet = trained
+
+    def fail(*args):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(oneshot_train._Steps, "epoch", fail)
+    loaded = train_supernet(TINY.name, config, directory, verbose=0)
+    for a, b in zip(loaded.get_weights(), supernet.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_refuses_other_training_settings(trained):
+    config, directory, _ = trained
+    with pytest.raises(UserError, match="learning_rate"):
+        train_supernet(TINY.name, config.replace(learning_rate=0.1), directory, verbose=0)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"space": "darts"}, "space"), ({"filters": 8}, "filters"), ({"data": "/elsewhere"}, "data"),
+    ({"train_size": 64}, "train_size")])
+def test_load_refuses_another_space_width_or_data(trained, change, field):
+    config, directory, _ = trained
+    expect = {**expected_meta(TINY.name, config), **change}
+    with pytest.raises(UserError, match=field) as info:
+        load_supernet(directory, expect=expect)
+    assert "\n" not in str(info.value)
+
+
+def test_load_refuses_missing_partial_and_corrupt_checkpoints(trained, tmp_path):
+    _, directory, _ = trained
+    with pytest.raises(UserError, match="no such directory"):
+        load_supernet(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="missing"):
+        load_supernet(tmp_path / "empty")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    checkpoint = ckpt.read(directory)
+    meta = {**checkpoint.meta, "epochs_done": 1}
+    supernet = load_supernet(directory)
+    ckpt.save(partial, supernet, checkpoint.slots, meta)
+    with pytest.raises(UserError, match="1 of 2 epochs"):
+        load_supernet(partial)
+    assert load_supernet(partial, allow_partial=True) is not None
+    (partial / ckpt.WEIGHTS_FILE).write_bytes(b"not a zip file")
+    with pytest.raises(UserError, match="corrupt") as info:
+        load_supernet(partial)
+    assert "\n" not in str(info.value)
+
+
+def _variables(supernet):
+    return {id(v): v.numpy() for v in supernet.trainable_variables}
+
+
+def test_unchosen_weights_and_their_momentum_do_not_move():
+    import keras
+
+    from cells.supernet import SuperNet
+    from cells.supernet_paths import _pairs
+
+    keras.utils.set_random_seed(0)
+    supernet = SuperNet(TINY, num_classes=4, filters=4, cells_per_stage=0, input_shape=(8, 8, 3))
+    optimizer = oneshot_train.MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)
+    optimizer.learning_rate.assign(0.1)
+    train_step, _ = oneshot_train._compile(supernet, optimizer)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 4, 8).astype("int32")
+    for _ in range(2):  # momentum on every op of some path
+        train_step(x, y, supernet.encode(TINY.sample(rng)))
+    g = TINY.sample(rng)
+    before, slots = _variables(supernet), [s.numpy() for s in optimizer.slots]
+    train_step(x, y, supernet.encode(g))
+    path = {id(v) for layer, _, _ in _pairs(supernet, g) for v in layer.trainable_variables}
+    moved = {k for k, v in _variables(supernet).items() if not np.array_equal(v, before[k])}
+    assert moved and moved <= path
+    for variable, slot, old in zip(optimizer.variables, optimizer.slots, slots):
+        if id(variable) not in path:
+            np.testing.assert_array_equal(slot.numpy(), old)
+
+
+def test_scores_do_not_depend_on_what_was_scored_before(trained):
+    config, _, supernet = trained
+    scorer = OneShotScorer(supernet, config)
+    genotypes = [TINY.sample(np.random.default_rng(s)) for s in range(3)]
+    first = scorer.score(genotypes[0])
+    traces = supernet.call_count
+    others = [scorer.score(g) for g in genotypes[1:]]
+    again = scorer.score(genotypes[0])
+    assert supernet.call_count == traces  # the recalibration and predict graphs serve them all
+    assert again["oneshot_accuracy"] == first["oneshot_accuracy"]
+    assert 0.0 <= first["oneshot_accuracy"] <= 1.0 and first["val_size"] == config.val_size
+    assert [m["params"] for m in others] == [supernet.extract(g).count_params()
+                                            for g in genotypes[1:]]
+
+
+def test_cached_scorer_loads_once_per_process(trained):
+    config, directory, _ = trained
+    scorer = cached_scorer(directory, config, TINY.name)
+    assert cached_scorer(directory, config, TINY.name) is scorer
+    with pytest.raises(UserError, match="space"):
+        cached_scorer(directory, config, "darts")
+
+
+def test_controller_sampler_trains_on_the_controllers_paths(folder, tmp_path):
+    config = tiny_config(folder, sampler="controller", epochs=1)
+    train_supernet(TINY.name, config, tmp_path, verbose=0)
+    state = ckpt.read(tmp_path).controller_state
+    steps = config.train_size // config.batch_size
+    assert state["num_completed"] == steps and not state["pending"]
+
+
+KILL_SCRIPT = """
+import sys
+from nasplay.oneshot import OneShotConfig, train_supernet
+from search_space import SearchSpace, register_space
+register_space(SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2))
+config = OneShotConfig(**__import__("json").loads(sys.argv[2]))
+train_supernet("tiny_oneshot", config, sys.argv[1], verbose=0)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_resumes_from_the_last_epoch(folder, tmp_path):
+    config = tiny_config(folder, epochs=6, train_size=64)
+    reference = train_supernet(TINY.name, config, tmp_path / "whole", verbose=0)
+    directory = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(directory),
+                              json.dumps(config.to_dict())], env=env)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and child.poll() is None:
+            meta = ckpt.read_meta(directory) if directory.is_dir() else None
+            if meta and 2 <= meta.get("epochs_done", 0) < config.epochs:
+                break
+            time.sleep(0.2)
+        assert child.poll() is None, "the training ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    done = ckpt.read(directory).meta["epochs_done"]
+    assert 2 <= done < config.epochs
+    resumed = train_supernet(TINY.name, config, directory, verbose=0)
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_cifar10_supernet_scores_candidates(shared_cifar, tmp_path):
+    """Real data end to end, small: darts, 2 reduction cells, 512 images, 1 epoch."""
+    space = get_space("darts")
+    config = OneShotConfig(data=str(shared_cifar), train_size=512, val_size=200, epochs=1,
+                           filters=4, cells_per_stage=0, cpus=2)
+    supernet = train_supernet(space.name, config, tmp_path, verbose=0)
+    scorer = cached_scorer(tmp_path, config, space.name)
+    scores = [scorer.score(space.sample(np.random.default_rng(s)))["oneshot_accuracy"]
+              for s in range(3)]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scorer.supernet.num_classes == supernet.num_classes == 10
