@@ -38,8 +38,8 @@ class OneShotConfig:
     within about an hour on the 2-core development machine (BENCHMARKS.md, "One-shot")."""
 
     # data (both subsets come from the source's training split)
-    data: str = "cifar10"            # source: "cifar10", a folder of python batches, an image folder
-    cache_dir: str | None = None     # where decoded image folders are cached (None: nasplay's default)
+    data: str = "cifar10"            # "cifar10", a folder of python batches, or an image folder
+    cache_dir: str | None = None     # where decoded image folders are cached (None: the default)
     train_size: int = 10000          # supernet training images, class-stratified
     val_size: int = 500              # scoring images, disjoint from the training ones; the
     #                                  controller's rewards too. 500: 2.2 points standard error,
@@ -51,8 +51,9 @@ class OneShotConfig:
     learning_rate: float = 0.05      # SGD peak learning rate, cosine decay to 0 over the run
     momentum: float = 0.9            # SGD momentum (Nesterov); unchosen ops' buffers are frozen
     weight_decay: float = 3e-4       # decoupled weight decay (scaled by the lr), chosen ops only
-    sampler: str = "uniform"         # "uniform": a random path per step (SPOS); "controller": the
-    #                                  RL controller's samples, rewarded on validation batches (ENAS)
+    sampler: str = "uniform"         # "uniform": a random path per step (SPOS); "controller":
+    #                                  the RL controller's samples, rewarded on validation batches
+    #                                  (ENAS)
     seed: int = 0                    # initial weights, data order, paths, controller
     # scoring
     recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics

@@ -94,20 +94,29 @@ class MaskedSGD:
             slot.assign(array)
 
 
-def _compile(supernet, optimizer):
-    """The traced training step and the controller's reward step (one trace each)."""
+def _compile(supernet, optimizer, batch_size=None, reward_batch_size=None):
+    """The traced training step and the controller's reward step (one trace each).
+
+    A fixed batch size lets the graphs inside the switch branches know every shape: with an
+    unknown batch the gradients of batch norm's means compute their scale at run time in each
+    branch (measured: ~10% of a step).
+    """
     import keras
     import tensorflow as tf
 
-    images = tf.TensorSpec((None, *supernet.image_shape), tf.float32)
-    labels = tf.TensorSpec((None,), tf.int32)
+    def images(n):
+        return tf.TensorSpec((n, *supernet.image_shape), tf.float32)
+
+    def labels(n):
+        return tf.TensorSpec((n,), tf.int32)
+
     arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
 
     def accuracy(y, probs):
         return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y),
                                       tf.float32))
 
-    @tf.function(input_signature=[images, labels, arch])
+    @tf.function(input_signature=[images(batch_size), labels(batch_size), arch])
     def train_step(x, y, a):
         with tf.GradientTape() as tape:
             probs = supernet([x, a], training=True)
@@ -116,7 +125,7 @@ def _compile(supernet, optimizer):
         optimizer.apply(grads, supernet.update_groups(a))
         return loss, accuracy(y, probs)
 
-    @tf.function(input_signature=[images, labels, arch])
+    @tf.function(input_signature=[images(reward_batch_size), labels(reward_batch_size), arch])
     def reward_step(x, y, a):
         return accuracy(y, supernet([x, a], training=True, bn_momentum=1.0))
 
@@ -260,7 +269,9 @@ class _Steps:
         self.supernet, self.optimizer, self.sampler = supernet, optimizer, sampler
         self.sets, self.config, self.verbose = sets, config, verbose
         self.plan = BatchPlan(len(sets.x_train), config.batch_size, seed=config.seed)
-        self.train_step, self.reward_step = _compile(supernet, optimizer)
+        self.reward_batch = min(config.batch_size, len(sets.x_val))
+        self.train_step, self.reward_step = _compile(supernet, optimizer, config.batch_size,
+                                                     self.reward_batch)
 
     def epoch(self, epoch: int) -> tuple[float, float]:
         """Train one epoch; return its mean loss and training accuracy."""
@@ -298,7 +309,7 @@ class _Steps:
     def _reward(self, val_order, step, arch) -> float:
         from nasplay.pipeline import normalize
 
-        b = min(self.config.batch_size, len(val_order))
+        b = self.reward_batch
         start = (step * b) % len(val_order)
         idx = np.take(val_order, np.arange(start, start + b), mode="wrap")
         return float(self.reward_step(normalize(self.sets.x_val[idx]),

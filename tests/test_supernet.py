@@ -164,3 +164,34 @@ def test_bad_arguments_name_the_field():
         SuperNet(TINY, filters=4, cells_per_stage=-1, input_shape=SHAPE)
     with pytest.raises(ValueError, match="tiny_supernet"):
         tiny_net().encode(get_space("darts").sample(np.random.default_rng(0)))
+
+
+JAX_SCRIPT = """
+import numpy as np
+from cells.supernet import SuperNet
+from search_space import SearchSpace, register_space
+space = register_space(SearchSpace("tiny_jax", ops=("identity", "sep_conv_3x3", "max_pool_3x3"),
+                                   num_blocks=2))
+net = SuperNet(space, num_classes=3, filters=4, cells_per_stage=1, input_shape=(8, 8, 3))
+x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+for seed in range(2):
+    g = space.sample(np.random.default_rng(seed))
+    expected = np.asarray(net([x, net.encode(g)], training=False))
+    np.testing.assert_allclose(np.asarray(net.extract(g)(x, training=False)), expected, atol=1e-5)
+import keras
+print(keras.backend.backend())
+"""
+
+
+def test_the_supernet_is_plain_keras_jax_runs_it():
+    """Model code is backend-agnostic: under JAX the switch is lax.switch, same predictions."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("jax")

@@ -1,0 +1,475 @@
+"""One-shot (weight-sharing) benchmarks: step cost, throughput and memory, fidelity, searchers.
+
+    python benchmarks/oneshot_benchmark.py step        # supernet step vs the path's own network
+    python benchmarks/oneshot_benchmark.py throughput  # train, score 1,000: per hour, RSS
+    python benchmarks/oneshot_benchmark.py fidelity    # Spearman/Kendall vs proxy and 5x training
+    python benchmarks/oneshot_benchmark.py searchers   # random/evolution/controller, 3 seeds x 500
+
+Every command takes the one-shot settings as flags (defaults: ``OneShotConfig``'s, data the
+shared CIFAR-10 copy); the supernet lives in ``--supernet DIR`` (default
+``benchmarks/results/supernet-<space>``), trained there by the first command that needs it and
+reused by the others (``train_supernet`` resumes or loads). Each command prints a table and
+writes ``benchmarks/results/oneshot_<command>*.json[l]`` as it goes; ``fidelity`` and
+``searchers`` skip what their result files already hold, so a stopped run continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+from proxy_benchmark import (SHARED_CIFAR, _clock, _emit, _genotypes, _loadavg,  # noqa: E402
+                             _rss_mb, _since)
+
+RESULTS = REPO / "benchmarks" / "results"
+PROXY_PER_HOUR = 60  # the standalone proxy's candidates per hour here (README, BENCHMARKS.md)
+
+
+def _config(args):
+    from nasplay.oneshot import OneShotConfig
+
+    fields = ("train_size", "val_size", "epochs", "batch_size", "filters", "cells_per_stage",
+              "sampler", "recalibration_batches")
+    given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
+                         **given).check()
+
+
+def _supernet_dir(args) -> Path:
+    return args.supernet or args.results / f"supernet-{args.space}"
+
+
+def _trained_scorer(args, config):
+    """Train (or resume, or load) the supernet, then the process's scorer; training seconds."""
+    from nasplay.oneshot import cached_scorer, train_supernet
+    from nasplay.oneshot_checkpoint import read_meta
+
+    start = time.perf_counter()
+    train_supernet(args.space, config, _supernet_dir(args), verbose=args.verbose)
+    wall = time.perf_counter() - start
+    recorded = read_meta(_supernet_dir(args)).get("train_seconds", wall)
+    return cached_scorer(_supernet_dir(args), config, args.space), wall, recorded
+
+
+def _table(header, rows):
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for row in rows:
+        print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) step cost: the supernet's training step against the chosen path's standalone network
+
+
+def _standalone_step(model, batch_size):
+    """The standalone network's step with the supernet's arithmetic (same loss, same SGD)."""
+    import keras
+    import tensorflow as tf
+
+    from nasplay.oneshot_train import MaskedSGD
+
+    optimizer = MaskedSGD(model.trainable_variables, 0.9, 3e-4)
+    group = [(None, [(v, None) for v in model.trainable_variables])]
+
+    @tf.function(input_signature=[tf.TensorSpec((batch_size, *model.input_shape[1:])),
+                                  tf.TensorSpec((batch_size,), tf.int32)])
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), group)
+        return loss
+
+    return step
+
+
+def _median_cost(fn, repeats):
+    walls, cpus = [], []
+    for _ in range(repeats):
+        start = _clock()
+        fn()
+        wall, cpu = _since(start)
+        walls.append(wall)
+        cpus.append(cpu)
+    return float(np.median(walls)), float(np.median(cpus))
+
+
+def step(args) -> None:
+    import keras
+
+    from cells.supernet import SuperNet
+    from nasplay import devices, proxy
+    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.pipeline import normalize
+    from search_space import get_space
+
+    config = _config(args)
+    devices.configure(config.cpus)
+    sets = proxy.subsets(proxy.ProxyConfig(data=config.data, train_size=config.train_size,
+                                           val_size=config.val_size))
+    x = normalize(sets.x_train[:config.batch_size])
+    y = sets.y_train[:config.batch_size].astype(np.int32)
+    space = get_space(args.space)
+    keras.utils.set_random_seed(0)
+    supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
+                        cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:])
+    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
+    train_step, _ = _compile(supernet, optimizer, config.batch_size, config.batch_size)
+    genotypes = _genotypes(args.candidates, args.seed, args.space)
+    start = _clock()
+    train_step(x, y, supernet.encode(genotypes[0]))
+    first_wall, first_cpu = _since(start)
+    out = args.results / "oneshot_step.jsonl"
+    rows = []
+    for i, genotype in enumerate(genotypes):
+        arch = supernet.encode(genotype)
+        standalone = _standalone_step(supernet.extract(genotype), config.batch_size)
+        standalone(x, y)  # trace
+        train_step(x, y, arch)
+        own_wall, own_cpu = _median_cost(lambda: standalone(x, y), args.steps)
+        super_wall, super_cpu = _median_cost(lambda: train_step(x, y, arch), args.steps)
+        row = {"candidate": i, "hash": genotype.hash()[:12],
+               "params": supernet.path_params(genotype), "standalone_wall": own_wall,
+               "supernet_wall": super_wall, "standalone_cpu": own_cpu, "supernet_cpu": super_cpu,
+               "ratio_wall": super_wall / own_wall, "ratio_cpu": super_cpu / own_cpu,
+               "loadavg": _loadavg()}
+        _emit(out, row)
+        rows.append(row)
+    summary = {"summary": "step", "space": args.space, "config": config.to_dict(),
+               "first_step_wall": first_wall, "first_step_cpu": first_cpu,
+               "median_ratio_wall": float(np.median([r["ratio_wall"] for r in rows])),
+               "median_ratio_cpu": float(np.median([r["ratio_cpu"] for r in rows]))}
+    _emit(out, summary)
+    _table(["cell", "params", "standalone ms", "supernet ms", "ratio (wall)", "ratio (CPU)"],
+           [(r["hash"], r["params"], 1e3 * r["standalone_wall"], 1e3 * r["supernet_wall"],
+             r["ratio_wall"], r["ratio_cpu"]) for r in rows])
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) throughput and memory: train once, score many
+
+
+def throughput(args) -> None:
+    from search_space import get_space
+
+    config = _config(args)
+    scorer, train_wall, recorded = _trained_scorer(args, config)
+    space = get_space(args.space)
+    rng = np.random.default_rng(args.seed)
+    out = args.results / "oneshot_throughput.jsonl"
+    start, seconds, rss = time.perf_counter(), [], []
+    for i in range(args.candidates):
+        metrics = scorer.score(space.sample(rng))
+        seconds.append(metrics["score_seconds"])
+        if i == 0 or (i + 1) % 50 == 0 or i + 1 == args.candidates:
+            rss.append((i + 1, _rss_mb()))
+            _emit(out, {"candidate": i + 1, "rss_mb": rss[-1][1], "seconds": seconds[-1],
+                        "elapsed": time.perf_counter() - start, "loadavg": _loadavg()})
+    score_wall = time.perf_counter() - start
+    training = recorded if train_wall < 0.5 * recorded else train_wall  # reused: its record
+    total = training + score_wall
+    summary = {"summary": "throughput", "space": args.space, "config": config.to_dict(),
+               "candidates": args.candidates, "train_seconds": training,
+               "score_seconds_total": score_wall, "first_score_seconds": seconds[0],
+               "median_score_seconds": float(np.median(seconds)),
+               "per_hour": args.candidates / total * 3600,
+               "per_hour_scoring_only": args.candidates / score_wall * 3600,
+               "vs_proxy": args.candidates / total * 3600 / PROXY_PER_HOUR,
+               "rss_after_first_mb": rss[0][1], "rss_last_mb": rss[-1][1],
+               "rss_growth_mb": rss[-1][1] - rss[0][1]}
+    _emit(out, summary)
+    _table(["candidates", "train s", "score s", "per hour", "x proxy", "RSS growth MB"],
+           [(args.candidates, training, score_wall, summary["per_hour"], summary["vs_proxy"],
+             summary["rss_growth_mb"])])
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) fidelity: one-shot scores against the proxy and 5x longer training of the same cells
+
+
+def _read_rows(path: Path, key: str = "candidate") -> dict:
+    rows = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if key in row:
+                rows[row[key]] = row
+    return rows
+
+
+def _reference(args, genotypes, path: Path) -> dict:
+    """Proxy and long scores of each cell (BENCHMARKS.md's fidelity settings), resumable."""
+    from nasplay import devices, proxy
+    from nasplay.data import load_source
+
+    done = _read_rows(path)
+    todo = [i for i in range(args.first, min(args.last or len(genotypes), len(genotypes)))
+            if i not in done]
+    if todo:
+        devices.configure(cpus=args.cpus)
+        data = load_source(args.data)
+        short = proxy.ProxyConfig(data=args.data, cpus=args.cpus, train_size=args.proxy_train_size,
+                                  val_size=args.proxy_val_size, epochs=args.proxy_epochs)
+        long = short.replace(train_size=args.long_train_size, epochs=args.long_epochs)
+        for i in todo:
+            row = {"candidate": i, "hash": genotypes[i].hash()[:12], "loadavg": _loadavg()}
+            for name, setting in (("proxy", short), ("long", long)):
+                start = _clock()
+                try:
+                    metrics = proxy.evaluate(genotypes[i], setting, data=data)
+                except proxy.TrainingDiverged as e:
+                    metrics = {"val_accuracy": float("nan"), "error": str(e)}
+                row[name] = metrics["val_accuracy"]
+                row[f"{name}_wall"], row[f"{name}_cpu"] = _since(start)
+                row["params"] = metrics.get("params")
+            _emit(path, row)
+            done[i] = row
+    return done
+
+
+def _rank_stats(a, b) -> dict:
+    from scipy.stats import kendalltau, spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3:
+        return {"spearman": float("nan"), "kendall": float("nan"), "n": int(keep.sum())}
+    return {"spearman": float(spearmanr(a[keep], b[keep]).statistic),
+            "kendall": float(kendalltau(a[keep], b[keep]).statistic), "n": int(keep.sum())}
+
+
+def _top_overlap(a, b, k: int = 5) -> int:
+    return len(set(np.argsort(-np.asarray(a))[:k]) & set(np.argsort(-np.asarray(b))[:k]))
+
+
+def fidelity(args) -> None:
+    from nasplay import zero_cost
+
+    genotypes = _genotypes(args.candidates, args.seed, args.space)
+    reference = _reference(args, genotypes,
+                           args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
+    if args.reference_only:
+        return
+    config = _config(args)
+    scorer, _, _ = _trained_scorer(args, config)
+    cells = sorted(i for i in reference if i < len(genotypes))
+    scores = {
+        "oneshot": [scorer.score(genotypes[i])["oneshot_accuracy"] for i in cells],
+        "naswot": [zero_cost.evaluate(genotypes[i])["naswot"] for i in cells],
+        "params": [float(reference[i]["params"]) for i in cells],
+        "proxy": [reference[i]["proxy"] for i in cells],
+    }
+    long = [reference[i]["long"] for i in cells]
+    table = {name: {"vs_long": _rank_stats(s, long), "vs_proxy": _rank_stats(s, scores["proxy"]),
+                    "top5_overlap_long": _top_overlap(s, long)} for name, s in scores.items()}
+    result = {"space": args.space, "config": config.to_dict(), "cells": cells,
+              "hashes": [genotypes[i].hash()[:12] for i in cells], "long": long, **scores,
+              "stats": table}
+    path = args.results / f"oneshot_fidelity_{args.space}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",
+            "Kendall vs proxy", "top-5 overlap (long)"],
+           [(name, t["vs_long"]["spearman"], t["vs_long"]["kendall"], t["vs_proxy"]["spearman"],
+             t["vs_proxy"]["kendall"], t["top5_overlap_long"]) for name, t in table.items()])
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) searchers on real CIFAR-10 through the supernet
+
+
+def _searcher(name, space, seed, trials):
+    from searchers import make_searcher
+    from searchers.evolution import RegularizedEvolution
+
+    if name == "evolution":
+        return RegularizedEvolution.for_budget(space, trials, seed=seed)
+    return make_searcher(name, space, seed=seed, max_trials=trials)
+
+
+def _search(name, seed, args, scorer, space, memo) -> dict:
+    """One in-process ask/tell run; scores memoized by genotype (they are deterministic)."""
+    searcher = _searcher(name, space, seed, args.trials)
+    best, curve, history = -math.inf, [], []
+    while len(history) < args.trials:
+        proposal = searcher.ask()
+        if proposal is None:
+            break
+        key = proposal.genotype.hash()
+        if key not in memo:
+            memo[key] = scorer.score(proposal.genotype)["oneshot_accuracy"]
+        searcher.tell(proposal.trial_id, memo[key])
+        history.append({"genotype": proposal.genotype.to_dict(), "oneshot": memo[key]})
+        best = max(best, memo[key])
+        curve.append(best)
+    return {"searcher": name, "seed": seed, "curve": curve, "history": history}
+
+
+def _rescore(run, args, proxy_memo) -> list:
+    """The run's top ``rescore_top`` by one-shot score, trained standalone (the proxy)."""
+    from nasplay import proxy
+    from search_space import Genotype
+
+    top = sorted(run["history"], key=lambda h: -h["oneshot"])[:args.rescore_top]
+    scores = []
+    for item in top:
+        genotype = Genotype.from_dict(item["genotype"])
+        key = genotype.hash()
+        if key not in proxy_memo:
+            config = proxy.ProxyConfig(data=args.data, cpus=args.cpus,
+                                       train_size=args.proxy_train_size,
+                                       val_size=args.proxy_val_size, epochs=args.proxy_epochs)
+            proxy_memo[key] = proxy.evaluate(genotype, config)["val_accuracy"]
+        scores.append({"hash": key[:12], "oneshot": item["oneshot"], "proxy": proxy_memo[key]})
+    return scores
+
+
+def _plot(runs, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in sorted({r["searcher"] for r in runs}):
+        curves = [r["curve"] for r in runs if r["searcher"] == name]
+        n = min(len(c) for c in curves)
+        values = np.asarray([c[:n] for c in curves])
+        mean, std = values.mean(0), values.std(0)
+        steps = np.arange(1, n + 1)
+        ax.plot(steps, mean, label=f"{name} ({len(curves)} seeds)")
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("candidates scored")
+    ax.set_ylabel("best one-shot accuracy so far")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def searchers(args) -> None:
+    from search_space import get_space
+
+    config = _config(args)
+    scorer, _, _ = _trained_scorer(args, config)
+    space = get_space(args.space)
+    path = args.results / f"oneshot_searchers_{args.space}.jsonl"
+    done = _runs(path)
+    memo = {h: s for r in done.values() for h, s in _memo(r).items()}
+    proxy_memo = {x["hash"]: x["proxy"] for r in done.values() for x in r.get("rescored", [])}
+    for seed in args.seeds:
+        for name in args.searchers.split(","):
+            if (name, seed) in done and len(done[(name, seed)]["curve"]) >= args.trials:
+                continue
+            start = time.perf_counter()
+            run = _search(name, seed, args, scorer, space, memo)
+            run["seconds"] = time.perf_counter() - start
+            run["rescored"] = _rescore(run, args, proxy_memo) if args.rescore_top else []
+            _emit_quiet(path, run)
+            done[(name, seed)] = run
+    runs = [done[(n, s)] for s in args.seeds for n in args.searchers.split(",")]
+    _plot(runs, args.results / f"oneshot_searchers_{args.space}.png")
+    rows = []
+    for name in args.searchers.split(","):
+        mine = [r for r in runs if r["searcher"] == name]
+        best = [r["curve"][-1] for r in mine]
+        proxy_best = [max(x["proxy"] for x in r["rescored"]) for r in mine if r["rescored"]]
+        proxy_mean = [np.mean([x["proxy"] for x in r["rescored"]]) for r in mine if r["rescored"]]
+        rows.append((name, len(mine), _mean_std(best), _mean_std(proxy_best),
+                     _mean_std(proxy_mean)))
+    k = args.rescore_top
+    _table(["searcher", "seeds", "best one-shot", f"best of top-{k} (proxy)",
+            f"top-{k} mean (proxy)"],
+           rows)
+
+
+def _runs(path: Path) -> dict:
+    runs = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            run = json.loads(line)
+            runs[(run["searcher"], run["seed"])] = run
+    return runs
+
+
+def _memo(run) -> dict:
+    from search_space import Genotype
+
+    return {Genotype.from_dict(h["genotype"]).hash(): h["oneshot"] for h in run["history"]}
+
+
+def _emit_quiet(path: Path, record: dict) -> None:
+    """A run's record (long) goes to the file; the terminal gets its summary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps({k: record[k] for k in ("searcher", "seed", "seconds")}
+                     | {"best": record["curve"][-1] if record["curve"] else None,
+                        "rescored": record["rescored"]}), flush=True)
+
+
+def _mean_std(values) -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):.3f} +- {np.std(values):.3f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["step", "throughput", "fidelity", "searchers"])
+    parser.add_argument("--space", default="amoebanet")
+    parser.add_argument("--data", default=SHARED_CIFAR)
+    parser.add_argument("--supernet", type=Path, default=None,
+                        help="supernet directory (trained there when it holds none)")
+    parser.add_argument("--candidates", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
+    parser.add_argument("--supernet-seed", type=int, default=0,
+                        help="OneShotConfig.seed: weights, data order, paths")
+    parser.add_argument("--cpus", type=int, default=os.cpu_count())
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of the result files (and of the default supernet)")
+    parser.add_argument("--verbose", type=int, default=1, help="supernet training progress bar")
+    for name, kind in (("train-size", int), ("val-size", int), ("epochs", int),
+                       ("batch-size", int), ("filters", int), ("cells-per-stage", int),
+                       ("sampler", str), ("recalibration-batches", int)):
+        parser.add_argument(f"--{name}", type=kind, default=None,
+                            help="OneShotConfig field (default: its default)")
+    parser.add_argument("--steps", type=int, default=8, help="step: timed steps per cell")
+    # the standalone reference: the default CPU proxy (ProxyConfig), and 5x its training
+    parser.add_argument("--proxy-train-size", type=int, default=2000)
+    parser.add_argument("--proxy-val-size", type=int, default=1000)
+    parser.add_argument("--proxy-epochs", type=int, default=3)
+    parser.add_argument("--long-train-size", type=int, default=5000)
+    parser.add_argument("--long-epochs", type=int, default=6)
+    parser.add_argument("--first", type=int, default=0,
+                        help="fidelity: reference cells from this index (split over processes)")
+    parser.add_argument("--last", type=int, default=None, help="fidelity: ... up to this one")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="fidelity: only the proxy and long trainings")
+    parser.add_argument("--trials", type=int, default=500, help="searchers: candidates per run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--searchers", default="random,evolution,controller")
+    parser.add_argument("--rescore-top", type=int, default=5,
+                        help="searchers: each run's top K re-scored by the standalone proxy")
+    args = parser.parse_args(argv)
+    if args.candidates is None:
+        args.candidates = {"step": 4, "throughput": 1000, "fidelity": 24, "searchers": 0}[
+            args.command]
+    {"step": step, "throughput": throughput, "fidelity": fidelity, "searchers": searchers}[
+        args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
