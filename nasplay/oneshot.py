@@ -35,18 +35,20 @@ SAMPLERS = ("uniform", "controller")
 @dataclass
 class OneShotConfig:
     """How a supernet is trained and how it scores. CPU defaults: training plus 1,000 candidates
-    within about an hour on the 2-core development machine (BENCHMARKS.md, "One-shot")."""
+    within an hour on the 2-core development machine (estimated from a loaded machine: about
+    2,000 steps at 0.3-0.5 s, traces ~5 min, ~1 s a candidate; measure it with
+    ``python benchmarks/oneshot_benchmark.py throughput``)."""
 
     # data (both subsets come from the source's training split)
     data: str = "cifar10"            # "cifar10", a folder of python batches, or an image folder
     cache_dir: str | None = None     # where decoded image folders are cached (None: the default)
-    train_size: int = 10000          # supernet training images, class-stratified
-    val_size: int = 500              # scoring images, disjoint from the training ones; the
-    #                                  controller's rewards too. 500: 2.2 points standard error,
-    #                                  and about half a candidate's scoring time
-    subset_seed: int = 0             # which images (the proxy's validation images at equal size)
-    # supernet training
-    epochs: int = 10                 # passes over the training subset, one path per step
+    train_size: int = 20000          # supernet training images, class-stratified
+    val_size: int = 1000             # scoring images, disjoint from the training ones (and the
+    #                                  controller's rewards): the proxy's 1,000 validation images
+    #                                  at the same subset_seed; ~1.5 points standard error
+    subset_seed: int = 0             # which images
+    # supernet training (about 2,000 steps: 10-20 minutes here, plus a few minutes of tracing)
+    epochs: int = 6                  # passes over the training subset, one path per step
     batch_size: int = 64             # images per step (and per recalibration batch)
     learning_rate: float = 0.05      # SGD peak learning rate, cosine decay to 0 over the run
     momentum: float = 0.9            # SGD momentum (Nesterov); unchosen ops' buffers are frozen
@@ -57,6 +59,7 @@ class OneShotConfig:
     seed: int = 0                    # initial weights, data order, paths, controller
     # scoring
     recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics
+    #                                  (a candidate then scores in about a second here)
     # network
     filters: int = 8                 # width of the first stage (doubled at each reduction)
     cells_per_stage: int = 1         # normal cells between reductions (N in NASNet's "N x F")
