@@ -7,7 +7,7 @@
 
 Every command takes the one-shot settings as flags (defaults: ``OneShotConfig``'s, data the
 shared CIFAR-10 copy); the supernet lives in ``--supernet DIR`` (default
-``benchmarks/results/supernet-<space>``), trained there by the first command that needs it and
+``runs/supernet-<space>``, which git ignores), trained there by the first command that needs it and
 reused by the others (``train_supernet`` resumes or loads). Each command prints a table and
 writes ``benchmarks/results/oneshot_<command>*.json[l]`` as it goes; ``fidelity`` and
 ``searchers`` skip what their result files already hold, so a stopped run continues.
@@ -47,7 +47,7 @@ def _config(args):
 
 
 def _supernet_dir(args) -> Path:
-    return args.supernet or args.results / f"supernet-{args.space}"
+    return args.supernet or REPO / "runs" / f"supernet-{args.space}"
 
 
 def _trained_scorer(args, config):
@@ -438,7 +438,7 @@ def main(argv=None) -> int:
                         help="OneShotConfig.seed: weights, data order, paths")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="folder of the result files (and of the default supernet)")
+                        help="folder of the result files")
     parser.add_argument("--verbose", type=int, default=1, help="supernet training progress bar")
     for name, kind in (("train-size", int), ("val-size", int), ("epochs", int),
                        ("batch-size", int), ("filters", int), ("cells-per-stage", int),
