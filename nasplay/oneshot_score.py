@@ -35,11 +35,12 @@ class OneShotScorer:
     """
 
     def __init__(self, supernet, config):
-        from nasplay import devices, proxy
+        from nasplay import proxy
+        from nasplay.oneshot_train import setup_devices
         from nasplay.pipeline import normalize
 
         config.check()
-        devices.configure(config.cpus, config.gpus)
+        setup_devices(config)
         self.supernet, self.config = supernet, config
         sets = proxy.subsets(proxy.ProxyConfig(
             data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,

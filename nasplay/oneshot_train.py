@@ -198,12 +198,24 @@ def _space(space_name: str):
         raise UserError(str(e)) from None
 
 
+def setup_devices(config) -> None:
+    """TensorFlow, float32 (the masked SGD has no loss scaling), the CPUs and GPUs given."""
+    import keras
+
+    from nasplay import devices
+
+    if keras.backend.backend() != "tensorflow":
+        raise UserError(f"one-shot training and scoring run on the TensorFlow backend, not "
+                        f"{keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow")
+    devices.configure(config.cpus, config.gpus, mixed_precision=False)
+
+
 def _prepare(space_name, config, directory):
     """Load the data, then check ``directory``: empty, or a run of the same settings."""
-    from nasplay import devices, proxy
+    from nasplay import proxy
 
     space = _space(space_name)
-    devices.configure(config.cpus, config.gpus)
+    setup_devices(config)
     sets = proxy.subsets(proxy.ProxyConfig(
         data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,
         val_size=config.val_size, subset_seed=config.subset_seed))
