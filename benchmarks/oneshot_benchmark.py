@@ -178,10 +178,11 @@ def throughput(args) -> None:
             _emit(out, {"candidate": i + 1, "rss_mb": rss[-1][1], "seconds": seconds[-1],
                         "elapsed": time.perf_counter() - start, "loadavg": _loadavg()})
     score_wall = time.perf_counter() - start
-    training = recorded if train_wall < 0.5 * recorded else train_wall  # reused: its record
+    reused = train_wall < 0.5 * recorded  # a trained supernet was loaded: count its training
+    training = recorded if reused else train_wall
     total = training + score_wall
     summary = {"summary": "throughput", "space": args.space, "config": config.to_dict(),
-               "candidates": args.candidates, "train_seconds": training,
+               "candidates": args.candidates, "train_seconds": training, "reused": reused,
                "score_seconds_total": score_wall, "first_score_seconds": seconds[0],
                "median_score_seconds": float(np.median(seconds)),
                "per_hour": args.candidates / total * 3600,
