@@ -78,6 +78,7 @@ def _quiet_start() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ[quiet.QUIET_ENV] = "1"
+    quiet.quiet_imports()
 
 
 def main(argv: list[str] | None = None) -> int:

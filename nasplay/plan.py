@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from nasplay.config import EXPERIMENT_FIELDS, SearchConfig
 from nasplay.errors import UserError, first_line, one_line
+from nasplay.quiet import quieted
 from nasplay.rundir import RunDir
 from nasplay.scorers import Scorer, get_scorer
 from nasplay.scorers.settings import resolve
@@ -101,7 +102,8 @@ def make_plan(config: SearchConfig, resume: bool = False,
     seeds = _warm_start_results(config) if saved is None and config.warm_start else []
     _check_address(config.address)
     if scorer.preflight is not None and _data_is_here(config):
-        scorer.preflight(options)
+        with quieted():    # data and models may start a framework here
+            scorer.preflight(options)
     plan = Plan(config=config, resume=resume, run_dir=run_dir, scorer=scorer, options=options,
                 notes=notes, warm_start=seeds, rescore_options=_rescore_options(config))
     if saved is not None:
@@ -228,7 +230,8 @@ def _rescore_options(config: SearchConfig) -> dict:
                          run_dir=config.run_dir)
     _, options = resolve(rescorer, dataclasses.replace(proxy, data=_data_path(proxy)))
     if rescorer.preflight is not None and _data_is_here(proxy):
-        rescorer.preflight(options)
+        with quieted():
+            rescorer.preflight(options)
     return options
 
 

@@ -28,22 +28,78 @@ def quiet() -> bool:
 
 @contextlib.contextmanager
 def quiet_native_stderr():
-    """Hold what native code writes to stderr (fd 2) inside the block; replay it on an error."""
+    """Hold what native code writes to stderr (fd 2) inside the block; replay it if the block
+    fails with a bug (a user error is one line of its own, without the frameworks' noise)."""
+    from nasplay.errors import is_user_error
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             os.dup2(saved, 2)
-            caught.seek(0)
-            sys.stderr.write(caught.read().decode("utf-8", "replace"))
-            sys.stderr.flush()
+            if not is_user_error(error):
+                caught.seek(0)
+                sys.stderr.write(caught.read().decode("utf-8", "replace"))
+                sys.stderr.flush()
             raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def quieted():
+    """``quiet_native_stderr`` when this process starts quietly, else nothing."""
+    if not quiet():
+        yield
+        return
+    with quiet_native_stderr():
+        yield
+
+
+# The packages whose import prints native start-up lines (TensorFlow, and Keras, which imports it).
+NOISY_IMPORTS = ("tensorflow", "keras")
+
+
+class _QuietLoader:
+    """A module loader that runs the wrapped loader's ``exec_module`` under a quiet stderr."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with quiet_native_stderr():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietImports:
+    """A ``sys.meta_path`` finder: the first import of a noisy package, wherever it happens (a
+    data decoder, a scorer's preflight, a searcher's model), runs under a quiet stderr."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in NOISY_IMPORTS:
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_imports() -> None:
+    """Import TensorFlow and Keras quietly from now on in this process (once)."""
+    if not any(isinstance(finder, _QuietImports) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImports())
 
 
 def find_devices() -> None:

@@ -29,13 +29,17 @@ FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epoc
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
-def _proxy_default(name: str) -> str:
-    """``'2000; 20000 with GPU trials'``: a proxy setting's CPU and GPU defaults, for ``--help``."""
+def _default(scorer: str, name: str) -> str:
+    """``'2000; 20000 with GPU trials'``: a scorer setting's CPU and GPU defaults, for ``--help``."""
     from nasplay.scorers import get_scorer
 
-    defaults = get_scorer("proxy").defaults
+    defaults = get_scorer(scorer).defaults
     cpu, gpu = getattr(defaults(False), name), getattr(defaults(True), name)
     return f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials"
+
+
+def _proxy_default(name: str) -> str:
+    return _default("proxy", name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +99,7 @@ def _add_scorer_options(add) -> None:
         help="seed the searcher with another run's completed trials (same space): evolution's "
              "population, the controller's baseline and first updates")
     add("--supernet-epochs", type=int, metavar="E",
-        help="oneshot: supernet training epochs (default: 10)")
+        help=f"oneshot: supernet training epochs (default: {_default('oneshot', 'epochs')})")
     add("--sampler", choices=("uniform", "controller"),
         help="oneshot: paths the supernet trains on: uniform (SPOS), or the RL controller's "
              "samples (ENAS) (default: uniform)")

@@ -11,8 +11,11 @@ supernet once and keeps it between trials.
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 from pathlib import Path
 
+from nasplay.errors import UserError
 from nasplay.scorers.registry import Scorer
 
 SUPERNET_DIR = "supernet"        # in the run directory
@@ -38,6 +41,12 @@ def _preflight(options: dict) -> None:
     from nasplay import proxy
     from nasplay.oneshot import expected_meta, load_supernet
 
+    from cells.supernet import check_space
+
+    try:
+        check_space(options["space"])
+    except ValueError as e:
+        raise UserError(str(e)) from None
     config = _config(options)
     proxy.subsets(proxy.ProxyConfig(data=config.data, cache_dir=config.cache_dir,
                                     train_size=config.train_size, val_size=config.val_size,
@@ -56,17 +65,41 @@ def _preflight(options: dict) -> None:
 
 
 def _prepare(config, run_dir, options: dict) -> dict:
-    """Train (or resume, or reuse) the run's supernet; the trials get its directory."""
-    from nasplay.oneshot import train_supernet
+    """Train (or resume, or reuse) the run's supernet; the trials get its directory.
 
+    The training runs in a child process: its traced graph and optimizer state (gigabytes) are
+    freed when it ends instead of staying in the driver for the whole search. Ctrl-C or a kill
+    stops it after its last finished epoch, which a resumed run continues from.
+    """
     if options.get("supernet"):
         return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
     directory = Path(run_dir.path) / SUPERNET_DIR
     print(f"nasplay search: training the {config.space} supernet in {directory} "
           f"({options['epochs']} epochs; resumes where it stopped)", flush=True)
-    train_supernet(config.space, _config(options).replace(gpus=config.gpus_per_trial > 0),
-                   directory)
+    training = _config(options).replace(gpus=config.gpus_per_trial > 0)
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_train, args=(config.space, training, str(directory),
+                                                 1 if sys.stdout.isatty() else 2))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise UserError(f"the supernet training in {directory} failed (exit status "
+                        f"{child.exitcode}; its error is above); fix it and --resume")
     return {**options, "supernet_dir": str(directory.resolve())}
+
+
+def _train(space: str, config, directory: str, verbose: int) -> None:
+    """The child process's job (quiet like its parent; a UserError is one line, exit 2)."""
+    from nasplay import quiet
+    from nasplay.errors import one_line
+    from nasplay.oneshot import train_supernet
+
+    try:
+        quiet.start_keras(quiet.find_devices)
+        train_supernet(space, config, directory, verbose=verbose)
+    except UserError as e:
+        print(f"nasplay search: error: {one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def score(genotype, ctx) -> dict:
