@@ -173,7 +173,7 @@ def test_a_subset_larger_than_the_data_is_refused_before_anything_is_written(
 
 
 @pytest.mark.parametrize("script", ["evolution_cifar10.py", "controller_cifar10.py",
-                                    "random_baseline.py"])
+                                    "random_baseline.py", "oneshot_cifar10.py"])
 def test_the_experiment_scripts_hold_valid_configs(script):
     config = runpy.run_path(str(REPO / "experiments" / script), run_name="experiment")["CONFIG"]
     config.check()
