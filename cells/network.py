@@ -78,10 +78,10 @@ def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_
     elif not isinstance(genotype, Genotype):
         raise ValueError(f"genotype must be a search_space.Genotype or its dict, got "
                          f"{type(genotype).__name__}")
-    check_int(num_classes, "num_classes", 2)
-    check_int(filters, "filters", 2)
-    check_int(cells_per_stage, "cells_per_stage", 0)
-    check_int(stem_multiplier, "stem_multiplier", 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("filters", filters, 2)
+    check_int("cells_per_stage", cells_per_stage, 0)
+    check_int("stem_multiplier", stem_multiplier, 1)
     check_rate(drop_path_rate, "drop_path_rate")
     check_rate(dropout_rate, "dropout_rate")
     if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3):

@@ -28,7 +28,7 @@ OpFactory = Callable[[int, int], keras.layers.Layer]
 _PACKAGE = "nasplay"
 
 
-def check_int(value, name: str, minimum: int = 1) -> int:
+def check_int(name: str, value, minimum: int = 1) -> int:
     """``value`` if it is an int (not a bool) of at least ``minimum``, else a ValueError naming
     the argument: the one integer check of the model code (``nasplay.errors.check_int`` is the
     application layer's, which raises its ``UserError``)."""
@@ -40,7 +40,7 @@ def check_int(value, name: str, minimum: int = 1) -> int:
 
 def check_filters(filters, name: str = "filters") -> int:
     """Return ``filters`` as an int, or raise a ValueError naming the argument."""
-    return check_int(filters, name)
+    return check_int(name, filters)
 
 
 def check_strides(strides) -> int:

@@ -86,7 +86,7 @@ class SuperCell(layers.Layer):
                  drop_path_rate: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.op_names = tuple(op_names)
-        self.num_blocks = check_int(num_blocks, "num_blocks", 1)
+        self.num_blocks = check_int("num_blocks", num_blocks, 1)
         self.filters = check_filters(filters)
         self.reduction = bool(reduction)
         self.drop_path_rate = check_rate(drop_path_rate, "drop_path_rate")
@@ -265,10 +265,10 @@ class SuperNet(keras.Model):
                  seed: int | None = None, name: str | None = None):
         self.space = check_space(space)
         super().__init__(name=name or f"{self.space.name}_supernet")
-        self.num_classes = check_int(num_classes, "num_classes", 2)
-        self.filters = check_int(filters, "filters", 2)
-        self.cells_per_stage = check_int(cells_per_stage, "cells_per_stage", 0)
-        self.stem_multiplier = check_int(stem_multiplier, "stem_multiplier", 1)
+        self.num_classes = check_int("num_classes", num_classes, 2)
+        self.filters = check_int("filters", filters, 2)
+        self.cells_per_stage = check_int("cells_per_stage", cells_per_stage, 0)
+        self.stem_multiplier = check_int("stem_multiplier", stem_multiplier, 1)
         self.drop_path_rate = check_rate(drop_path_rate, "drop_path_rate")
         if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3):
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
