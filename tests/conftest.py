@@ -74,6 +74,20 @@ def nasplay_cli(monkeypatch):
     return run
 
 
+@pytest.fixture
+def refused(nasplay_cli, capsys):
+    """``refused(message, *argv)``: ``nasplay search *argv`` must exit 2 with one line on
+    stderr, no traceback, that contains ``message``; returns that line."""
+    def check(message: str, *argv) -> str:
+        capsys.readouterr()
+        assert nasplay_cli(*argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and message in err, err
+        return err
+
+    return check
+
+
 def nasplay_command(*argv) -> list[str]:
     """The argv of ``nasplay ...`` in a child process (this checkout, this Python)."""
     return [sys.executable, "-m", "nasplay.cli", *map(str, argv)]

@@ -215,13 +215,11 @@ def test_half_a_gpu_per_trial_packs_two_trials_on_each_gpu(ray_session, tmp_path
 
 
 def test_a_trial_larger_than_the_cluster_is_refused_before_anything_is_written(
-        ray_session, tmp_path, capsys, nasplay_cli):
-    run_dir = tmp_path / "run"
-    assert nasplay_cli("--run-dir", run_dir, "--searcher", "random", "--space", "nasnet",
-                       "--trials", 2, "--scorer", FAKE_SCORER, "--gpus-per-trial", 3) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--gpus-per-trial 3 is more than the cluster has" in err
-    assert not run_dir.exists()
+        ray_session, tmp_path, refused):
+    refused("--gpus-per-trial 3 is more than the cluster has", "--run-dir", tmp_path / "run",
+            "--searcher", "random", "--space", "nasnet", "--trials", 2, "--scorer", FAKE_SCORER,
+            "--gpus-per-trial", 3)
+    assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------------- slow: real processes
