@@ -15,6 +15,7 @@ supernet and its traced functions for the life of the process.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -72,7 +73,18 @@ class OneShotScorer:
         start = time.perf_counter()
         accuracy = self.accuracy(genotype)
         return {"oneshot_accuracy": accuracy, "params": self.supernet.path_params(genotype),
-                "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val)}
+                "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val),
+                "rss_mb": _rss_mb()}
+
+
+def _rss_mb() -> float | None:
+    """This process's resident memory (the scorer keeps a supernet and a traced graph: a search
+    records it with every score, so growth over thousands of candidates is visible)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # not Linux
+        return None
 
 
 def _compile(supernet):

@@ -188,6 +188,7 @@ def test_scores_do_not_depend_on_what_was_scored_before(trained):
     assert supernet.call_count == traces  # the recalibration and predict graphs serve them all
     assert again["oneshot_accuracy"] == first["oneshot_accuracy"]
     assert 0.0 <= first["oneshot_accuracy"] <= 1.0 and first["val_size"] == config.val_size
+    assert first["rss_mb"] > 100     # the process's resident memory, recorded with each score
     assert [m["params"] for m in others] == [supernet.extract(g).count_params()
                                             for g in genotypes[1:]]
 
