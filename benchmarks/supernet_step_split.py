@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     import keras
 
     from cells.supernet import SuperNet
+    from nasplay.oneshot import OneShotConfig
     from nasplay.oneshot_train import MaskedSGD, _compile
     from search_space import get_space
 
@@ -57,7 +58,9 @@ def main(argv=None) -> int:
         def apply(self, grads, groups):
             pass
 
-    variants = [("step as trained (masked SGD)", MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)),
+    defaults = OneShotConfig()  # the search's momentum and weight decay
+    masked = MaskedSGD(supernet.trainable_variables, defaults.momentum, defaults.weight_decay)
+    variants = [("step as trained (masked SGD)", masked),
                 ("plain SGD update, no tf.cond", PlainSGD()), ("forward + loss only", ForwardOnly())]
     print("| variant | trace (s) | median step (ms) |\n|---|---|---|")
     for name, optimizer in variants:

@@ -37,7 +37,9 @@ def _arch_sampler(mode, supernet, space, rng):
     """A function giving step ``i``'s architecture vector under sampler ``mode``."""
     first = supernet.encode(space.sample(np.random.default_rng(0)))
     second = supernet.encode(space.sample(np.random.default_rng(1)))
-    table_shape = (-1, 4)  # per block: input_a, input_b, op_a, op_b (cells.supernet)
+    from cells.supernet import DECISIONS_PER_BLOCK  # per block: input_a, input_b, op_a, op_b
+
+    table_shape = (-1, DECISIONS_PER_BLOCK)
 
     def arch(i):
         if mode == "fixed":
@@ -76,6 +78,7 @@ def main(argv=None) -> int:
 
     from cells.supernet import SuperNet
     from nasplay import proxy
+    from nasplay.oneshot import OneShotConfig
     from nasplay.oneshot_train import MaskedSGD, _compile
     from nasplay.pipeline import normalize
     from search_space import SearchSpace, get_space, register_space
@@ -90,7 +93,8 @@ def main(argv=None) -> int:
         SearchSpace("check-" + "-".join(args.ops), ops=tuple(args.ops)))
     supernet = SuperNet(space, num_classes=10, filters=args.filters,
                         cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3))
-    optimizer = MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)
+    defaults = OneShotConfig()  # the search's momentum and weight decay
+    optimizer = MaskedSGD(supernet.trainable_variables, defaults.momentum, defaults.weight_decay)
     optimizer.learning_rate.assign(args.learning_rate)
     train_step, reward_step = _compile(supernet, optimizer, args.batch_size, len(probe_x))
     rng = np.random.default_rng(args.seed)
