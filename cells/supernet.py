@@ -26,6 +26,15 @@ network's weights (:meth:`SuperNet.extract`):
   masking of the following 1x1 weights. :meth:`extract` slices those rows.
 - drop-path (constant rate) on every branch whose op is not ``identity``.
 
+One layer has no standalone counterpart: an affine-free batch norm between the global pooling
+and the classifier (``head_bn``). The scale of a cell's output depends on its wiring (a chain of
+identities and pools doubles it per block, up to ``2 ** num_blocks``), and a classifier shared
+by every path sees that scale change from step to step: without the head norm the training loss
+spikes (gradient norms past 100 on a 3-op space) and the supernet collapses to predicting the
+class prior (benchmarks/supernet_training_check.py). With moving statistics recalibrated for a
+path, the norm is a fixed affine map, so :meth:`extract` folds it into the classifier's kernel
+and bias and the standalone network stays ``build_network``'s.
+
 Only spaces whose blocks add are supported: a concatenating block (``nasnet``) changes the width
 of a hidden state, so the ops reading it would change their own structure with the genotype.
 
@@ -42,7 +51,8 @@ from keras import layers, ops
 
 from cells.cell import DropPath, _halved, _spatial, check_rate
 from cells.network import cell_layout, cell_name
-from cells.ops import FactorizedReduce, ReLUConvBN, batch_norm, check_filters, check_int, make_op
+from cells.ops import (BN_EPSILON, BN_MOMENTUM, FactorizedReduce, ReLUConvBN, batch_norm,
+                       check_filters, check_int, make_op)
 
 DECISIONS_PER_BLOCK = 4  # input_a, input_b, op_a, op_b: spaces whose only combine is "add"
 
@@ -283,6 +293,8 @@ class SuperNet(keras.Model):
                       seed=None if seed is None else seed + 100 * index,
                       name=cell_name(index, reduction))
             for index, (_, reduction, width) in enumerate(cell_layout(filters, cells_per_stage))]
+        self.head_bn = layers.BatchNormalization(center=False, scale=False, momentum=BN_MOMENTUM,
+                                                 epsilon=BN_EPSILON, name="head_bn")
         self.classifier = layers.Dense(num_classes, name="predictions_logits")
         self.softmax = layers.Activation("softmax", dtype="float32", name="predictions")
         self._build_everything()
@@ -299,6 +311,7 @@ class SuperNet(keras.Model):
         for cell in self.super_cells:
             cell.build([pp, p])
             pp, p = p, cell.compute_output_shape([pp, p])
+        self.head_bn.build((None, p[-1]))
         self.classifier.build((None, p[-1]))
         self.built = True
 
@@ -340,7 +353,7 @@ class SuperNet(keras.Model):
         for cell in self.super_cells:
             h_prev_prev, h_prev = h_prev, cell([h_prev_prev, h_prev], self._cell_arch(arch, cell),
                                                training=training)
-        x = ops.mean(ops.relu(h_prev), axis=(1, 2))
+        x = self.head_bn(ops.mean(ops.relu(h_prev), axis=(1, 2)), training=training)
         return self.softmax(self.classifier(x))
 
     def update_groups(self, arch):

@@ -6,7 +6,8 @@ would rank something no user can build. This module pairs the layers of the two 
 same construction on both sides, so the same weights in the same order) and copies them; the
 only difference is the preprocessing kernels and the classifier, which in the supernet read all
 ``num_blocks * filters`` channels of the previous cell and in the standalone network only its
-loose ends: their input rows are sliced.
+loose ends: their input rows are sliced. The supernet's affine-free head norm, which the
+standalone network lacks, is folded into the classifier with its moving statistics.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def extract(supernet, genotype):
     copied = 0
     for source, channels, locator in _pairs(supernet, genotype):
         target = _locate(model, locator)
-        weights, targets = source.get_weights(), target.get_weights()
+        weights = _folded_classifier(supernet) if source is supernet.classifier \
+            else source.get_weights()
+        targets = target.get_weights()
         if len(weights) != len(targets):
             raise RuntimeError(f"{locator}: the supernet layer has {len(weights)} weights, the "
                                f"standalone one {len(targets)}")
@@ -93,6 +96,17 @@ def extract(supernet, genotype):
         raise RuntimeError(f"extract: copied {copied} of the standalone network's "
                            f"{len(model.weights)} weights")
     return model
+
+
+def _folded_classifier(supernet):
+    """The classifier's ``[kernel, bias]`` with the head norm folded in: ``W (x - m) / s + b``
+    is ``(W / s) x + (b - W m / s)``. Every channel's mean enters the bias (a channel the path
+    zeroes still reads ``-m / s`` through the norm); the kernel rows are sliced afterwards."""
+    kernel, bias = supernet.classifier.get_weights()
+    norm = supernet.head_bn
+    mean, variance = (np.asarray(w) for w in (norm.moving_mean, norm.moving_variance))
+    inverse = 1.0 / np.sqrt(variance + norm.epsilon)
+    return [kernel * inverse[:, None], bias - (mean * inverse) @ kernel]
 
 
 def path_params(supernet, genotype) -> int:

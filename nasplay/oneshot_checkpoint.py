@@ -29,7 +29,7 @@ from search_space.files import atomic_write_bytes, atomic_write_text
 
 META_FILE = "supernet.json"
 WEIGHTS_FILE = "supernet.npz"
-FORMAT = 1
+FORMAT = 2  # 2: the supernet has a head norm (cells.supernet); format 1 is refused
 # settings that define a training run: a partial run resumes only with the same ones
 TRAINING_FIELDS = ("seed", "sampler", "epochs", "batch_size", "learning_rate", "momentum",
                    "weight_decay")
@@ -116,7 +116,8 @@ def read(directory) -> Checkpoint | None:
         raise UserError(f"{path}: corrupt supernet checkpoint ({first_line(e)}); delete "
                         f"{directory} and train again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{path}: not a supernet checkpoint of format {FORMAT}")
+        raise UserError(f"{path}: not a supernet checkpoint of format {FORMAT} (an older "
+                        f"nasplay's, or not a supernet); train a new one in another directory")
     return Checkpoint(meta, weights, slots, controller)
 
 

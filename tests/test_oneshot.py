@@ -140,6 +140,12 @@ def test_load_refuses_missing_partial_and_corrupt_checkpoints(trained, tmp_path)
     with pytest.raises(UserError, match="1 of 2 epochs"):
         load_supernet(partial)
     assert load_supernet(partial, allow_partial=True) is not None
+    older = tmp_path / "older"  # a supernet of an earlier format (before the head norm)
+    older.mkdir()
+    ckpt.save(older, supernet, checkpoint.slots, {**checkpoint.meta, "format": ckpt.FORMAT - 1})
+    with pytest.raises(UserError, match="format") as info:
+        load_supernet(older)
+    assert "\n" not in str(info.value) and "train a new one" in str(info.value)
     (partial / ckpt.WEIGHTS_FILE).write_bytes(b"not a zip file")
     with pytest.raises(UserError, match="corrupt") as info:
         load_supernet(partial)
