@@ -183,6 +183,37 @@ def test_unchosen_weights_and_their_momentum_do_not_move():
             np.testing.assert_array_equal(slot.numpy(), old)
 
 
+def test_masked_sgd_is_nesterov_sgd_on_used_variables_and_rows_only():
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(3, 2)).astype("float32") for _ in range(3)]
+    used, unused, rows = (keras.Variable(a) for a in start)
+    optimizer = oneshot_train.MaskedSGD([used, unused, rows], momentum=0.9, weight_decay=0.1)
+    row_mask = tf.constant([[1.0], [0.0], [1.0]])  # the middle row is not read by this path
+    reference = [a.copy() for a in start]
+    buffers = [np.zeros_like(a) for a in start]
+    for step, lr in enumerate((0.5, 0.3, 0.1)):  # a schedule: the learning rate changes
+        grads = [rng.normal(size=(3, 2)).astype("float32") for _ in range(3)]
+        grads[1] = np.zeros_like(grads[1])  # an unchosen branch's gradient is zero
+        grads[2][1] = 0.0
+        optimizer.learning_rate.assign(lr)
+        optimizer.apply([tf.constant(g) for g in grads],
+                        [(None, [(used, None)]), (tf.constant(False), [(unused, None)]),
+                         (tf.constant(True), [(rows, row_mask)])])
+        for k in (0, 2):  # PyTorch's SGD(nesterov) after decoupled decay, on the kept rows
+            keep = slice(None) if k == 0 else [0, 2]
+            buffers[k][keep] = 0.9 * buffers[k][keep] + grads[k][keep]
+            reference[k][keep] -= lr * 0.1 * reference[k][keep] + lr * (
+                grads[k][keep] + 0.9 * buffers[k][keep])
+        for k, variable in enumerate((used, unused, rows)):
+            np.testing.assert_allclose(np.asarray(variable), reference[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(unused), start[1])
+    np.testing.assert_array_equal(np.asarray(rows)[1], start[2][1])
+    assert not np.array_equal(np.asarray(used), start[0])
+
+
 def test_scores_do_not_depend_on_what_was_scored_before(trained):
     config, _, supernet = trained
     scorer = OneShotScorer(supernet, config)
