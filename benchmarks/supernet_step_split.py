@@ -1,6 +1,6 @@
 """Where a supernet training step's time goes: the step as trained (masked SGD), the same step with
-a plain SGD update of every variable (no per-op ``tf.cond``), and the forward pass with the loss
-alone (the gradients unused, so the traced function drops them).
+a plain SGD update of every variable (no momentum, no masking), and the forward pass with the
+loss alone (the gradients unused, so the traced function drops them).
 
     python benchmarks/supernet_step_split.py            # amoebanet, F=8, N=1, batch 64
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     defaults = OneShotConfig()  # the search's momentum and weight decay
     masked = MaskedSGD(supernet.trainable_variables, defaults.momentum, defaults.weight_decay)
     variants = [("step as trained (masked SGD)", masked),
-                ("plain SGD update, no tf.cond", PlainSGD()), ("forward + loss only", ForwardOnly())]
+                ("plain SGD update, no masking", PlainSGD()), ("forward + loss only", ForwardOnly())]
     print("| variant | trace (s) | median step (ms) |\n|---|---|---|")
     for name, optimizer in variants:
         start = time.perf_counter()
