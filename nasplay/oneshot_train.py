@@ -32,15 +32,8 @@ from nasplay.errors import UserError
 
 
 class MaskedSGD:
-    """SGD with Nesterov momentum (PyTorch's arithmetic, as SPOS's code) and decoupled weight
-    decay scaled by the learning rate, applied only to the variables the step's path used.
-
-    No branching per variable: each group of variables gets a 0/1 flag from its ``used``
-    tensor, and the fused momentum kernel runs on every variable with the learning rate times the
-    flag and a momentum of 1 where the flag is 0. An unused variable's gradient is exactly zero
-    (the switch gives the unchosen branches zeros), so its momentum buffer stays as it is
-    (``accum = 1 * accum + 0``) and so does the variable (``var -= 0 * ...``). One ``tf.cond``
-    per group cost a seventh of a supernet step (BENCHMARKS.md, "A supernet step")."""
+    """Keras's SGD arithmetic (Nesterov momentum, decoupled weight decay scaled by the learning
+    rate) applied only to the variables the step's path used."""
 
     def __init__(self, variables, momentum: float, weight_decay: float):
         import tensorflow as tf
@@ -61,31 +54,36 @@ class MaskedSGD:
         if covered != len(self.variables):
             raise RuntimeError(f"update groups cover {covered} of {len(self.variables)} variables")
         for used, members in groups:
-            flag = tf.constant(1.0) if used is None else tf.cast(used, tf.float32)
-            for variable, mask in members:
-                self._update(variable, grads[self._index[id(variable)]], mask, flag)
+            def update(members=members):
+                for variable, mask in members:
+                    self._update(variable, grads[self._index[id(variable)]], mask)
+                return tf.constant(0)
 
-    def _update(self, variable, grad, mask, flag) -> None:
+            if used is None:
+                update()
+            else:
+                tf.cond(used, update, lambda: tf.constant(0))
+
+    def _update(self, variable, grad, mask) -> None:
         import tensorflow as tf
 
         if grad is None:  # not connected to the loss at all: nothing to learn
             return
         slot = self.slots[self._index[id(variable)]]
-        flag = tf.cast(flag, variable.dtype)
-        lr = tf.cast(self.learning_rate, variable.dtype) * flag
+        lr = tf.cast(self.learning_rate, variable.dtype)
         mu = tf.cast(self.momentum, variable.dtype)
         if mask is None:
             if self.weight_decay:
                 variable.assign_sub(variable.value * (lr * self.weight_decay))
-            tf.raw_ops.ResourceApplyMomentum(var=variable.value.handle, accum=slot.handle, lr=lr,
-                                             grad=grad, momentum=mu * flag + (1.0 - flag),
-                                             use_nesterov=True)
+            tf.raw_ops.ResourceApplyKerasMomentum(var=variable.value.handle, accum=slot.handle,
+                                                  lr=lr, grad=grad, momentum=mu,
+                                                  use_nesterov=True)
             return
         value = variable.value
-        keep = tf.logical_and(tf.cast(mask, variable.dtype) > 0, flag > 0)
-        accum = slot * mu + grad
-        step = value * (lr * self.weight_decay) + lr * (grad + mu * accum)
-        variable.assign(tf.where(keep, value - step, value))
+        decayed = value - value * (lr * self.weight_decay)
+        accum = slot * mu - lr * grad
+        keep = tf.cast(mask, variable.dtype) > 0
+        variable.assign(tf.where(keep, decayed + accum * mu - lr * grad, value))
         slot.assign(tf.where(keep, accum, slot))
 
     def load_slots(self, arrays) -> None:

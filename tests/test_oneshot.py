@@ -183,7 +183,7 @@ def test_unchosen_weights_and_their_momentum_do_not_move():
             np.testing.assert_array_equal(slot.numpy(), old)
 
 
-def test_masked_sgd_is_nesterov_sgd_on_used_variables_and_rows_only():
+def test_masked_sgd_is_keras_sgd_on_used_variables_and_rows_only():
     import keras
     import tensorflow as tf
 
@@ -202,11 +202,11 @@ def test_masked_sgd_is_nesterov_sgd_on_used_variables_and_rows_only():
         optimizer.apply([tf.constant(g) for g in grads],
                         [(None, [(used, None)]), (tf.constant(False), [(unused, None)]),
                          (tf.constant(True), [(rows, row_mask)])])
-        for k in (0, 2):  # PyTorch's SGD(nesterov) after decoupled decay, on the kept rows
+        for k in (0, 2):  # Keras's SGD(nesterov) after decoupled decay, on the kept rows
             keep = slice(None) if k == 0 else [0, 2]
-            buffers[k][keep] = 0.9 * buffers[k][keep] + grads[k][keep]
-            reference[k][keep] -= lr * 0.1 * reference[k][keep] + lr * (
-                grads[k][keep] + 0.9 * buffers[k][keep])
+            reference[k][keep] -= lr * 0.1 * reference[k][keep]
+            buffers[k][keep] = 0.9 * buffers[k][keep] - lr * grads[k][keep]
+            reference[k][keep] += 0.9 * buffers[k][keep] - lr * grads[k][keep]
         for k, variable in enumerate((used, unused, rows)):
             np.testing.assert_allclose(np.asarray(variable), reference[k], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(unused), start[1])
