@@ -58,9 +58,11 @@ def check_odd_kernel(kernel_size, name: str = "kernel_size") -> int:
     return kernel_size
 
 
-def batch_norm(name: str | None = None) -> layers.BatchNormalization:
-    """The project's batch norm: one place that sets momentum and epsilon."""
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def batch_norm(name: str | None = None, affine: bool = True) -> layers.BatchNormalization:
+    """The project's batch norm: one place that sets momentum and epsilon. ``affine=False``:
+    no learned scale and offset (a pure normalization)."""
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=affine,
+                                     scale=affine, name=name)
 
 
 def channels_of(input_shape) -> int:

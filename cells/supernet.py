@@ -51,8 +51,7 @@ from keras import layers, ops
 
 from cells.cell import DropPath, _halved, _spatial, check_rate
 from cells.network import cell_layout, cell_name
-from cells.ops import (BN_EPSILON, BN_MOMENTUM, FactorizedReduce, ReLUConvBN, batch_norm,
-                       check_filters, check_int, make_op)
+from cells.ops import FactorizedReduce, ReLUConvBN, batch_norm, check_filters, check_int, make_op
 
 DECISIONS_PER_BLOCK = 4  # input_a, input_b, op_a, op_b: spaces whose only combine is "add"
 
@@ -293,8 +292,7 @@ class SuperNet(keras.Model):
                       seed=None if seed is None else seed + 100 * index,
                       name=cell_name(index, reduction))
             for index, (_, reduction, width) in enumerate(cell_layout(filters, cells_per_stage))]
-        self.head_bn = layers.BatchNormalization(center=False, scale=False, momentum=BN_MOMENTUM,
-                                                 epsilon=BN_EPSILON, name="head_bn")
+        self.head_bn = batch_norm(name="head_bn", affine=False)
         self.classifier = layers.Dense(num_classes, name="predictions_logits")
         self.softmax = layers.Activation("softmax", dtype="float32", name="predictions")
         self._build_everything()

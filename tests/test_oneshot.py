@@ -194,7 +194,7 @@ def test_masked_sgd_is_keras_sgd_on_used_variables_and_rows_only():
     row_mask = tf.constant([[1.0], [0.0], [1.0]])  # the middle row is not read by this path
     reference = [a.copy() for a in start]
     buffers = [np.zeros_like(a) for a in start]
-    for step, lr in enumerate((0.5, 0.3, 0.1)):  # a schedule: the learning rate changes
+    for lr in (0.5, 0.3, 0.1):  # a schedule: the learning rate changes
         grads = [rng.normal(size=(3, 2)).astype("float32") for _ in range(3)]
         grads[1] = np.zeros_like(grads[1])  # an unchosen branch's gradient is zero
         grads[2][1] = 0.0
