@@ -40,7 +40,7 @@ def _config(args):
     from nasplay.oneshot import OneShotConfig
 
     fields = ("train_size", "val_size", "epochs", "batch_size", "filters", "cells_per_stage",
-              "sampler", "recalibration_batches")
+              "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
                          **given).check()
@@ -266,8 +266,9 @@ def fidelity(args) -> None:
     config = _config(args)
     scorer, _, _ = _trained_scorer(args, config)
     cells = sorted(i for i in reference if i < len(genotypes))
+    oneshot = [scorer.score(genotypes[i]) for i in cells]
     scores = {
-        "oneshot": [scorer.score(genotypes[i])["oneshot_accuracy"] for i in cells],
+        "oneshot": [m["oneshot_accuracy"] for m in oneshot],
         "naswot": [zero_cost.evaluate(genotypes[i])["naswot"] for i in cells],
         "params": [float(reference[i]["params"]) for i in cells],
         "proxy": [reference[i]["proxy"] for i in cells],
@@ -275,15 +276,19 @@ def fidelity(args) -> None:
     long = [reference[i]["long"] for i in cells]
     table = {name: {"vs_long": _rank_stats(s, long), "vs_proxy": _rank_stats(s, scores["proxy"]),
                     "top5_overlap_long": _top_overlap(s, long)} for name, s in scores.items()}
+    seconds = float(np.median([m["score_seconds"] for m in oneshot[1:]]))  # the first traces
     result = {"space": args.space, "config": config.to_dict(), "cells": cells,
+              "oneshot_median_score_seconds": seconds,
               "hashes": [genotypes[i].hash()[:12] for i in cells], "long": long, **scores,
               "stats": table}
-    path = args.results / f"oneshot_fidelity_{args.space}.json"
+    variant = f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
+    path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",
             "Kendall vs proxy", "top-5 overlap (long)"],
            [(name, t["vs_long"]["spearman"], t["vs_long"]["kendall"], t["vs_proxy"]["spearman"],
              t["vs_proxy"]["kendall"], t["top5_overlap_long"]) for name, t in table.items()])
+    print(f"one-shot: median {seconds:.2f} s a candidate (finetune_steps={config.finetune_steps})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +448,8 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", type=int, default=1, help="supernet training progress bar")
     for name, kind in (("train-size", int), ("val-size", int), ("epochs", int),
                        ("batch-size", int), ("filters", int), ("cells-per-stage", int),
-                       ("sampler", str), ("recalibration-batches", int)):
+                       ("sampler", str), ("recalibration-batches", int), ("finetune-steps", int),
+                       ("finetune-learning-rate", float)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help="OneShotConfig field (default: its default)")
     parser.add_argument("--steps", type=int, default=8, help="step: timed steps per cell")

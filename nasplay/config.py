@@ -58,6 +58,7 @@ class SearchConfig:
     supernet_epochs: int | None = None  # supernet training epochs; None: the scorer's default
     sampler: str | None = None       # uniform (SPOS) | controller (ENAS); None: uniform
     supernet: str | None = None      # a trained supernet to reuse instead of training one
+    finetune_steps: int | None = None  # SGD steps on each candidate's path before scoring it
     warm_start: str | None = None    # a run directory whose completed trials seed the searcher
     rerank_top: int = 0              # re-score the best K after the search (0: none) ...
     rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default
@@ -125,8 +126,9 @@ class SearchConfig:
         for name in ("subset", "epochs", "filters", "num_cpus", "supernet_epochs"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=1)
-        if self.cells_per_stage is not None:
-            check_int("cells_per_stage", self.cells_per_stage, minimum=0)
+        for name in ("cells_per_stage", "finetune_steps"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=0)
         if self.cpus_per_trial is not None:
             check_number("cpus_per_trial", self.cpus_per_trial, positive=True)
         check_number("gpus_per_trial", self.gpus_per_trial, positive=False)
@@ -159,5 +161,5 @@ class SearchConfig:
 EXPERIMENT_FIELDS = ("searcher", "space", "seed", "searcher_options", "scorer", "metric", "data",
                      "subset", "epochs", "filters", "cells_per_stage", "scorer_options",
                      "scheduler", "warm_start", "supernet_epochs", "sampler", "supernet",
-                     "backend")
+                     "finetune_steps", "backend")
 # (rerank_top may change on resume: a finished run can be re-ranked deeper.)

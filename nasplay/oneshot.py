@@ -60,6 +60,11 @@ class OneShotConfig:
     # scoring
     recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics
     #                                  (a candidate then scores in about a second here)
+    finetune_steps: int = 0          # SGD steps on the candidate's path alone, from the inherited
+    #                                  weights, before recalibrating (restored after): 0 is pure
+    #                                  one-shot; 16 costs ~4 s more a candidate here and ranked
+    #                                  far better (BENCHMARKS.md, "One-shot search")
+    finetune_learning_rate: float = 0.02  # constant, with the training's momentum and decay
     # network
     filters: int = 8                 # width of the first stage (doubled at each reduction)
     cells_per_stage: int = 1         # normal cells between reductions (N in NASNet's "N x F")
@@ -81,9 +86,11 @@ class OneShotConfig:
         check_int("cells_per_stage", self.cells_per_stage, 0)
         check_int("seed", self.seed, 0)
         check_int("subset_seed", self.subset_seed, 0)
+        check_int("finetune_steps", self.finetune_steps, 0)
         if self.cpus is not None:
             check_int("cpus", self.cpus, 1)
         _check_real("learning_rate", self.learning_rate, 0.0, math.inf, "> 0")
+        _check_real("finetune_learning_rate", self.finetune_learning_rate, 0.0, math.inf, "> 0")
         _check_real("momentum", self.momentum, 0.0, 1.0, "in [0, 1)", low_open=False)
         _check_real("weight_decay", self.weight_decay, 0.0, math.inf, ">= 0", low_open=False)
         if self.sampler not in SAMPLERS:

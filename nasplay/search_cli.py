@@ -25,7 +25,7 @@ from nasplay.errors import UserError
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
                "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top",
-               "supernet_epochs", "sampler", "supernet", "backend")
+               "supernet_epochs", "sampler", "supernet", "finetune_steps", "backend")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -106,6 +106,10 @@ def _add_scorer_options(add) -> None:
     add("--supernet", metavar="DIR",
         help="oneshot: reuse a trained supernet (e.g. another run's RUN_DIR/supernet) of the "
              "same space, width and data")
+    add("--finetune-steps", type=int, metavar="K",
+        help="oneshot: SGD steps on each candidate's path, from the inherited weights, before "
+             "scoring it (restored after; ~0.25 s a step here); ranks better, costs more "
+             f"(default: {_default('oneshot', 'finetune_steps')}, pure one-shot)")
     add("--rerank-top", type=int, metavar="K",
         help="after the search, re-score the best K by the standalone proxy (both scores are "
              "recorded; default: 0, none)")

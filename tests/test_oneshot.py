@@ -53,7 +53,7 @@ def trained(folder, tmp_path_factory):
 @pytest.mark.parametrize("field, value", [
     ("epochs", 0), ("batch_size", 0), ("sampler", "greedy"), ("learning_rate", 0.0),
     ("momentum", 1.0), ("weight_decay", -1e-4), ("filters", 1), ("recalibration_batches", 0),
-    ("train_size", 4)])
+    ("train_size", 4), ("finetune_steps", -1), ("finetune_learning_rate", 0.0)])
 def test_check_names_the_field(folder, field, value):
     with pytest.raises(UserError) as info:
         tiny_config(folder, **{field: value}).check()
@@ -228,6 +228,39 @@ def test_scores_do_not_depend_on_what_was_scored_before(trained):
     assert first["rss_mb"] > 100     # the process's resident memory, recorded with each score
     assert [m["params"] for m in others] == [supernet.extract(g).count_params()
                                             for g in genotypes[1:]]
+
+
+def test_finetuning_moves_only_the_path_then_restores_every_weight(trained):
+    from cells.supernet_paths import _pairs
+
+    config, _, supernet = trained
+    scorer = OneShotScorer(supernet, config.replace(finetune_steps=3))
+    g = TINY.sample(np.random.default_rng(5))
+    arch = supernet.encode(g)
+    before = _variables(supernet)
+    with scorer.finetuned(arch):
+        during = _variables(supernet)
+    path = {id(v) for layer, _, _ in _pairs(supernet, g) for v in layer.trainable_variables}
+    moved = {k for k in before if not np.array_equal(before[k], during[k])}
+    assert moved and moved <= path
+    with pytest.raises(RuntimeError, match="interrupted"):  # an error mid-score restores too
+        with scorer.finetuned(arch):
+            raise RuntimeError("interrupted")
+    for k, value in _variables(supernet).items():
+        np.testing.assert_array_equal(value, before[k])
+    assert not any(np.any(slot.numpy()) for slot in scorer._finetune.optimizer.slots)
+
+
+def test_finetuned_scores_are_repeatable_and_traced_once(trained):
+    config, _, supernet = trained
+    scorer = OneShotScorer(supernet, config.replace(finetune_steps=2))
+    genotypes = [TINY.sample(np.random.default_rng(s)) for s in range(3)]
+    first = scorer.score(genotypes[0])
+    traces = supernet.call_count
+    for g in genotypes[1:]:
+        scorer.score(g)
+    assert scorer.score(genotypes[0])["oneshot_accuracy"] == first["oneshot_accuracy"]
+    assert supernet.call_count == traces  # the training step is traced once, like the scoring
 
 
 def test_cached_scorer_loads_once_per_process(trained):

@@ -204,6 +204,8 @@ def test_a_warm_start_that_cannot_seed_this_search_is_refused(tmp_path, refused,
     (["--scorer", "oneshot", "--supernet-epochs", "0"], "supernet_epochs must be an integer >= 1"),
     (["--scorer", "oneshot", "--epochs", "3"], "--epochs does not apply to the oneshot scorer"),
     (["--scorer", "zero-cost", "--supernet-epochs", "3"], "--supernet-epochs does not apply"),
+    (["--scorer", "oneshot", "--finetune-steps", "-1"], "finetune_steps must be an integer >= 0"),
+    (["--scorer", "proxy", "--finetune-steps", "8"], "--finetune-steps does not apply"),
     (["--scorer", "zero-cost", "--cpus-per-trial", "64"], "more than this machine has"),
     (["--scorer", "zero-cost", "--rerank-top", "-1"], "rerank_top must be an integer >= 0"),
 ])

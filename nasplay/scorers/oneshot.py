@@ -114,7 +114,7 @@ SCORER = Scorer(
     name="oneshot", metric="oneshot_accuracy", score=score, defaults=_defaults,
     flags={"data": "data", "subset": "train_size", "filters": "filters",
            "cells_per_stage": "cells_per_stage", "supernet_epochs": "epochs",
-           "sampler": "sampler"},
+           "sampler": "sampler", "finetune_steps": "finetune_steps"},
     passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
     backends=("tensorflow",))   # its training and scoring steps are tf.functions

@@ -14,7 +14,7 @@ from nasplay.errors import UserError, first_line
 
 # The SearchConfig fields a scorer may take from the command line (--data, --subset, ...).
 FLAG_FIELDS = ("data", "subset", "epochs", "filters", "cells_per_stage", "supernet_epochs",
-               "sampler", "supernet")
+               "sampler", "supernet", "finetune_steps")
 DEFAULT_METRIC = "val_accuracy"
 
 
