@@ -141,6 +141,19 @@ def test_the_plan_fills_every_default_into_the_config(tmp_path):
     assert again == config
 
 
+def test_finetune_steps_reach_the_oneshot_scorers_settings(tmp_path, shared_cifar):
+    def planned(*flags):
+        config, _ = _config(["--searcher", "random", "--space", "amoebanet", "--scorer", "oneshot",
+                             "--data", str(shared_cifar), "--subset", "256", "--trials", "3",
+                             "--run-dir", str(tmp_path / "r"), *flags])
+        return make_plan(config).config
+
+    assert planned().finetune_steps == 0   # filled with the scorer's default: pure one-shot
+    tuned = planned("--finetune-steps", "16")
+    assert tuned.finetune_steps == 16 and "finetune_steps" not in tuned.scorer_options
+    assert make_plan(tuned).config == tuned                  # config.json repeats the run
+
+
 def test_the_proxy_plan_takes_gpu_defaults_for_gpu_trials(tmp_path, shared_cifar):
     def planned(**changes):
         config = SearchConfig(searcher="random", trials=2, data=str(shared_cifar),
