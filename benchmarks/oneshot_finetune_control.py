@@ -1,0 +1,122 @@
+"""Does a one-shot score need the supernet? Path-only fine-tuning from inherited vs fresh weights.
+
+``--finetune-steps K`` (nasplay.oneshot_score) trains a candidate's path for K steps from the
+supernet's weights before scoring it. This control asks whether the inherited weights carry the
+ranking or the K steps alone do: the same 24 fidelity cells (BENCHMARKS.md, "One-shot search"),
+each fine-tuned for each K in ``--steps`` from the trained supernet's weights (``--init
+inherited``) or from a freshly initialized supernet's (``--init random``), then scored like the
+scorer does (BN recalibration, the 1,000 held-out images), and ranked against the cached
+standalone references (``oneshot_benchmark.py fidelity --reference-only``).
+
+Unlike the scorer, whose batches are fixed for every candidate, each candidate here draws its
+own random batches (one generator, seeded, running through the cells in order): the control
+measures the effect of the starting weights, not of a batch sequence.
+
+    python benchmarks/oneshot_finetune_control.py --supernet runs/supernet-headbn --init inherited
+    python benchmarks/oneshot_finetune_control.py --supernet runs/supernet-headbn --init random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+from proxy_benchmark import SHARED_CIFAR, _genotypes  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--supernet", type=Path, required=True, help="a trained supernet dir")
+    parser.add_argument("--init", choices=("inherited", "random"), default="inherited")
+    parser.add_argument("--steps", default="0,16,48", help="fine-tuning steps to score at")
+    parser.add_argument("--learning-rate", type=float, default=0.02)
+    parser.add_argument("--space", default="amoebanet")
+    parser.add_argument("--data", default=SHARED_CIFAR)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    import keras
+    from scipy.stats import kendalltau, spearmanr
+
+    from cells.supernet import SuperNet
+    from nasplay import proxy
+    from nasplay.oneshot import OneShotConfig, cached_scorer
+    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.pipeline import normalize
+    from search_space import get_space
+
+    ks = [int(k) for k in args.steps.split(",")]
+    config = OneShotConfig(data=args.data, cpus=os.cpu_count()).check()
+    scorer = cached_scorer(args.supernet, config, args.space)
+    supernet = scorer.supernet
+    sets = proxy.subsets(proxy.ProxyConfig(data=config.data, train_size=config.train_size,
+                                           val_size=config.val_size,
+                                           subset_seed=config.subset_seed))
+    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
+    train_step, _ = _compile(supernet, optimizer, config.batch_size)
+    if args.init == "random":
+        keras.utils.set_random_seed(1)
+        fresh = SuperNet(get_space(args.space), num_classes=supernet.num_classes,
+                         filters=config.filters, cells_per_stage=config.cells_per_stage,
+                         input_shape=tuple(supernet.image_shape))
+        start = [v.numpy() for v in fresh.variables]
+    else:
+        start = [v.numpy() for v in supernet.variables]
+    genotypes = _genotypes(24, 0, args.space)
+    reference = {}
+    for line in (args.results / f"oneshot_fidelity_reference_{args.space}.jsonl").open():
+        row = json.loads(line)
+        reference[row["candidate"]] = row
+    cells = sorted(i for i in reference if i < len(genotypes))
+    rng = np.random.default_rng(7)
+    scores = {k: [] for k in ks}
+    began = time.perf_counter()
+    for i in cells:
+        arch = supernet.encode(genotypes[i])
+        for variable, value in zip(supernet.variables, start):
+            variable.assign(value)
+        for slot in optimizer.slots:
+            slot.assign(np.zeros(slot.shape, np.float32))
+        optimizer.learning_rate.assign(args.learning_rate)
+        done = 0
+        for k in ks:
+            while done < k:
+                idx = rng.choice(len(sets.x_train), config.batch_size, replace=False)
+                train_step(normalize(sets.x_train[idx]), sets.y_train[idx].astype(np.int32), arch)
+                done += 1
+            scores[k].append(scorer.accuracy(genotypes[i]))
+        print(i, [round(scores[k][-1], 3) for k in ks], reference[i]["proxy"],
+              reference[i]["long"], f"{time.perf_counter() - began:.0f}s", flush=True)
+    long = [reference[i]["long"] for i in cells]
+    short = [reference[i]["proxy"] for i in cells]
+    stats = {str(k): {"spearman_long": float(spearmanr(scores[k], long).statistic),
+                      "kendall_long": float(kendalltau(scores[k], long).statistic),
+                      "spearman_proxy": float(spearmanr(scores[k], short).statistic),
+                      "mean_accuracy": float(np.mean(scores[k]))} for k in ks}
+    print("| steps | Spearman vs long | Kendall vs long | Spearman vs proxy | mean accuracy |")
+    print("|---|---|---|---|---|")
+    for k in ks:
+        s = stats[str(k)]
+        print(f"| {k} | {s['spearman_long']:.3f} | {s['kendall_long']:.3f} | "
+              f"{s['spearman_proxy']:.3f} | {s['mean_accuracy']:.3f} |")
+    out = args.results / f"oneshot_finetune_control_{args.space}_{args.init}.json"
+    out.write_text(json.dumps({"init": args.init, "steps": ks, "lr": args.learning_rate,
+                               "cells": cells, "scores": {str(k): scores[k] for k in ks},
+                               "stats": stats}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
