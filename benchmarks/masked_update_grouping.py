@@ -1,0 +1,95 @@
+"""Would fewer, larger conditionals make the supernet's masked update cheaper?
+
+The supernet's training step (nasplay.oneshot_train.MaskedSGD) updates each op's variables behind
+one ``tf.cond`` per op instance (~400 for ``amoebanet`` at N=1), which cost ~37 ms of a ~272 ms
+step (BENCHMARKS.md, "A supernet step"). This micro-benchmark updates the same kind of variables
+(50 branches x 8 ops x 6 variables, the shapes of a separable convolution at F=8) three ways,
+one op per branch chosen at random, and prints the median time of a call:
+
+- ``conds``: one ``tf.cond`` per op (what MaskedSGD does);
+- ``cases``: one ``tf.switch_case`` per branch over its 8 ops, plus a do-nothing branch;
+- ``update_all``: every variable updated, no conditionals (the floor: what the conditionals skip
+  is not free either).
+
+    python benchmarks/masked_update_grouping.py
+"""
+
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+BRANCHES, OPS = 50, 8
+SHAPES = [(3, 3, 8, 1), (1, 1, 8, 8), (8,), (8,), (3, 3, 8, 1), (1, 1, 8, 8)]
+
+
+def main() -> None:
+    tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count())
+    variables = [[[tf.Variable(tf.random.normal(s)) for s in SHAPES] for _ in range(OPS)]
+                 for _ in range(BRANCHES)]
+    slots = [[[tf.Variable(tf.zeros(s)) for s in SHAPES] for _ in range(OPS)]
+             for _ in range(BRANCHES)]
+    lr = tf.Variable(0.01)
+
+    def update(vs, ss, gs):
+        for v, s, g in zip(vs, ss, gs):
+            v.assign_sub(v * (lr * 3e-4))
+            tf.raw_ops.ResourceApplyKerasMomentum(var=v.handle, accum=s.handle, lr=lr, grad=g,
+                                                  momentum=0.9, use_nesterov=True)
+        return tf.constant(0)
+
+    def per_op(grads):
+        k = 0
+        for b in range(BRANCHES):
+            for j in range(OPS):
+                yield b, j, grads[k:k + len(SHAPES)]
+                k += len(SHAPES)
+
+    @tf.function
+    def conds(grads, choice):
+        for b, j, gs in per_op(grads):
+            tf.cond(tf.equal(choice[b], j),
+                    lambda b=b, j=j, gs=gs: update(variables[b][j], slots[b][j], gs),
+                    lambda: tf.constant(0))
+        return tf.constant(0)
+
+    @tf.function
+    def cases(grads, choice):
+        fns = {b: [] for b in range(BRANCHES)}
+        for b, j, gs in per_op(grads):
+            fns[b].append(lambda b=b, j=j, gs=gs: update(variables[b][j], slots[b][j], gs))
+        for b in range(BRANCHES):
+            tf.switch_case(choice[b], fns[b] + [lambda: tf.constant(0)])
+        return tf.constant(0)
+
+    @tf.function
+    def update_all(grads, choice):
+        for b, j, gs in per_op(grads):
+            update(variables[b][j], slots[b][j], gs)
+        return tf.constant(0)
+
+    grads = [tf.random.normal(s) for _ in range(BRANCHES * OPS) for s in SHAPES]
+    choice = tf.constant(np.random.default_rng(0).integers(0, OPS, BRANCHES), tf.int32)
+    ways = [conds, cases, update_all]
+    for way in ways:
+        way(grads, choice)  # trace
+    times = {way.__name__: [] for way in ways}
+    for _ in range(5):  # interleaved rounds, so load changes hit every way alike
+        for way in ways:
+            calls = []
+            for _ in range(10):
+                start = time.perf_counter()
+                way(grads, choice).numpy()
+                calls.append(time.perf_counter() - start)
+            times[way.__name__].append(np.median(calls))
+    print(f"| way | median call (ms), {BRANCHES * OPS * len(SHAPES)} variables |")
+    print("|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {np.median(values) * 1e3:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
