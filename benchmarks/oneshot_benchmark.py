@@ -269,6 +269,7 @@ def fidelity(args) -> None:
     oneshot = [scorer.score(genotypes[i]) for i in cells]
     scores = {
         "oneshot": [m["oneshot_accuracy"] for m in oneshot],
+        "oneshot_neg_loss": [-m["oneshot_loss"] for m in oneshot],  # lower loss ranks higher
         "naswot": [zero_cost.evaluate(genotypes[i])["naswot"] for i in cells],
         "params": [float(reference[i]["params"]) for i in cells],
         "proxy": [reference[i]["proxy"] for i in cells],

@@ -39,7 +39,7 @@ class OneShotScorer:
     """``score(genotype) -> metrics`` with ``supernet``'s weights (see the module docstring).
 
     Loads ``config``'s data subsets once. Metrics: ``oneshot_accuracy`` (validation accuracy of
-    the path), ``params`` (of the standalone network), ``score_seconds``, ``val_size``.
+    the path; the search's metric), ``oneshot_loss`` (its mean cross-entropy there), ``params`` (of the standalone network), ``score_seconds``, ``val_size``.
     """
 
     def __init__(self, supernet, config):
@@ -69,16 +69,19 @@ class OneShotScorer:
     def accuracy(self, genotype) -> float:
         """Validation accuracy of ``genotype``'s path after BN recalibration (and fine-tuning,
         if configured)."""
+        return self.evaluate(genotype)[0]
+
+    def evaluate(self, genotype) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) of ``genotype``'s path on the validation subset."""
         arch = self.supernet.encode(genotype)
         with self.finetuned(arch):
             for k, images in enumerate(self.calibration):
                 self._recalibrate(images, arch, np.float32(k / (k + 1)))
-            correct = 0
-            for start in range(0, len(self.y_val), SCORE_BATCH):
-                predicted = self._predict(self.x_val[start:start + SCORE_BATCH], arch)
-                correct += int(np.sum(np.asarray(predicted)
-                                      == self.y_val[start:start + SCORE_BATCH]))
-        return correct / len(self.y_val)
+            probs = np.concatenate([np.asarray(self._predict(self.x_val[i:i + SCORE_BATCH], arch))
+                                    for i in range(0, len(self.y_val), SCORE_BATCH)])
+        truth = probs[np.arange(len(self.y_val)), self.y_val]
+        accuracy = float(np.mean(np.argmax(probs, axis=-1) == self.y_val))
+        return accuracy, float(-np.mean(np.log(np.maximum(truth, 1e-7))))
 
     @contextmanager
     def finetuned(self, arch):
@@ -95,8 +98,9 @@ class OneShotScorer:
 
     def score(self, genotype) -> dict:
         start = time.perf_counter()
-        accuracy = self.accuracy(genotype)
-        return {"oneshot_accuracy": accuracy, "params": self.supernet.path_params(genotype),
+        accuracy, loss = self.evaluate(genotype)
+        return {"oneshot_accuracy": accuracy, "oneshot_loss": loss,
+                "params": self.supernet.path_params(genotype),
                 "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val),
                 "rss_mb": _rss_mb()}
 
@@ -162,7 +166,7 @@ def _compile(supernet):
 
     @tf.function(input_signature=[images, arch])
     def predict(x, a):
-        return tf.argmax(supernet([x, a], training=False), axis=-1, output_type=tf.int32)
+        return supernet([x, a], training=False)
 
     return recalibrate, predict
 

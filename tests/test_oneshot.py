@@ -263,6 +263,19 @@ def test_finetuned_scores_are_repeatable_and_traced_once(trained):
     assert supernet.call_count == traces  # the training step is traced once, like the scoring
 
 
+def test_the_score_reports_the_extracted_networks_accuracy_and_loss(trained):
+    import keras
+
+    config, _, supernet = trained
+    scorer = OneShotScorer(supernet, config)
+    g = TINY.sample(np.random.default_rng(7))
+    metrics = scorer.score(g)  # leaves the path's recalibrated statistics in place
+    probs = np.asarray(supernet.extract(g).predict(scorer.x_val, verbose=0))
+    loss = keras.losses.sparse_categorical_crossentropy(scorer.y_val, probs)
+    np.testing.assert_allclose(metrics["oneshot_loss"], float(np.mean(loss)), rtol=1e-4)
+    assert metrics["oneshot_accuracy"] == np.mean(probs.argmax(-1) == scorer.y_val)
+
+
 def test_cached_scorer_loads_once_per_process(trained):
     config, directory, _ = trained
     scorer = cached_scorer(directory, config, TINY.name)
