@@ -62,8 +62,8 @@ class OneShotConfig:
     #                                  (a candidate then scores in about a second here)
     finetune_steps: int = 0          # SGD steps on the candidate's path alone, from the inherited
     #                                  weights, before recalibrating (restored after): 0 is pure
-    #                                  one-shot; 16 costs ~4 s more a candidate here and ranked
-    #                                  far better (BENCHMARKS.md, "One-shot search")
+    #                                  one-shot; 16 costs ~6x a pure score here and ranked better
+    #                                  in both measurements so far (BENCHMARKS.md, "One-shot")
     finetune_learning_rate: float = 0.02  # constant, with the training's momentum and decay
     # network
     filters: int = 8                 # width of the first stage (doubled at each reduction)
