@@ -32,6 +32,7 @@ CONFIG = SearchConfig(
     data=str(SHARED_CIFAR10) if SHARED_CIFAR10.is_dir() else "cifar10",
     supernet_epochs=6,   # the scorer's default
     sampler="uniform",   # or "controller" (ENAS)
+    finetune_steps=0,    # or e.g. 16: each path trained alone that long before it is scored
     rerank_top=5,        # the best 5 by one-shot score, trained standalone by the proxy
     workers=1,           # one worker keeps the loaded supernet for every trial
     run_dir="runs/oneshot-cifar10",
