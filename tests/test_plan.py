@@ -151,6 +151,10 @@ def test_finetune_steps_reach_the_oneshot_scorers_settings(tmp_path, shared_cifa
     assert planned().finetune_steps == 0   # filled with the scorer's default: pure one-shot
     tuned = planned("--finetune-steps", "16")
     assert tuned.finetune_steps == 16 and "finetune_steps" not in tuned.scorer_options
+    from nasplay.scorers import get_scorer
+    from nasplay.scorers.settings import resolve
+    _, options = resolve(get_scorer("oneshot"), tuned)  # what each trial's scorer is built from
+    assert options["finetune_steps"] == 16
     assert make_plan(tuned).config == tuned                  # config.json repeats the run
 
 
