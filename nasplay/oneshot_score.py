@@ -40,7 +40,8 @@ class OneShotScorer:
     """``score(genotype) -> metrics`` with ``supernet``'s weights (see the module docstring).
 
     Loads ``config``'s data subsets once. Metrics: ``oneshot_accuracy`` (validation accuracy of
-    the path; the search's metric), ``oneshot_loss`` (its mean cross-entropy there), ``params`` (of the standalone network), ``score_seconds``, ``val_size``.
+    the path; the search's metric), ``oneshot_loss`` (its mean cross-entropy there), ``params``
+    (of the standalone network), ``score_seconds``, ``val_size``.
     """
 
     def __init__(self, supernet, config):
