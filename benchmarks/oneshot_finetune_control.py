@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
+from oneshot_benchmark import _rank_stats, _read_rows  # noqa: E402
 from proxy_benchmark import SHARED_CIFAR, _genotypes  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -48,7 +49,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import keras
-    from scipy.stats import kendalltau, spearmanr
 
     from cells.supernet import SuperNet
     from nasplay import proxy
@@ -75,10 +75,7 @@ def main(argv=None) -> int:
     else:
         start = [v.numpy() for v in supernet.variables]
     genotypes = _genotypes(24, 0, args.space)
-    reference = {}
-    for line in (args.results / f"oneshot_fidelity_reference_{args.space}.jsonl").open():
-        row = json.loads(line)
-        reference[row["candidate"]] = row
+    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
     cells = sorted(i for i in reference if i < len(genotypes))
     rng = np.random.default_rng(7)
     scores = {k: [] for k in ks}
@@ -101,10 +98,12 @@ def main(argv=None) -> int:
               reference[i]["long"], f"{time.perf_counter() - began:.0f}s", flush=True)
     long = [reference[i]["long"] for i in cells]
     short = [reference[i]["proxy"] for i in cells]
-    stats = {str(k): {"spearman_long": float(spearmanr(scores[k], long).statistic),
-                      "kendall_long": float(kendalltau(scores[k], long).statistic),
-                      "spearman_proxy": float(spearmanr(scores[k], short).statistic),
-                      "mean_accuracy": float(np.mean(scores[k]))} for k in ks}
+    stats = {}
+    for k in ks:
+        vs_long, vs_proxy = _rank_stats(scores[k], long), _rank_stats(scores[k], short)
+        stats[str(k)] = {"spearman_long": vs_long["spearman"], "kendall_long": vs_long["kendall"],
+                         "spearman_proxy": vs_proxy["spearman"],
+                         "mean_accuracy": float(np.mean(scores[k]))}
     print("| steps | Spearman vs long | Kendall vs long | Spearman vs proxy | mean accuracy |")
     print("|---|---|---|---|---|")
     for k in ks:
