@@ -43,7 +43,7 @@ def _config(args):
               "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
-                         **given).check()
+                         affine_ops=args.affine_ops, **given).check()
 
 
 def _supernet_dir(args) -> Path:
@@ -95,15 +95,20 @@ def _standalone_step(model, batch_size):
     return step
 
 
-def _median_cost(fn, repeats):
-    walls, cpus = [], []
-    for _ in range(repeats):
-        start = _clock()
-        fn()
-        wall, cpu = _since(start)
-        walls.append(wall)
-        cpus.append(cpu)
-    return float(np.median(walls)), float(np.median(cpus))
+def _paired_costs(first, second, repeats):
+    """Wall and CPU seconds of ``first`` and ``second`` called alternately ``repeats`` times
+    each (the order flipped every round), so that a drift of the machine's speed falls on both
+    alike: the ratio of each round's pair is measured under the same conditions."""
+    walls = {0: [], 1: []}
+    cpus = {0: [], 1: []}
+    for r in range(repeats):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            start = _clock()
+            (first if which == 0 else second)()
+            wall, cpu = _since(start)
+            walls[which].append(wall)
+            cpus[which].append(cpu)
+    return walls[0], cpus[0], walls[1], cpus[1]
 
 
 def step(args) -> None:
@@ -124,7 +129,8 @@ def step(args) -> None:
     space = get_space(args.space)
     keras.utils.set_random_seed(0)
     supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
-                        cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:])
+                        cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:],
+                        affine_ops=config.affine_ops)
     optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
     train_step, _ = _compile(supernet, optimizer, config.batch_size, config.batch_size)
     genotypes = _genotypes(args.candidates, args.seed, args.space)
@@ -138,23 +144,33 @@ def step(args) -> None:
         standalone = _standalone_step(supernet.extract(genotype), config.batch_size)
         standalone(x, y)  # trace
         train_step(x, y, arch)
-        own_wall, own_cpu = _median_cost(lambda: standalone(x, y), args.steps)
-        super_wall, super_cpu = _median_cost(lambda: train_step(x, y, arch), args.steps)
+        own, own_cpu, sup, sup_cpu = _paired_costs(lambda: standalone(x, y),
+                                                   lambda: train_step(x, y, arch), args.steps)
+        own_wall, super_wall = float(np.median(own)), float(np.median(sup))
         row = {"candidate": i, "hash": genotype.hash()[:12],
                "params": supernet.path_params(genotype), "standalone_wall": own_wall,
-               "supernet_wall": super_wall, "standalone_cpu": own_cpu, "supernet_cpu": super_cpu,
-               "ratio_wall": super_wall / own_wall, "ratio_cpu": super_cpu / own_cpu,
+               "supernet_wall": super_wall, "standalone_cpu": float(np.median(own_cpu)),
+               "supernet_cpu": float(np.median(sup_cpu)),
+               "ratio_wall": super_wall / own_wall,
+               "ratio_cpu": float(np.median(sup_cpu) / np.median(own_cpu)),
+               "paired_ratio_wall": float(np.median(np.asarray(sup) / np.asarray(own))),
                "loadavg": _loadavg()}
         _emit(out, row)
         rows.append(row)
     summary = {"summary": "step", "space": args.space, "config": config.to_dict(),
                "first_step_wall": first_wall, "first_step_cpu": first_cpu,
                "median_ratio_wall": float(np.median([r["ratio_wall"] for r in rows])),
+               "median_paired_ratio_wall": float(np.median([r["paired_ratio_wall"]
+                                                            for r in rows])),
                "median_ratio_cpu": float(np.median([r["ratio_cpu"] for r in rows]))}
     _emit(out, summary)
-    _table(["cell", "params", "standalone ms", "supernet ms", "ratio (wall)", "ratio (CPU)"],
+    _table(["cell", "params", "standalone ms", "supernet ms", "ratio (wall)", "ratio (CPU)",
+            "median of paired ratios"],
            [(r["hash"], r["params"], 1e3 * r["standalone_wall"], 1e3 * r["supernet_wall"],
-             r["ratio_wall"], r["ratio_cpu"]) for r in rows])
+             r["ratio_wall"], r["ratio_cpu"], r["paired_ratio_wall"]) for r in rows])
+    print(f"median over cells: {summary['median_ratio_wall']:.2f}x wall, "
+          f"{summary['median_ratio_cpu']:.2f}x CPU, "
+          f"{summary['median_paired_ratio_wall']:.2f}x paired (affine_ops={config.affine_ops})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,6 +460,9 @@ def main(argv=None) -> int:
     parser.add_argument("--supernet-seed", type=int, default=0,
                         help="OneShotConfig.seed: weights, data order, paths")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
+    parser.add_argument("--affine-ops", action="store_true",
+                        help="candidate ops' batch norms with scale and shift (supernets saved "
+                             "before affine_ops existed, e.g. runs/supernet-headbn)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of the result files")
     parser.add_argument("--verbose", type=int, default=1, help="supernet training progress bar")
@@ -453,7 +472,8 @@ def main(argv=None) -> int:
                        ("finetune-learning-rate", float)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help="OneShotConfig field (default: its default)")
-    parser.add_argument("--steps", type=int, default=8, help="step: timed steps per cell")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="step: timed steps per cell, each network")
     # the standalone reference: the default CPU proxy (ProxyConfig), and 5x its training
     parser.add_argument("--proxy-train-size", type=int, default=2000)
     parser.add_argument("--proxy-val-size", type=int, default=1000)

@@ -70,7 +70,8 @@ def main(argv=None) -> int:
         keras.utils.set_random_seed(1)
         fresh = SuperNet(get_space(args.space), num_classes=supernet.num_classes,
                          filters=config.filters, cells_per_stage=config.cells_per_stage,
-                         input_shape=tuple(supernet.image_shape))
+                         input_shape=tuple(supernet.image_shape),
+                         affine_ops=supernet.affine_ops)
         start = [v.numpy() for v in fresh.variables]
     else:
         start = [v.numpy() for v in supernet.variables]

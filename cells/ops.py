@@ -12,6 +12,8 @@ factorized reduction, and pools add a 1x1 projection only when the width must ch
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import Callable
 
 import keras
@@ -58,11 +60,28 @@ def check_odd_kernel(kernel_size, name: str = "kernel_size") -> int:
     return kernel_size
 
 
-def batch_norm(name: str | None = None, affine: bool = True) -> layers.BatchNormalization:
+_AFFINE_NORMS = contextvars.ContextVar("nasplay_affine_norms", default=True)
+
+
+def batch_norm(name: str | None = None, affine: bool | None = None) -> layers.BatchNormalization:
     """The project's batch norm: one place that sets momentum and epsilon. ``affine=False``:
-    no learned scale and offset (a pure normalization)."""
+    no learned scale and offset (a pure normalization); None: affine unless created inside
+    :func:`affine_free_norms`."""
+    affine = _AFFINE_NORMS.get() if affine is None else affine
     return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=affine,
                                      scale=affine, name=name)
+
+
+@contextlib.contextmanager
+def affine_free_norms():
+    """Every batch norm an op creates inside this block, at construction or when it is built
+    (identity and pools choose their adapters from the input width), is affine-free: the
+    supernet's candidate ops, as in DARTS's search network (``cells.supernet``)."""
+    token = _AFFINE_NORMS.set(False)
+    try:
+        yield
+    finally:
+        _AFFINE_NORMS.reset(token)
 
 
 def channels_of(input_shape) -> int:

@@ -24,7 +24,14 @@ network's weights (:meth:`SuperNet.extract`):
   classifier) sees zeros where the standalone cell has no channel, so it computes exactly what the
   standalone preprocessing computes with the rows of its kernel for the loose ends: ENAS's
   masking of the following 1x1 weights. :meth:`extract` slices those rows.
-- drop-path (constant rate) on every branch whose op is not ``identity``.
+- drop-path (constant rate) on every branch whose op is not ``identity``;
+- the candidate ops' batch norms are affine-free by default (``affine_ops=False``, as in DARTS's
+  search network): their scales and shifts are half of the supernet's trainable variables
+  (1,096 of 2,229 for ``amoebanet`` at F=8, N=1), and each variable costs a step some work
+  (a gradient, a conditional update): without them a step is ~9% cheaper and its
+  first trace ~35% shorter (BENCHMARKS.md, "A supernet step"). :meth:`extract` gives the
+  standalone batch norms scale 1 and shift 0, which is the same function. The preprocessing,
+  stem and head norms keep theirs.
 
 One layer has no standalone counterpart: an affine-free batch norm between the global pooling
 and the classifier (``head_bn``). The scale of a cell's output depends on its wiring (a chain of
@@ -45,13 +52,16 @@ so SGD's momentum and weight decay would keep moving them; the trainer skips the
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import layers, ops
 
 from cells.cell import DropPath, _halved, _spatial, check_rate
 from cells.network import cell_layout, cell_name
-from cells.ops import FactorizedReduce, ReLUConvBN, batch_norm, check_filters, check_int, make_op
+from cells.ops import (FactorizedReduce, ReLUConvBN, affine_free_norms, batch_norm, check_filters,
+                       check_int, make_op)
 
 DECISIONS_PER_BLOCK = 4  # input_a, input_b, op_a, op_b: spaces whose only combine is "add"
 
@@ -92,7 +102,8 @@ class SuperCell(layers.Layer):
     """
 
     def __init__(self, op_names, num_blocks: int, filters: int, reduction: bool = False,
-                 drop_path_rate: float = 0.0, seed: int | None = None, **kwargs):
+                 drop_path_rate: float = 0.0, seed: int | None = None, affine_ops: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.op_names = tuple(op_names)
         self.num_blocks = check_int("num_blocks", num_blocks, 1)
@@ -104,12 +115,14 @@ class SuperCell(layers.Layer):
         self.preprocess1 = ReLUConvBN(self.filters, 1)
         # branch_ops[i][k][j]: op j of branch k of block i at stride 1 (reads a block output in
         # a reduction cell, any state in a normal cell); reduce_ops: stride 2, reads a cell input
-        self.branch_ops = [[[make_op(name, self.filters, 1) for name in self.op_names]
-                            if (i > 0 or not self.reduction) else [] for _ in range(2)]
-                           for i in range(self.num_blocks)]
-        self.reduce_ops = [[[make_op(name, self.filters, 2) for name in self.op_names]
-                            for _ in range(2)] for _ in range(self.num_blocks)] \
-            if self.reduction else []
+        self.affine_ops = bool(affine_ops)
+        with self._candidate_norms():
+            self.branch_ops = [[[make_op(name, self.filters, 1) for name in self.op_names]
+                                if (i > 0 or not self.reduction) else [] for _ in range(2)]
+                               for i in range(self.num_blocks)]
+            self.reduce_ops = [[[make_op(name, self.filters, 2) for name in self.op_names]
+                                for _ in range(2)] for _ in range(self.num_blocks)] \
+                if self.reduction else []
         self.drop_paths = [[DropPath(self.drop_path_rate,
                                      None if seed is None else seed + 2 * i + k)
                             for k in range(2)] for i in range(self.num_blocks)] \
@@ -131,15 +144,19 @@ class SuperCell(layers.Layer):
         self.preprocess1.build(tuple(p_shape))
         n, h, w = p_shape[0], p[0], p[1]
         self._state_shape = (h, w, self.filters)
-        for per_branch in self.branch_ops:
-            for candidates in per_branch:
-                for op in candidates:
-                    op.build((n, *self._block_input_shape(h, w)))
-        for per_branch in self.reduce_ops:
-            for candidates in per_branch:
-                for op in candidates:
-                    op.build((n, h, w, self.filters))
+        with self._candidate_norms():  # adapters chosen at build time are candidate ops too
+            for per_branch in self.branch_ops:
+                for candidates in per_branch:
+                    for op in candidates:
+                        op.build((n, *self._block_input_shape(h, w)))
+            for per_branch in self.reduce_ops:
+                for candidates in per_branch:
+                    for op in candidates:
+                        op.build((n, h, w, self.filters))
         self.built = True
+
+    def _candidate_norms(self):
+        return contextlib.nullcontext() if self.affine_ops else affine_free_norms()
 
     def _block_input_shape(self, h, w):
         """Shape of a block output (what stride-1 ops read): reduced in a reduction cell."""
@@ -263,7 +280,8 @@ class SuperNet(keras.Model):
 
     ``arch`` is ``supernet.encode(genotype)`` (``space.encode``), an int vector; images are
     ``(N, *input_shape)``. Outputs class probabilities (float32), as ``build_network``'s model.
-    Arguments as :func:`cells.build_network` (no auxiliary head).
+    Arguments as :func:`cells.build_network` (no auxiliary head), and ``affine_ops``: whether
+    the candidate ops' batch norms have a scale and shift (False by default; see the module).
 
     ``call_count`` counts Python executions of ``call``: eager calls and graph traces. A traced
     function scoring many genotypes leaves it unchanged after its first trace.
@@ -271,7 +289,7 @@ class SuperNet(keras.Model):
 
     def __init__(self, space, num_classes: int = 10, filters: int = 16, cells_per_stage: int = 2,
                  stem_multiplier: int = 3, input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
-                 seed: int | None = None, name: str | None = None):
+                 seed: int | None = None, affine_ops: bool = False, name: str | None = None):
         self.space = check_space(space)
         super().__init__(name=name or f"{self.space.name}_supernet")
         self.num_classes = check_int("num_classes", num_classes, 2)
@@ -282,6 +300,7 @@ class SuperNet(keras.Model):
         if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3):
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
         self.image_shape = tuple(input_shape)
+        self.affine_ops = bool(affine_ops)
         self.call_count = 0
         self.stem_conv = layers.Conv2D(stem_multiplier * filters, 3, padding="same",
                                        use_bias=False, name="stem_conv")
@@ -290,7 +309,7 @@ class SuperNet(keras.Model):
             SuperCell(self.space.ops, self.space.num_blocks, width, reduction=reduction,
                       drop_path_rate=drop_path_rate,
                       seed=None if seed is None else seed + 100 * index,
-                      name=cell_name(index, reduction))
+                      affine_ops=self.affine_ops, name=cell_name(index, reduction))
             for index, (_, reduction, width) in enumerate(cell_layout(filters, cells_per_stage))]
         self.head_bn = batch_norm(name="head_bn", affine=False)
         self.classifier = layers.Dense(num_classes, name="predictions_logits")

@@ -7,7 +7,8 @@ same construction on both sides, so the same weights in the same order) and copi
 only difference is the preprocessing kernels and the classifier, which in the supernet read all
 ``num_blocks * filters`` channels of the previous cell and in the standalone network only its
 loose ends: their input rows are sliced. The supernet's affine-free head norm, which the
-standalone network lacks, is folded into the classifier with its moving statistics.
+standalone network lacks, is folded into the classifier with its moving statistics, and the
+candidate ops' affine-free batch norms become standalone ones with scale 1 and shift 0.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def extract(supernet, genotype):
     for source, channels, locator in _pairs(supernet, genotype):
         target = _locate(model, locator)
         weights = _folded_classifier(supernet) if source is supernet.classifier \
-            else source.get_weights()
+            else _standalone_weights(source)
         targets = target.get_weights()
         if len(weights) != len(targets):
             raise RuntimeError(f"{locator}: the supernet layer has {len(weights)} weights, the "
@@ -96,6 +97,26 @@ def extract(supernet, genotype):
         raise RuntimeError(f"extract: copied {copied} of the standalone network's "
                            f"{len(model.weights)} weights")
     return model
+
+
+def _batch_norms(layer):
+    from keras import layers
+
+    return [inner for inner in layer._flatten_layers(include_self=True)
+            if isinstance(inner, layers.BatchNormalization)]
+
+
+def _standalone_weights(layer) -> list:
+    """``layer.get_weights()`` as the standalone layer (affine batch norms) holds them: each
+    affine-free norm's moving statistics preceded by scale 1 and shift 0, in Keras's order."""
+    missing = {id(bn.moving_mean): bn for bn in _batch_norms(layer) if not bn.scale}
+    weights = []
+    for variable in layer.weights:
+        bn = missing.get(id(variable))
+        if bn is not None:
+            weights += [np.ones(variable.shape, "float32"), np.zeros(variable.shape, "float32")]
+        weights.append(np.asarray(variable))
+    return weights
 
 
 def _folded_classifier(supernet):
@@ -113,6 +134,8 @@ def path_params(supernet, genotype) -> int:
     """Parameters (all weights, as ``count_params``) of ``genotype``'s standalone network."""
     total = 0
     for source, channels, _ in _pairs(supernet, genotype):
+        total += sum(2 * int(bn.moving_mean.shape[0]) for bn in _batch_norms(source)
+                     if not bn.scale)  # the standalone norm's scale and shift
         for weight in source.weights:
             shape = list(weight.shape)
             axis = _input_axis(shape)

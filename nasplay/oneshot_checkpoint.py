@@ -32,7 +32,7 @@ WEIGHTS_FILE = "supernet.npz"
 FORMAT = 2  # 2: the supernet has a head norm (cells.supernet); format 1 is refused
 # settings that define a training run: a partial run resumes only with the same ones
 TRAINING_FIELDS = ("seed", "sampler", "epochs", "batch_size", "learning_rate", "momentum",
-                   "weight_decay")
+                   "weight_decay", "affine_ops")
 
 
 def source_id(data: str) -> str:
@@ -118,7 +118,12 @@ def read(directory) -> Checkpoint | None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path}: not a supernet checkpoint of format {FORMAT} (an older "
                         f"nasplay's, or not a supernet); train a new one in another directory")
-    return Checkpoint(meta, weights, slots, controller)
+    return Checkpoint(_with_defaults(meta), weights, slots, controller)
+
+
+def _with_defaults(meta: dict) -> dict:
+    """Fields added to format 2 since: a supernet saved before ``affine_ops`` had affine ops."""
+    return {"affine_ops": True, **meta}
 
 
 def read_meta(directory) -> dict | None:
@@ -130,9 +135,10 @@ def read_meta(directory) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: corrupt supernet meta ({first_line(e)})") from None
+    return _with_defaults(meta) if isinstance(meta, dict) else meta
 
 
 def check_matches(meta: dict, expect: dict, directory, what: str = "supernet") -> None:
@@ -149,7 +155,7 @@ def build(meta: dict):
 
     return SuperNet(meta["space"], num_classes=meta["num_classes"], filters=meta["filters"],
                     cells_per_stage=meta["cells_per_stage"],
-                    input_shape=tuple(meta["input_shape"]))
+                    input_shape=tuple(meta["input_shape"]), affine_ops=meta["affine_ops"])
 
 
 def restore(supernet, checkpoint: Checkpoint, directory) -> None:

@@ -251,7 +251,7 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
     keras.utils.set_random_seed(config.seed)
     supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
                         cells_per_stage=config.cells_per_stage,
-                        input_shape=sets.x_train.shape[1:])
+                        input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops)
     optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
     sampler = (ControllerSampler if config.sampler == "controller" else UniformSampler)(
         space, config.seed)

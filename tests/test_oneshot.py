@@ -53,7 +53,8 @@ def trained(folder, tmp_path_factory):
 @pytest.mark.parametrize("field, value", [
     ("epochs", 0), ("batch_size", 0), ("sampler", "greedy"), ("learning_rate", 0.0),
     ("momentum", 1.0), ("weight_decay", -1e-4), ("filters", 1), ("recalibration_batches", 0),
-    ("train_size", 4), ("finetune_steps", -1), ("finetune_learning_rate", 0.0)])
+    ("train_size", 4), ("finetune_steps", -1), ("finetune_learning_rate", 0.0),
+    ("affine_ops", "no")])
 def test_check_names_the_field(folder, field, value):
     with pytest.raises(UserError) as info:
         tiny_config(folder, **{field: value}).check()
@@ -149,6 +150,26 @@ def test_load_refuses_missing_partial_and_corrupt_checkpoints(trained, tmp_path)
     (partial / ckpt.WEIGHTS_FILE).write_bytes(b"not a zip file")
     with pytest.raises(UserError, match="corrupt") as info:
         load_supernet(partial)
+    assert "\n" not in str(info.value)
+
+
+def test_a_supernet_saved_before_affine_ops_loads_with_affine_ops(folder, tmp_path):
+    """Checkpoints written before the field existed had affine candidate ops: they load as such,
+    and a run with today's default (affine-free) refuses to resume them."""
+    config = tiny_config(folder, epochs=1, affine_ops=True)
+    directory = tmp_path / "old"
+    trained = train_supernet(TINY.name, config, directory, verbose=0)
+    assert trained.affine_ops
+    checkpoint = ckpt.read(directory)
+    old_meta = {k: v for k, v in checkpoint.meta.items() if k != "affine_ops"}
+    ckpt.save(directory, trained, checkpoint.slots, old_meta)
+    assert "affine_ops" not in json.loads((directory / ckpt.META_FILE).read_text())
+    loaded = load_supernet(directory)
+    assert loaded.affine_ops and len(loaded.weights) == len(trained.weights)
+    for a, b in zip(loaded.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(UserError, match="affine_ops") as info:
+        train_supernet(TINY.name, config.replace(affine_ops=False), directory, verbose=0)
     assert "\n" not in str(info.value)
 
 

@@ -76,6 +76,39 @@ def test_extract_predicts_as_the_supernet(g):
     assert net.path_params(g) == model.count_params()
 
 
+@pytest.mark.parametrize("affine_ops", [False, True])
+def test_extract_carries_every_trained_weight(affine_ops):
+    """Weights moved away from their initial values (as training moves them) reach the right
+    standalone variables, with the candidate ops' batch norms affine or affine-free."""
+    net = tiny_net(affine_ops=affine_ops)
+    rng = np.random.default_rng(3)
+    for variable in net.trainable_variables:
+        variable.assign(np.asarray(variable) + rng.normal(0.0, 0.1, variable.shape))
+    g = TWO_LOOSE_ENDS
+    x, arch = images(), net.encode(g)
+    recalibrate(net, images(16, seed=1), arch)
+    model = net.extract(g)
+    np.testing.assert_allclose(np.asarray(model(x, training=False)),
+                               np.asarray(net([x, arch], training=False)), atol=1e-5)
+    assert net.path_params(g) == model.count_params()
+
+
+def _candidate_op_norms(net):
+    return [bn for cell in net.super_cells for table in (cell.branch_ops, cell.reduce_ops)
+            for per_branch in table for candidates in per_branch for op in candidates
+            for bn in op._flatten_layers() if bn.__class__.__name__ == "BatchNormalization"]
+
+
+def test_candidate_ops_batch_norms_are_affine_free_by_default():
+    free, affine = tiny_net(), tiny_net(affine_ops=True)
+    norms = _candidate_op_norms(free)
+    assert norms and not any(bn.scale or bn.center for bn in norms)
+    assert all(bn.scale and bn.center for bn in _candidate_op_norms(affine))
+    assert free.super_cells[0].preprocess1.bn.scale  # shared by every path: keeps its affine
+    # each candidate op's norm lost exactly its scale and shift, nothing else went
+    assert len(affine.trainable_variables) - len(free.trainable_variables) == 2 * len(norms)
+
+
 @pytest.mark.parametrize("space_name", ["amoebanet", "darts", pytest.param(
     "article", marks=pytest.mark.slow)])  # article's 15 ops x 2 cells: ~50 s to build
 def test_extract_in_registered_spaces(space_name):

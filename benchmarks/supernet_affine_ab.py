@@ -1,0 +1,92 @@
+"""The supernet's training step with affine candidate-op batch norms against affine-free ones,
+paired: both supernets traced in one process, then stepped alternately on the same random paths
+(the order flipped every round), so a drift of the machine's speed falls on both alike.
+
+    python benchmarks/supernet_affine_ab.py --pairs 40
+
+Prints each supernet's trainable variables, first-step (trace) seconds and median step, and the
+median of the per-path ratios; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=40)
+    parser.add_argument("--space", default="amoebanet")
+    parser.add_argument("--data", default=SHARED_CIFAR)
+    parser.add_argument("--out", type=Path,
+                        default=REPO / "benchmarks" / "results" / "oneshot_step.jsonl")
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    from cells.supernet import SuperNet
+    from nasplay import devices, proxy
+    from nasplay.oneshot import OneShotConfig
+    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.pipeline import normalize
+    from search_space import get_space
+
+    config = OneShotConfig(data=args.data)  # the search's sizes, momentum and weight decay
+    devices.configure(os.cpu_count())
+    sets = proxy.subsets(proxy.ProxyConfig(data=args.data, train_size=2000, val_size=200))
+    x = normalize(sets.x_train[:config.batch_size])
+    y = sets.y_train[:config.batch_size].astype(np.int32)
+    space = get_space(args.space)
+    steps, facts = {}, {}
+    for affine in (False, True):
+        keras.utils.set_random_seed(0)
+        net = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
+                       cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:],
+                       affine_ops=affine)
+        optimizer = MaskedSGD(net.trainable_variables, config.momentum, config.weight_decay)
+        step, _ = _compile(net, optimizer, config.batch_size, config.batch_size)
+        start = time.perf_counter()
+        step(x, y, net.encode(space.sample(np.random.default_rng(0))))
+        facts[affine] = {"variables": len(net.trainable_variables),
+                         "first_step_s": time.perf_counter() - start}
+        steps[affine] = (net, step)
+        print(f"affine_ops={affine}: {facts[affine]['variables']} trainable variables, first "
+              f"step {facts[affine]['first_step_s']:.0f} s", flush=True)
+    rng = np.random.default_rng(5)
+    times = {False: [], True: []}
+    for r in range(args.pairs):
+        genotype = space.sample(rng)
+        for affine in ((True, False) if r % 2 == 0 else (False, True)):
+            net, step = steps[affine]
+            arch = net.encode(genotype)
+            step(x, y, arch)  # the path once untimed
+            start = time.perf_counter()
+            step(x, y, arch)
+            times[affine].append(time.perf_counter() - start)
+    free, affine = np.asarray(times[False]), np.asarray(times[True])
+    row = {"summary": "affine_ab", "space": args.space, "pairs": args.pairs,
+           "affine_free": {**facts[False], "median_step_ms": 1e3 * float(np.median(free))},
+           "affine": {**facts[True], "median_step_ms": 1e3 * float(np.median(affine))},
+           "median_paired_ratio": float(np.median(free / affine)),
+           "loadavg": os.getloadavg()[0]}
+    with open(args.out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"median step: affine-free {row['affine_free']['median_step_ms']:.0f} ms, affine "
+          f"{row['affine']['median_step_ms']:.0f} ms; median of paired ratios "
+          f"{row['median_paired_ratio']:.3f} over {args.pairs} paths")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
