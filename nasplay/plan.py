@@ -73,7 +73,7 @@ def make_plan(config: SearchConfig, resume: bool = False,
         raise TypeError(f"config must be a SearchConfig, got {type(config).__name__}")
     run_dir = RunDir(config.run_dir)
     _check_not_held(run_dir)
-    saved = _saved_config(run_dir) if resume else None
+    saved = _with_added_settings(_saved_config(run_dir)) if resume else None
     if saved is not None and explicit is not None:
         config = dataclasses.replace(saved, **{k: getattr(config, k) for k in explicit})
     config.check()
@@ -109,6 +109,18 @@ def make_plan(config: SearchConfig, resume: bool = False,
     if saved is not None:
         _load_progress(plan, saved)
     return plan
+
+
+def _with_added_settings(saved: SearchConfig) -> SearchConfig:
+    """A run saved before its scorer gained a setting ran with the value it had then
+    (``Scorer.added_since``), not today's default: fill it in, so the run resumes as it was."""
+    from nasplay.scorers import SCORERS
+
+    scorer = SCORERS.get(saved.scorer)
+    if scorer is None or not scorer.added_since or not saved.scorer_options:
+        return saved  # a function scorer, or nothing resolved to compare with
+    options = {**scorer.added_since, **saved.scorer_options}
+    return dataclasses.replace(saved, scorer_options=options)
 
 
 def _saved_config(run_dir: RunDir) -> SearchConfig:

@@ -233,6 +233,26 @@ def test_bad_backend_and_scorer_settings_exit_2_before_anything_is_written(
     assert not (tmp_path / "new").exists()
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran(tmp_path, shared_cifar):
+    """``affine_ops`` came after the first one-shot runs: theirs had affine candidate ops, so a
+    resume fills in True (not today's default, False) and is the same experiment."""
+    import dataclasses
+
+    config, _ = _config(["--searcher", "random", "--space", "amoebanet", "--scorer", "oneshot",
+                         "--data", str(shared_cifar), "--subset", "256", "--trials", "3",
+                         "--run-dir", str(tmp_path / "r")])
+    fresh = make_plan(config).config
+    assert fresh.scorer_options["affine_ops"] is False
+    older = dict(fresh.scorer_options)
+    del older["affine_ops"]
+    RunDir(fresh.run_dir).create(dataclasses.replace(fresh, scorer_options=older))
+    again, given = _config(["--resume", "--run-dir", fresh.run_dir])
+    resumed = make_plan(again, resume=True, explicit=given).config
+    assert resumed.scorer_options == {**older, "affine_ops": True}
+    assert dataclasses.replace(resumed, scorer_options=older) == \
+        dataclasses.replace(fresh, scorer_options=older)
+
+
 def test_mixed_precision_without_gpu_trials_is_refused(tmp_path):
     config = SearchConfig(searcher="random", trials=2, scorer="zero-cost", mixed_precision=True,
                           run_dir=str(tmp_path / "r"))

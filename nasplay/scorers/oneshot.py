@@ -117,4 +117,5 @@ SCORER = Scorer(
            "sampler": "sampler", "finetune_steps": "finetune_steps"},
     passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
-    backends=("tensorflow",))   # its training and scoring steps are tf.functions
+    backends=("tensorflow",),   # its training and scoring steps are tf.functions
+    added_since={"affine_ops": True})  # supernets trained before had affine candidate ops

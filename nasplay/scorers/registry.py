@@ -47,6 +47,9 @@ class Scorer:
     # driver side, once per run after the run directory exists and before any trial:
     # prepare(config, run_dir, options) -> options (the one-shot scorer trains its supernet)
     prepare: Callable[[Any, Any, dict], dict] | None = None
+    # settings fields added since runs were first saved, with the value a run saved before the
+    # field existed had: a resume fills them in, so an older run continues as it was trained
+    added_since: dict = field(default_factory=dict)
 
 
 SCORERS: dict[str, Scorer] = {}
