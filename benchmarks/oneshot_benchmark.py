@@ -271,6 +271,28 @@ def _top_overlap(a, b, k: int = 5) -> int:
     return len(set(np.argsort(-np.asarray(a))[:k]) & set(np.argsort(-np.asarray(b))[:k]))
 
 
+def _widen_validation(scorer, config, images: int) -> None:
+    """Score on ``images`` held-out images instead of the config's ``val_size``: its validation
+    images plus training-split images that follow the supernet's training subset in
+    ``stratified_split``'s per-class order, so none of them was trained on (a benchmark's
+    question: does a less noisy score rank better? The scorer itself keeps ``val_size``)."""
+    from nasplay.data import load_source, stratified_split
+    from nasplay.pipeline import normalize
+
+    if images <= config.val_size:
+        return
+    source = load_source(config.data, cache_dir=config.cache_dir)
+    trained, val = stratified_split(source.y, config.train_size, config.val_size,
+                                    config.subset_seed)
+    wider, _ = stratified_split(source.y, config.train_size + images - config.val_size,
+                                config.val_size, config.subset_seed)
+    extra = np.setdiff1d(wider, trained)
+    held_out = np.sort(np.concatenate([val, extra]))
+    assert not np.intersect1d(held_out, trained).size  # never trained on
+    scorer.x_val = normalize(source.x[held_out])
+    scorer.y_val = source.y[held_out].astype(np.int32)
+
+
 def fidelity(args) -> None:
     from nasplay import zero_cost
 
@@ -281,6 +303,8 @@ def fidelity(args) -> None:
         return
     config = _config(args)
     scorer, _, _ = _trained_scorer(args, config)
+    if args.score_images:
+        _widen_validation(scorer, config, args.score_images)
     cells = sorted(i for i in reference if i < len(genotypes))
     oneshot = [scorer.score(genotypes[i]) for i in cells]
     scores = {
@@ -298,7 +322,9 @@ def fidelity(args) -> None:
               "oneshot_median_score_seconds": seconds,
               "hashes": [genotypes[i].hash()[:12] for i in cells], "long": long, **scores,
               "stats": table}
+    result["score_images"] = len(scorer.y_val)
     variant = f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
+    variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
     path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",
@@ -483,6 +509,9 @@ def main(argv=None) -> int:
     parser.add_argument("--first", type=int, default=0,
                         help="fidelity: reference cells from this index (split over processes)")
     parser.add_argument("--last", type=int, default=None, help="fidelity: ... up to this one")
+    parser.add_argument("--score-images", type=int, default=None,
+                        help="fidelity: score on this many held-out images (the validation "
+                             "subset plus training-split images the supernet never saw)")
     parser.add_argument("--reference-only", action="store_true",
                         help="fidelity: only the proxy and long trainings")
     parser.add_argument("--trials", type=int, default=500, help="searchers: candidates per run")

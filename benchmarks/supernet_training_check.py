@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     parser.add_argument("--filters", type=int, default=8)
     parser.add_argument("--cells-per-stage", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--affine-ops", action="store_true",
+                        help="candidate ops' batch norms with scale and shift (the rows of "
+                             "BENCHMARKS.md measured before 2026-12-02)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
                                              "supernet_training_check.jsonl"))
     args = parser.parse_args(argv)
@@ -92,7 +95,8 @@ def main(argv=None) -> int:
     space = get_space(args.space) if not args.ops else register_space(
         SearchSpace("check-" + "-".join(args.ops), ops=tuple(args.ops)))
     supernet = SuperNet(space, num_classes=10, filters=args.filters,
-                        cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3))
+                        cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3),
+                        affine_ops=args.affine_ops)
     defaults = OneShotConfig()  # the search's momentum and weight decay
     optimizer = MaskedSGD(supernet.trainable_variables, defaults.momentum, defaults.weight_decay)
     optimizer.learning_rate.assign(args.learning_rate)
