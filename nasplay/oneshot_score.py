@@ -13,8 +13,9 @@ With ``finetune_steps`` > 0 the path first takes that many SGD steps alone (the 
 masked step, so no other op moves; the same fixed batches for every candidate), is scored, and
 gets its inherited weights back: inherited weights are a warm start, not the verdict. On
 ``amoebanet`` at the CPU defaults, 16 steps moved the rank correlation with 5x longer standalone
-training from 0.09 to 0.17 (this scorer) and 0.42 (a control with other batches), at ~6x the
-cost of a pure score; at 24 cells neither is conclusive (BENCHMARKS.md, "One-shot search").
+training from 0.15 to 0.32 (this scorer, the default supernet), from 0.09 to 0.17 (a supernet
+with affine candidate ops) and 0.42 (a control with other batches), at ~6x the cost of a pure
+score; at 24 cells none is conclusive (BENCHMARKS.md, "One-shot search").
 
 A Ray worker scores many candidates of one search: :func:`cached_scorer` keeps the loaded
 supernet and its traced functions for the life of the process.
