@@ -28,8 +28,8 @@ network's weights (:meth:`SuperNet.extract`):
 - the candidate ops' batch norms are affine-free by default (``affine_ops=False``, as in DARTS's
   search network): their scales and shifts are half of the supernet's trainable variables
   (1,096 of 2,229 for ``amoebanet`` at F=8, N=1), and each variable costs a step some work
-  (a gradient, a conditional update): without them a step is ~9% cheaper and its
-  first trace ~35% shorter (BENCHMARKS.md, "A supernet step"). :meth:`extract` gives the
+  (a gradient, a conditional update): without them a step is 6-9% cheaper and its
+  first trace a third shorter (BENCHMARKS.md, "A supernet step"). :meth:`extract` gives the
   standalone batch norms scale 1 and shift 0, which is the same function. The preprocessing,
   stem and head norms keep theirs.
 
