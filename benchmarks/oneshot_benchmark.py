@@ -256,6 +256,56 @@ def _reference(args, genotypes, path: Path) -> dict:
     return done
 
 
+def _fidelity_cells(results: Path, space: str):
+    """``(genotypes, reference, cells)``: the 24 fidelity cells, their cached standalone
+    references (``fidelity --reference-only``) and the indices that have one."""
+    genotypes = _genotypes(24, 0, space)
+    reference = _read_rows(results / f"oneshot_fidelity_reference_{space}.jsonl")
+    return genotypes, reference, sorted(i for i in reference if i < len(genotypes))
+
+
+class _PathTraining:
+    """A trained supernet's scorer (the default ``OneShotConfig``), its training subset and the
+    trainer's traced masked-SGD step on it: what the fine-tuning control and the few-shot
+    experiment train paths with before scoring them."""
+
+    def __init__(self, supernet_dir, data: str, space: str):
+        from nasplay import proxy
+        from nasplay.oneshot import OneShotConfig, cached_scorer
+        from nasplay.oneshot_train import MaskedSGD, _compile
+
+        self.config = config = OneShotConfig(data=data, cpus=os.cpu_count()).check()
+        self.scorer = cached_scorer(supernet_dir, config, space)
+        self.supernet = self.scorer.supernet
+        self.sets = proxy.subsets(proxy.ProxyConfig(data=config.data,
+                                                    train_size=config.train_size,
+                                                    val_size=config.val_size,
+                                                    subset_seed=config.subset_seed))
+        self.optimizer = MaskedSGD(self.supernet.trainable_variables, config.momentum,
+                                   config.weight_decay)
+        self.train_step, _ = _compile(self.supernet, self.optimizer, config.batch_size)
+
+    def weights(self) -> list:
+        return [v.numpy() for v in self.supernet.variables]
+
+    def reset(self, weights) -> None:
+        """Every variable from ``weights`` (as :meth:`weights` gives them), momentum zeroed."""
+        for variable, value in zip(self.supernet.variables, weights):
+            variable.assign(value)
+        for slot in self.optimizer.slots:
+            slot.assign(np.zeros(slot.shape, np.float32))
+
+    def step(self, rng, arch, learning_rate: float) -> float:
+        """One step on path ``arch`` with a random batch drawn from ``rng``; its loss."""
+        from nasplay.pipeline import normalize
+
+        self.optimizer.learning_rate.assign(learning_rate)
+        idx = rng.choice(len(self.sets.x_train), self.config.batch_size, replace=False)
+        loss, _ = self.train_step(normalize(self.sets.x_train[idx]),
+                                  self.sets.y_train[idx].astype(np.int32), arch)
+        return float(loss)
+
+
 def _rank_stats(a, b) -> dict:
     from scipy.stats import kendalltau, spearmanr
 

@@ -33,8 +33,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _rank_stats, _read_rows, _top_overlap  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR, _genotypes  # noqa: E402
+from oneshot_benchmark import (_fidelity_cells, _PathTraining, _rank_stats,  # noqa: E402
+                               _top_overlap)
+from proxy_benchmark import SHARED_CIFAR  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -54,48 +55,28 @@ def main(argv=None) -> int:
         parser.error(f"--split {args.split} is an input decision; split on an op decision "
                      f"(index % 4 == 2 or 3)")
 
-    from nasplay import proxy
-    from nasplay.oneshot import OneShotConfig, cached_scorer
-    from nasplay.oneshot_train import MaskedSGD, _compile
-    from nasplay.pipeline import normalize
     from search_space import get_space
 
     space = get_space(args.space)
-    config = OneShotConfig(data=args.data, cpus=os.cpu_count()).check()
-    scorer = cached_scorer(args.supernet, config, args.space)
-    supernet = scorer.supernet
+    paths = _PathTraining(args.supernet, args.data, args.space)
+    supernet = paths.supernet
     if args.split >= supernet.arch_length:
         parser.error(f"--split must be below {supernet.arch_length}")
-    sets = proxy.subsets(proxy.ProxyConfig(data=config.data, train_size=config.train_size,
-                                           val_size=config.val_size,
-                                           subset_seed=config.subset_seed))
-    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
-    train_step, _ = _compile(supernet, optimizer, config.batch_size)
-    parent = [v.numpy() for v in supernet.variables]
-
-    def set_weights(values):
-        for variable, value in zip(supernet.variables, values):
-            variable.assign(value)
+    parent = paths.weights()
 
     def train(steps, value, seed):
         """``steps`` uniform-path steps from the parent's weights (decision fixed to ``value``
         unless None), fresh momentum, cosine learning rate; returns the weights."""
-        set_weights(parent)
-        for slot in optimizer.slots:
-            slot.assign(np.zeros(slot.shape, np.float32))
+        paths.reset(parent)
         rng = np.random.default_rng([7, seed])
         losses = []
         for step in range(steps):
-            optimizer.learning_rate.assign(
-                0.5 * args.learning_rate * (1.0 + math.cos(math.pi * step / steps)))
             arch = supernet.encode(space.sample(rng))
             if value is not None:
                 arch[args.split] = value
-            idx = rng.choice(len(sets.x_train), config.batch_size, replace=False)
-            loss, _ = train_step(normalize(sets.x_train[idx]),
-                                 sets.y_train[idx].astype(np.int32), arch)
-            losses.append(float(loss))
-        return [v.numpy() for v in supernet.variables], float(np.mean(losses[-50:]))
+            losses.append(paths.step(rng, arch, 0.5 * args.learning_rate
+                                     * (1.0 + math.cos(math.pi * step / steps))))
+        return paths.weights(), float(np.mean(losses[-50:]))
 
     began = time.perf_counter()
     values = range(len(space.ops))
@@ -108,9 +89,7 @@ def main(argv=None) -> int:
     print(f"control ({args.steps * len(values)} unsplit steps): loss {control_loss:.3f}, "
           f"{time.perf_counter() - began:.0f}s", flush=True)
 
-    genotypes = _genotypes(24, 0, args.space)
-    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
-    cells = sorted(i for i in reference if i < len(genotypes))
+    genotypes, reference, cells = _fidelity_cells(args.results, args.space)
     scores = {"trained supernet": [], "control (same extra steps, unsplit)": [],
               "few-shot splits": []}
     for i in cells:
@@ -118,9 +97,9 @@ def main(argv=None) -> int:
         for name, weights in (("trained supernet", parent),
                               ("control (same extra steps, unsplit)", control),
                               ("few-shot splits", splits[int(arch[args.split])])):
-            set_weights(weights)
-            scores[name].append(scorer.accuracy(genotypes[i]))
-    set_weights(parent)
+            paths.reset(weights)
+            scores[name].append(paths.scorer.accuracy(genotypes[i]))
+    paths.reset(parent)
     long = [reference[i]["long"] for i in cells]
     short = [reference[i]["proxy"] for i in cells]
     stats = {name: {"vs_long": _rank_stats(s, long), "vs_proxy": _rank_stats(s, short),

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _rank_stats, _read_rows  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR, _genotypes  # noqa: E402
+from oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
+from proxy_benchmark import SHARED_CIFAR  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -51,21 +51,11 @@ def main(argv=None) -> int:
     import keras
 
     from cells.supernet import SuperNet
-    from nasplay import proxy
-    from nasplay.oneshot import OneShotConfig, cached_scorer
-    from nasplay.oneshot_train import MaskedSGD, _compile
-    from nasplay.pipeline import normalize
     from search_space import get_space
 
     ks = [int(k) for k in args.steps.split(",")]
-    config = OneShotConfig(data=args.data, cpus=os.cpu_count()).check()
-    scorer = cached_scorer(args.supernet, config, args.space)
-    supernet = scorer.supernet
-    sets = proxy.subsets(proxy.ProxyConfig(data=config.data, train_size=config.train_size,
-                                           val_size=config.val_size,
-                                           subset_seed=config.subset_seed))
-    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
-    train_step, _ = _compile(supernet, optimizer, config.batch_size)
+    paths = _PathTraining(args.supernet, args.data, args.space)
+    supernet, config = paths.supernet, paths.config
     if args.init == "random":
         keras.utils.set_random_seed(1)
         fresh = SuperNet(get_space(args.space), num_classes=supernet.num_classes,
@@ -74,27 +64,20 @@ def main(argv=None) -> int:
                          affine_ops=supernet.affine_ops)
         start = [v.numpy() for v in fresh.variables]
     else:
-        start = [v.numpy() for v in supernet.variables]
-    genotypes = _genotypes(24, 0, args.space)
-    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
-    cells = sorted(i for i in reference if i < len(genotypes))
+        start = paths.weights()
+    genotypes, reference, cells = _fidelity_cells(args.results, args.space)
     rng = np.random.default_rng(7)
     scores = {k: [] for k in ks}
     began = time.perf_counter()
     for i in cells:
         arch = supernet.encode(genotypes[i])
-        for variable, value in zip(supernet.variables, start):
-            variable.assign(value)
-        for slot in optimizer.slots:
-            slot.assign(np.zeros(slot.shape, np.float32))
-        optimizer.learning_rate.assign(args.learning_rate)
+        paths.reset(start)
         done = 0
         for k in ks:
             while done < k:
-                idx = rng.choice(len(sets.x_train), config.batch_size, replace=False)
-                train_step(normalize(sets.x_train[idx]), sets.y_train[idx].astype(np.int32), arch)
+                paths.step(rng, arch, args.learning_rate)
                 done += 1
-            scores[k].append(scorer.accuracy(genotypes[i]))
+            scores[k].append(paths.scorer.accuracy(genotypes[i]))
         print(i, [round(scores[k][-1], 3) for k in ks], reference[i]["proxy"],
               reference[i]["long"], f"{time.perf_counter() - began:.0f}s", flush=True)
     long = [reference[i]["long"] for i in cells]
