@@ -1,6 +1,6 @@
 """Would fewer, larger conditionals make the supernet's masked update cheaper?
 
-The supernet's training step (nasplay.oneshot_train.MaskedSGD) updates each op's variables behind
+The supernet's training step (nasplay.oneshot_tf.MaskedSGD) updates each op's variables behind
 one ``tf.cond`` per op instance (~400 for ``amoebanet`` at N=1), which cost ~37 ms of a ~272 ms
 step (BENCHMARKS.md, "A supernet step"). This micro-benchmark updates the same kind of variables
 (50 branches x 8 ops x 6 variables, the shapes of a separable convolution at F=8) three ways,

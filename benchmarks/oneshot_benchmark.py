@@ -73,26 +73,33 @@ def _table(header, rows):
 # (a) step cost: the supernet's training step against the chosen path's standalone network
 
 
+class _Standalone:
+    """A standalone network behind the supernet's step interface (``net([x, arch])``,
+    ``update_groups``), so the engine's training step runs it with the same loss, SGD and
+    bookkeeping as the supernet; its one-entry architecture is ignored."""
+
+    arch_length = 1
+
+    def __init__(self, model):
+        self.model, self.image_shape = model, tuple(model.input_shape[1:])
+        self.trainable_variables = model.trainable_variables
+
+    def __call__(self, inputs, training=None, bn_momentum=None):
+        return self.model(inputs[0], training=training)
+
+    def update_groups(self, arch):
+        return [(None, [(v, None) for v in self.trainable_variables])]
+
+
 def _standalone_step(model, batch_size):
     """The standalone network's step with the supernet's arithmetic (same loss, same SGD)."""
-    import keras
-    import tensorflow as tf
+    from nasplay.oneshot_train import engine
 
-    from nasplay.oneshot_train import MaskedSGD
-
-    optimizer = MaskedSGD(model.trainable_variables, 0.9, 3e-4)
-    group = [(None, [(v, None) for v in model.trainable_variables])]
-
-    @tf.function(input_signature=[tf.TensorSpec((batch_size, *model.input_shape[1:])),
-                                  tf.TensorSpec((batch_size,), tf.int32)])
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            probs = model(x, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), group)
-        return loss
-
-    return step
+    net = _Standalone(model)
+    optimizer = engine().MaskedSGD(net.trainable_variables, 0.9, 3e-4)
+    train_step, _ = engine().compile_steps(net, optimizer, batch_size)
+    arch = np.zeros(1, np.int32)
+    return lambda x, y: train_step(x, y, arch)
 
 
 def _paired_costs(first, second, repeats):
@@ -116,7 +123,7 @@ def step(args) -> None:
 
     from cells.supernet import SuperNet
     from nasplay import devices, proxy
-    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.oneshot_train import engine
     from nasplay.pipeline import normalize
     from search_space import get_space
 
@@ -131,8 +138,10 @@ def step(args) -> None:
     supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
                         cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:],
                         affine_ops=config.affine_ops)
-    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
-    train_step, _ = _compile(supernet, optimizer, config.batch_size, config.batch_size)
+    optimizer = engine().MaskedSGD(supernet.trainable_variables, config.momentum,
+                                   config.weight_decay)
+    train_step, _ = engine().compile_steps(supernet, optimizer, config.batch_size,
+                                           config.batch_size)
     genotypes = _genotypes(args.candidates, args.seed, args.space)
     start = _clock()
     train_step(x, y, supernet.encode(genotypes[0]))
@@ -147,7 +156,7 @@ def step(args) -> None:
         own, own_cpu, sup, sup_cpu = _paired_costs(lambda: standalone(x, y),
                                                    lambda: train_step(x, y, arch), args.steps)
         own_wall, super_wall = float(np.median(own)), float(np.median(sup))
-        row = {"candidate": i, "hash": genotype.hash()[:12],
+        row = {"candidate": i, "hash": genotype.hash()[:12], "backend": keras.backend.backend(),
                "params": supernet.path_params(genotype), "standalone_wall": own_wall,
                "supernet_wall": super_wall, "standalone_cpu": float(np.median(own_cpu)),
                "supernet_cpu": float(np.median(sup_cpu)),
@@ -157,7 +166,8 @@ def step(args) -> None:
                "loadavg": _loadavg()}
         _emit(out, row)
         rows.append(row)
-    summary = {"summary": "step", "space": args.space, "config": config.to_dict(),
+    summary = {"summary": "step", "space": args.space, "backend": keras.backend.backend(),
+               "config": config.to_dict(),
                "first_step_wall": first_wall, "first_step_cpu": first_cpu,
                "median_ratio_wall": float(np.median([r["ratio_wall"] for r in rows])),
                "median_paired_ratio_wall": float(np.median([r["paired_ratio_wall"]
@@ -170,7 +180,8 @@ def step(args) -> None:
              r["ratio_wall"], r["ratio_cpu"], r["paired_ratio_wall"]) for r in rows])
     print(f"median over cells: {summary['median_ratio_wall']:.2f}x wall, "
           f"{summary['median_ratio_cpu']:.2f}x CPU, "
-          f"{summary['median_paired_ratio_wall']:.2f}x paired (affine_ops={config.affine_ops})")
+          f"{summary['median_paired_ratio_wall']:.2f}x paired (affine_ops={config.affine_ops}, "
+          f"{summary['backend']}); first step {first_wall:.1f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +283,7 @@ class _PathTraining:
     def __init__(self, supernet_dir, data: str, space: str):
         from nasplay import proxy
         from nasplay.oneshot import OneShotConfig, cached_scorer
-        from nasplay.oneshot_train import MaskedSGD, _compile
+        from nasplay.oneshot_train import engine
 
         self.config = config = OneShotConfig(data=data, cpus=os.cpu_count()).check()
         self.scorer = cached_scorer(supernet_dir, config, space)
@@ -281,9 +292,10 @@ class _PathTraining:
                                                     train_size=config.train_size,
                                                     val_size=config.val_size,
                                                     subset_seed=config.subset_seed))
-        self.optimizer = MaskedSGD(self.supernet.trainable_variables, config.momentum,
-                                   config.weight_decay)
-        self.train_step, _ = _compile(self.supernet, self.optimizer, config.batch_size)
+        self.optimizer = engine().MaskedSGD(self.supernet.trainable_variables, config.momentum,
+                                            config.weight_decay)
+        self.train_step, _ = engine().compile_steps(self.supernet, self.optimizer,
+                                                    config.batch_size)
 
     def weights(self) -> list:
         return [v.numpy() for v in self.supernet.variables]
@@ -292,8 +304,7 @@ class _PathTraining:
         """Every variable from ``weights`` (as :meth:`weights` gives them), momentum zeroed."""
         for variable, value in zip(self.supernet.variables, weights):
             variable.assign(value)
-        for slot in self.optimizer.slots:
-            slot.assign(np.zeros(slot.shape, np.float32))
+        self.optimizer.load_slots([np.zeros(s.shape, np.float32) for s in self.optimizer.slots])
 
     def step(self, rng, arch, learning_rate: float) -> float:
         """One step on path ``arch`` with a random batch drawn from ``rng``; its loss."""

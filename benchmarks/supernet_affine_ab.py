@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     from cells.supernet import SuperNet
     from nasplay import devices, proxy
     from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.oneshot_tf import MaskedSGD
+    from nasplay.oneshot_tf import compile_steps as _compile
     from nasplay.pipeline import normalize
     from search_space import get_space
 

@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
     from cells.supernet import SuperNet
     from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.oneshot_tf import MaskedSGD
+    from nasplay.oneshot_tf import compile_steps as _compile
     from search_space import get_space
 
     keras.utils.set_random_seed(0)

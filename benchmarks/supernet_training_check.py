@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     from cells.supernet import SuperNet
     from nasplay import proxy
     from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_train import MaskedSGD, _compile
+    from nasplay.oneshot_train import engine
     from nasplay.pipeline import normalize
     from search_space import SearchSpace, get_space, register_space
 
@@ -98,9 +98,11 @@ def main(argv=None) -> int:
                         cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3),
                         affine_ops=args.affine_ops)
     defaults = OneShotConfig()  # the search's momentum and weight decay
-    optimizer = MaskedSGD(supernet.trainable_variables, defaults.momentum, defaults.weight_decay)
+    optimizer = engine().MaskedSGD(supernet.trainable_variables, defaults.momentum,
+                                   defaults.weight_decay)
     optimizer.learning_rate.assign(args.learning_rate)
-    train_step, reward_step = _compile(supernet, optimizer, args.batch_size, len(probe_x))
+    train_step, reward_step = engine().compile_steps(supernet, optimizer, args.batch_size,
+                                                     len(probe_x))
     rng = np.random.default_rng(args.seed)
     arch = _arch_sampler(args.sampler, supernet, space, rng)
     probes = [supernet.encode(space.sample(np.random.default_rng(100 + k))) for k in range(4)]

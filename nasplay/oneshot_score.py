@@ -6,8 +6,9 @@ that shared each layer; SPOS re-estimates them per candidate, and so does :class
 momentum of the k-th batch set to ``k / (k + 1)``, which leaves the exact mean of the batches'
 statistics (the first batch replaces whatever was there, so a score never depends on the
 candidates scored before it). Then the validation subset runs through the path in inference
-mode. Both are traced once (``tf.function`` with the architecture as an input), so the n-th
-candidate costs only its forward passes.
+mode. On TensorFlow both are traced once (``tf.function`` with the architecture as an input),
+so the n-th candidate costs only its forward passes; on PyTorch they run eagerly, chosen branches
+only (``nasplay.oneshot_train.engine``).
 
 With ``finetune_steps`` > 0 the path first takes that many SGD steps alone (the training's
 masked step, so no other op moves; the same fixed batches for every candidate), is scored, and
@@ -47,7 +48,7 @@ class OneShotScorer:
 
     def __init__(self, supernet, config):
         from nasplay import proxy
-        from nasplay.oneshot_train import setup_devices
+        from nasplay.oneshot_train import engine, setup_devices
         from nasplay.pipeline import normalize
 
         config.check()
@@ -66,7 +67,7 @@ class OneShotScorer:
         pick = np.random.default_rng([config.seed, 3]).permutation(len(sets.x_train))[:count]
         self.calibration = [normalize(sets.x_train[np.sort(part)])
                             for part in np.array_split(pick, config.recalibration_batches)]
-        self._recalibrate, self._predict = _compile(supernet)
+        self._recalibrate, self._predict = engine().compile_scoring(supernet)
         self._finetune = _Finetune(supernet, sets, config) if config.finetune_steps else None
 
     def accuracy(self, genotype) -> float:
@@ -109,35 +110,22 @@ class OneShotScorer:
 
 
 class _Finetune:
-    """``finetune_steps`` masked SGD steps on one path, and the undo (TensorFlow: the trainer's
-    traced step, a copy of the weights, one traced restore)."""
+    """``finetune_steps`` masked SGD steps on one path, and the undo (the trainer's step and
+    masked SGD from the backend's engine, and a snapshot of the weights)."""
 
     def __init__(self, supernet, sets, config):
-        import tensorflow as tf
+        from nasplay.oneshot_train import engine
 
-        from nasplay.oneshot_train import MaskedSGD
-        from nasplay.oneshot_train import _compile as compile_steps
-
-        self.optimizer = MaskedSGD(supernet.trainable_variables, config.momentum,
-                                   config.weight_decay)
+        steps = engine()
+        self.optimizer = steps.MaskedSGD(supernet.trainable_variables, config.momentum,
+                                         config.weight_decay)
         self.optimizer.learning_rate.assign(config.finetune_learning_rate)
-        self.train_step, _ = compile_steps(supernet, self.optimizer, config.batch_size)
+        self.train_step, _ = steps.compile_steps(supernet, self.optimizer, config.batch_size)
         count = config.finetune_steps * config.batch_size
         order = np.random.default_rng([config.seed, 4]).permutation(len(sets.x_train))
         pick = np.resize(order, count).reshape(config.finetune_steps, config.batch_size)
         self.batches = [(sets.x_train[idx], sets.y_train[idx].astype(np.int32)) for idx in pick]
-        variables, slots = self.optimizer.variables, self.optimizer.slots
-        saved = [tf.Variable(v.numpy(), trainable=False) for v in variables]
-
-        @tf.function(input_signature=[])
-        def restore():
-            for variable, value in zip(variables, saved):
-                variable.assign(value)
-            for slot in slots:
-                slot.assign(tf.zeros_like(slot))
-            return tf.constant(0)
-
-        self.restore = restore
+        self.restore = steps.Snapshot(self.optimizer).restore
 
     def run(self, arch) -> None:
         from nasplay.pipeline import normalize
@@ -154,24 +142,6 @@ def _rss_mb() -> float | None:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):  # not Linux
         return None
-
-
-def _compile(supernet):
-    import tensorflow as tf
-
-    images = tf.TensorSpec((None, *supernet.image_shape), tf.float32)
-    arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
-
-    @tf.function(input_signature=[images, arch, tf.TensorSpec((), tf.float32)])
-    def recalibrate(x, a, momentum):
-        supernet([x, a], training=True, bn_momentum=momentum)
-        return tf.constant(0)
-
-    @tf.function(input_signature=[images, arch])
-    def predict(x, a):
-        return supernet([x, a], training=False)
-
-    return recalibrate, predict
 
 
 # (directory, checkpoint file's mtime and size, identity) -> OneShotScorer. One entry: a worker

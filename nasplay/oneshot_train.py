@@ -1,11 +1,9 @@
 """Training a supernet: one path per step, only that path's weights move, checkpoint per epoch.
 
 Every step samples a path (uniformly: SPOS; or from the RL controller: ENAS), runs the images
-through it and updates the weights it used. TensorFlow gives the variables of the unchosen
-branches zero gradients, not None, and SGD's momentum and weight decay would still move them
-(PyTorch's SPOS code skips None gradients); :class:`MaskedSGD` skips every variable the path does
-not use (``SuperNet.update_groups``), and the rows of the preprocessing kernels that read a
-previous cell's non-loose blocks, so an op's weights change only on the steps that train it.
+through it and updates the weights it used: the masked SGD of the engine for the active Keras
+backend (:func:`engine`: ``nasplay.oneshot_tf``, traced steps, or ``nasplay.oneshot_torch``,
+eager steps), so an op's weights and momentum change only on the steps that train it.
 
 With the controller sampler, each step's path is also scored on a validation batch (batch
 statistics, moving ones untouched) and that accuracy is told to the controller, which updates
@@ -14,9 +12,8 @@ its policy every few results: ENAS's alternation, at ENAS's ratio of one reward 
 Repeatable and resumable: the weights start from ``keras.utils.set_random_seed(seed)``, epoch
 ``e``'s data order and paths come from generators seeded with ``(seed, e)``, and a checkpoint
 holds everything else (weights, momentum buffers, the controller's state), so a run resumed from
-epoch ``e`` ends with the weights of the uninterrupted run. This module is the TensorFlow part
-of one-shot search (``tf.function``, ``tf.GradientTape``, fused SGD kernels); the supernet
-itself is plain Keras.
+epoch ``e`` ends with the weights of the uninterrupted run. The supernet itself is plain Keras;
+the checkpoint holds numpy arrays, so a supernet trained on one engine scores on the other.
 """
 
 from __future__ import annotations
@@ -29,107 +26,6 @@ import numpy as np
 
 from nasplay import oneshot_checkpoint as ckpt
 from nasplay.errors import UserError
-
-
-class MaskedSGD:
-    """Keras's SGD arithmetic (Nesterov momentum, decoupled weight decay scaled by the learning
-    rate) applied only to the variables the step's path used."""
-
-    def __init__(self, variables, momentum: float, weight_decay: float):
-        import tensorflow as tf
-
-        self.variables = list(variables)
-        self.slots = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)
-                      for v in self.variables]
-        self._index = {id(v): i for i, v in enumerate(self.variables)}
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
-        self.learning_rate = tf.Variable(0.0, trainable=False, dtype="float32")
-
-    def apply(self, grads, groups) -> None:
-        """Update each group whose ``used`` flag holds (``None``: always); see update_groups."""
-        import tensorflow as tf
-
-        covered = sum(len(members) for _, members in groups)
-        if covered != len(self.variables):
-            raise RuntimeError(f"update groups cover {covered} of {len(self.variables)} variables")
-        for used, members in groups:
-            def update(members=members):
-                for variable, mask in members:
-                    self._update(variable, grads[self._index[id(variable)]], mask)
-                return tf.constant(0)
-
-            if used is None:
-                update()
-            else:
-                tf.cond(used, update, lambda: tf.constant(0))
-
-    def _update(self, variable, grad, mask) -> None:
-        import tensorflow as tf
-
-        if grad is None:  # not connected to the loss at all: nothing to learn
-            return
-        slot = self.slots[self._index[id(variable)]]
-        lr = tf.cast(self.learning_rate, variable.dtype)
-        mu = tf.cast(self.momentum, variable.dtype)
-        if mask is None:
-            if self.weight_decay:
-                variable.assign_sub(variable.value * (lr * self.weight_decay))
-            tf.raw_ops.ResourceApplyKerasMomentum(var=variable.value.handle, accum=slot.handle,
-                                                  lr=lr, grad=grad, momentum=mu,
-                                                  use_nesterov=True)
-            return
-        value = variable.value
-        decayed = value - value * (lr * self.weight_decay)
-        accum = slot * mu - lr * grad
-        keep = tf.cast(mask, variable.dtype) > 0
-        variable.assign(tf.where(keep, decayed + accum * mu - lr * grad, value))
-        slot.assign(tf.where(keep, accum, slot))
-
-    def load_slots(self, arrays) -> None:
-        if len(arrays) != len(self.slots):
-            raise UserError(f"corrupt supernet checkpoint: {len(arrays)} momentum buffers for "
-                            f"{len(self.slots)} variables")
-        for slot, array in zip(self.slots, arrays):
-            slot.assign(array)
-
-
-def _compile(supernet, optimizer, batch_size=None, reward_batch_size=None):
-    """The traced training step and the controller's reward step (one trace each).
-
-    A fixed batch size lets the graphs inside the switch branches know every shape: with an
-    unknown batch the gradients of batch norm's means compute their scale at run time in each
-    branch (measured: ~10% of a step).
-    """
-    import keras
-    import tensorflow as tf
-
-    def images(n):
-        return tf.TensorSpec((n, *supernet.image_shape), tf.float32)
-
-    def labels(n):
-        return tf.TensorSpec((n,), tf.int32)
-
-    arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
-
-    def accuracy(y, probs):
-        return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y),
-                                      tf.float32))
-
-    @tf.function(input_signature=[images(batch_size), labels(batch_size), arch])
-    def train_step(x, y, a):
-        with tf.GradientTape() as tape:
-            probs = supernet([x, a], training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
-        grads = tape.gradient(loss, supernet.trainable_variables)
-        optimizer.apply(grads, supernet.update_groups(a))
-        return loss, accuracy(y, probs)
-
-    @tf.function(input_signature=[images(reward_batch_size), labels(reward_batch_size), arch])
-    def reward_step(x, y, a):
-        return accuracy(y, supernet([x, a], training=True, bn_momentum=1.0))
-
-    return train_step, reward_step
 
 
 class UniformSampler:
@@ -198,15 +94,31 @@ def _space(space_name: str):
         raise UserError(str(e)) from None
 
 
-def setup_devices(config) -> None:
-    """TensorFlow, float32 (the masked SGD has no loss scaling), the CPUs and GPUs given."""
+ENGINES = {"tensorflow": "nasplay.oneshot_tf", "torch": "nasplay.oneshot_torch"}
+
+
+def engine():
+    """The one-shot engine module of the active Keras backend (``MaskedSGD``, ``compile_steps``,
+    ``compile_scoring``, ``Snapshot``); a one-line UserError on a backend without one (JAX,
+    not built yet: its ``jit`` would trace every branch, as TensorFlow does)."""
+    import importlib
+
     import keras
 
+    backend = keras.backend.backend()
+    if backend not in ENGINES:
+        raise UserError(f"one-shot training and scoring run on the "
+                        f"{' or '.join(ENGINES)} backend, not {backend!r}; set KERAS_BACKEND="
+                        f"tensorflow (or --backend torch)")
+    return importlib.import_module(ENGINES[backend])
+
+
+def setup_devices(config) -> None:
+    """A backend with an engine, float32 (the masked SGD has no loss scaling), the CPUs and GPUs
+    given."""
     from nasplay import devices
 
-    if keras.backend.backend() != "tensorflow":
-        raise UserError(f"one-shot training and scoring run on the TensorFlow backend, not "
-                        f"{keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow")
+    engine()
     devices.configure(config.cpus, config.gpus, mixed_precision=False)
 
 
@@ -252,7 +164,8 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
     supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
                         cells_per_stage=config.cells_per_stage,
                         input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops)
-    optimizer = MaskedSGD(supernet.trainable_variables, config.momentum, config.weight_decay)
+    optimizer = engine().MaskedSGD(supernet.trainable_variables, config.momentum,
+                                   config.weight_decay)
     sampler = (ControllerSampler if config.sampler == "controller" else UniformSampler)(
         space, config.seed)
     if checkpoint is not None:
@@ -267,7 +180,7 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
                 "train_seconds": meta.get("train_seconds", 0.0) + time.perf_counter() - start,
                 "history": [*meta.get("history", []),
                             {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}]}
-        ckpt.save(directory, supernet, [s.numpy() for s in optimizer.slots], meta,
+        ckpt.save(directory, supernet, optimizer.slot_arrays(), meta,
                   sampler.state())
     return supernet
 
@@ -282,8 +195,8 @@ class _Steps:
         self.sets, self.config, self.verbose = sets, config, verbose
         self.plan = BatchPlan(len(sets.x_train), config.batch_size, seed=config.seed)
         self.reward_batch = min(config.batch_size, len(sets.x_val))
-        self.train_step, self.reward_step = _compile(supernet, optimizer, config.batch_size,
-                                                     self.reward_batch)
+        self.train_step, self.reward_step = engine().compile_steps(
+            supernet, optimizer, config.batch_size, self.reward_batch)
 
     def epoch(self, epoch: int) -> tuple[float, float]:
         """Train one epoch; return its mean loss and training accuracy."""

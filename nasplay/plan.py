@@ -81,9 +81,10 @@ def make_plan(config: SearchConfig, resume: bool = False,
     _check_devices(config)
     scorer = get_scorer(config.scorer)
     if config.backend not in scorer.backends:
-        raise UserError(f"the {scorer.name} scorer runs on the {', '.join(scorer.backends)} "
-                        f"backend only, not {config.backend}; choose --backend "
-                        f"{scorer.backends[0]} or another scorer")
+        said = " or ".join(scorer.backends)
+        raise UserError(f"the {scorer.name} scorer runs on the {said} backend only, not "
+                        f"{config.backend}; choose --backend {scorer.backends[0]} or another "
+                        f"scorer")
     if config.scheduler == "asha" and not scorer.trains:
         raise UserError(f"--scheduler asha stops candidates between training epochs; the "
                         f"{scorer.name} scorer does not train: use --scheduler fifo")

@@ -19,7 +19,7 @@ import pytest
 from proxy_helpers import write_image_folder
 
 from nasplay import oneshot_checkpoint as ckpt
-from nasplay import oneshot_train
+from nasplay import oneshot_tf, oneshot_train
 from nasplay.errors import UserError
 from nasplay.oneshot import (OneShotConfig, OneShotScorer, cached_scorer, expected_meta,
                              load_supernet, train_supernet)
@@ -185,23 +185,23 @@ def test_unchosen_weights_and_their_momentum_do_not_move():
 
     keras.utils.set_random_seed(0)
     supernet = SuperNet(TINY, num_classes=4, filters=4, cells_per_stage=0, input_shape=(8, 8, 3))
-    optimizer = oneshot_train.MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)
+    optimizer = oneshot_tf.MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)
     optimizer.learning_rate.assign(0.1)
-    train_step, _ = oneshot_train._compile(supernet, optimizer)
+    train_step, _ = oneshot_tf.compile_steps(supernet, optimizer)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 8, 8, 3)).astype("float32")
     y = rng.integers(0, 4, 8).astype("int32")
     for _ in range(2):  # momentum on every op of some path
         train_step(x, y, supernet.encode(TINY.sample(rng)))
     g = TINY.sample(rng)
-    before, slots = _variables(supernet), [s.numpy() for s in optimizer.slots]
+    before, slots = _variables(supernet), optimizer.slot_arrays()
     train_step(x, y, supernet.encode(g))
     path = {id(v) for layer, _, _ in _pairs(supernet, g) for v in layer.trainable_variables}
     moved = {k for k, v in _variables(supernet).items() if not np.array_equal(v, before[k])}
     assert moved and moved <= path
-    for variable, slot, old in zip(optimizer.variables, optimizer.slots, slots):
+    for variable, slot, old in zip(optimizer.variables, optimizer.slot_arrays(), slots):
         if id(variable) not in path:
-            np.testing.assert_array_equal(slot.numpy(), old)
+            np.testing.assert_array_equal(slot, old)
 
 
 def test_masked_sgd_is_keras_sgd_on_used_variables_and_rows_only():
@@ -211,7 +211,7 @@ def test_masked_sgd_is_keras_sgd_on_used_variables_and_rows_only():
     rng = np.random.default_rng(0)
     start = [rng.normal(size=(3, 2)).astype("float32") for _ in range(3)]
     used, unused, rows = (keras.Variable(a) for a in start)
-    optimizer = oneshot_train.MaskedSGD([used, unused, rows], momentum=0.9, weight_decay=0.1)
+    optimizer = oneshot_tf.MaskedSGD([used, unused, rows], momentum=0.9, weight_decay=0.1)
     row_mask = tf.constant([[1.0], [0.0], [1.0]])  # the middle row is not read by this path
     reference = [a.copy() for a in start]
     buffers = [np.zeros_like(a) for a in start]
@@ -269,7 +269,7 @@ def test_finetuning_moves_only_the_path_then_restores_every_weight(trained):
             raise RuntimeError("interrupted")
     for k, value in _variables(supernet).items():
         np.testing.assert_array_equal(value, before[k])
-    assert not any(np.any(slot.numpy()) for slot in scorer._finetune.optimizer.slots)
+    assert not any(np.any(slot) for slot in scorer._finetune.optimizer.slot_arrays())
 
 
 def test_finetuned_scores_are_repeatable_and_traced_once(trained):

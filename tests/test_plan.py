@@ -216,8 +216,8 @@ def test_a_warm_start_that_cannot_seed_this_search_is_refused(tmp_path, refused,
 
 @pytest.mark.parametrize("argv, message", [
     (["--backend", "theano"], "unknown backend 'theano'; choose one of tensorflow, jax, torch"),
-    (["--scorer", "oneshot", "--backend", "jax"], "the oneshot scorer runs on the tensorflow "
-     "backend only"),
+    (["--scorer", "oneshot", "--backend", "jax"], "the oneshot scorer runs on the tensorflow or "
+     "torch backend only, not jax"),
     (["--scorer", "oneshot", "--supernet-epochs", "0"], "supernet_epochs must be an integer >= 1"),
     (["--scorer", "oneshot", "--epochs", "3"], "--epochs does not apply to the oneshot scorer"),
     (["--scorer", "zero-cost", "--supernet-epochs", "3"], "--supernet-epochs does not apply"),

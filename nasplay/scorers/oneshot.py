@@ -79,7 +79,7 @@ def _prepare(config, run_dir, options: dict) -> dict:
     training = _config(options).replace(gpus=config.gpus_per_trial > 0)
     context = multiprocessing.get_context("spawn")
     child = context.Process(target=_train, args=(config.space, training, str(directory),
-                                                 1 if sys.stdout.isatty() else 2))
+                                                 1 if sys.stdout.isatty() else 2, config.backend))
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -88,13 +88,16 @@ def _prepare(config, run_dir, options: dict) -> dict:
     return {**options, "supernet_dir": str(directory.resolve())}
 
 
-def _train(space: str, config, directory: str, verbose: int) -> None:
-    """The child process's job (quiet like its parent; a UserError is one line, exit 2)."""
+def _train(space: str, config, directory: str, verbose: int, backend: str) -> None:
+    """The child process's job, on the run's backend (selected before Keras is imported; quiet
+    like its parent; a UserError is one line, exit 2)."""
     from nasplay import quiet
+    from nasplay.backends import select_backend
     from nasplay.errors import one_line
     from nasplay.oneshot import train_supernet
 
     try:
+        select_backend(backend)
         quiet.start_keras(quiet.find_devices)
         train_supernet(space, config, directory, verbose=verbose)
     except UserError as e:
@@ -117,5 +120,5 @@ SCORER = Scorer(
            "sampler": "sampler", "finetune_steps": "finetune_steps"},
     passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
-    backends=("tensorflow",),   # its training and scoring steps are tf.functions
+    backends=("tensorflow", "torch"),   # nasplay.oneshot_tf / nasplay.oneshot_torch
     added_since={"affine_ops": True})  # supernets trained before had affine candidate ops
