@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import keras  # noqa: F401  (as in the rest of the suite: this process runs on TensorFlow)
@@ -127,3 +128,35 @@ def test_nasplay_train_on_jax_writes_a_model_tensorflow_loads(shared_cifar, tmp_
 
     model = keras.saving.load_model(out / "model.keras")  # saved on JAX, loaded on TensorFlow
     assert model.count_params() == record["metrics"]["params"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_every_op_computes_the_same_function_on_torch(tmp_path):
+    # Keras's PyTorch backend pads an uneven 'same' average pool by replicating the edge; the
+    # op averages the pixels inside the image, as TensorFlow does (cells.ops.PoolOp)
+    import keras
+
+    from cells.ops import OPS, make_op
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 8, 8, 8)).astype("float32")  # even: stride 2 pads unevenly
+    cases, ours = {"x": x}, {}
+    for name in sorted(OPS):
+        for strides in (1, 2):
+            layer = make_op(name, 8, strides)
+            layer.build(x.shape)
+            weights = [0.3 * rng.normal(size=v.shape).astype("float32") for v in layer.weights]
+            weights = [np.abs(w) + 0.5 if v.path.endswith("moving_variance") else w
+                       for w, v in zip(weights, layer.weights)]  # a variance is positive
+            layer.set_weights(weights)
+            cases.update({f"{name}_{strides}_w{i}": w for i, w in enumerate(weights)})
+            for training in (False, True):
+                ours[f"{name}_{strides}_{training}"] = keras.ops.convert_to_numpy(
+                    layer(x, training=training))
+    np.savez(tmp_path / "cases.npz", **cases)
+    _run_child([str(REPO / "tests" / "ops_child.py"), str(tmp_path / "cases.npz"),
+                str(tmp_path / "out.npz")], tmp_path, backend="torch")
+    with np.load(tmp_path / "out.npz") as theirs:
+        assert sorted(theirs.files) == sorted(ours)
+        for key, value in ours.items():
+            np.testing.assert_allclose(theirs[key], value, atol=1e-4, rtol=1e-4, err_msg=key)

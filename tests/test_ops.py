@@ -49,6 +49,21 @@ def test_pool_projects_only_when_width_changes():
     assert wider.projection is not None
 
 
+@pytest.mark.parametrize("size, strides", [(8, 2), (7, 2), (8, 1), (6, 2)])
+def test_average_pool_averages_the_pixels_inside_the_image(size, strides):
+    # by hand: the mean over each 3x3 window's pixels inside the image, TensorFlow's 'same'
+    x = np.random.default_rng(size).normal(size=(1, size, size, 1)).astype("float32")
+    y = np.asarray(PoolOp(1, 3, strides, "avg")(x))
+    out = -(-size // strides)
+    before = max((out - 1) * strides + 3 - size, 0) // 2
+    padded = np.pad(x[0, :, :, 0], 3, constant_values=np.nan)
+    for i in range(out):
+        for j in range(out):
+            top, left = i * strides - before + 3, j * strides - before + 3
+            expected = np.nanmean(padded[top:top + 3, left:left + 3])
+            np.testing.assert_allclose(y[0, i, j, 0], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_parameter_counts_by_hand():
     # ReLU-conv3x3-BN from 4 to 8 channels: 3*3*4*8 weights (no bias) + BN (4 * 8)
     conv = ReLUConvBN(8, 3, 1)
