@@ -25,8 +25,9 @@ parent holds no GPU memory), results as they come in ``OUT/gpu_check.json``:
 2. ``shared``: two candidates at once on the one GPU, two processes (memory on demand):
    candidates per hour with two per GPU;
 3. ``float32``: the first cell again without mixed precision;
-4. ``oneshot``: if ``nasplay.oneshot`` is importable, a small supernet trained and scored on
-   random amoebanet cells: candidates per minute of one-shot scoring.
+4. ``oneshot``: a small supernet trained and scored on random amoebanet cells on
+   ``KERAS_BACKEND=torch`` (one-shot search runs on TensorFlow or PyTorch, and the image has
+   PyTorch): supernet steps per second, candidates per minute of one-shot scoring.
 
 Phases run in that order while the time budget (``--budget-s``, default 420 s) lasts: a phase
 expected to outlast it (from the first candidate's time) is skipped, and a child that runs past
@@ -185,8 +186,9 @@ def oneshot_child(args) -> None:
     sizes = dict(train_size=512, val_size=128, epochs=1) if args.smoke else \
         dict(train_size=10000, val_size=500, epochs=2)
     try:
-        _result(_oneshot(OneShotConfig(data=args.data, **sizes), train_supernet, cached_scorer,
-                         get_space, 4 if args.smoke else 30))
+        config = OneShotConfig(data=args.data, gpus=not args.smoke, **sizes)
+        _result(_oneshot(config, train_supernet, cached_scorer, get_space,
+                         4 if args.smoke else 30))
     except Exception as e:  # noqa: BLE001 - the hook reports what the one-shot code needs
         from nasplay.errors import first_line
 
@@ -206,8 +208,13 @@ def _oneshot(config, train_supernet, cached_scorer, get_space, candidates: int) 
         for genotype in genotypes[1:]:
             scorer.score(genotype)
         per = (time.perf_counter() - start) / (len(genotypes) - 1)
-    return {"train_seconds": trained, "score_seconds": per, "candidates_per_minute": 60 / per,
-            "train_size": config.train_size, "epochs": config.epochs}
+    import keras
+
+    steps = config.epochs * (config.train_size // config.batch_size)
+    return {"backend": keras.backend.backend(), "train_seconds": trained,
+            "step_seconds": trained / steps, "score_seconds": per,
+            "candidates_per_minute": 60 / per, "train_size": config.train_size,
+            "epochs": config.epochs}
 
 
 # ------------------------------------------------------------------------------ run (parent)
@@ -238,7 +245,9 @@ class Phases:
         command = [sys.executable, __file__, "child", "--phase", phase, "--data", str(self.data),
                    "--cells", *map(str, cells), *(["--smoke"] * self.args.smoke),
                    *(["--float32"] * float32)]
-        env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        # the one-shot engines are TensorFlow's and PyTorch's; the image has PyTorch
+        backend = "torch" if phase == "oneshot" else "jax"
+        env = {**os.environ, "KERAS_BACKEND": backend, "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
                "TF_CPP_MIN_LOG_LEVEL": "3", **({"JAX_PLATFORMS": "cpu"} if self.args.smoke else {})}
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
 

@@ -355,6 +355,8 @@ def _widen_validation(scorer, config, images: int) -> None:
 
 
 def fidelity(args) -> None:
+    import keras
+
     from nasplay import zero_cost
 
     genotypes = _genotypes(args.candidates, args.seed, args.space)
@@ -384,7 +386,10 @@ def fidelity(args) -> None:
               "hashes": [genotypes[i].hash()[:12] for i in cells], "long": long, **scores,
               "stats": table}
     result["score_images"] = len(scorer.y_val)
-    variant = f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
+    result["backend"] = keras.backend.backend()
+    variant = "" if config.affine_ops else "_affinefree"
+    variant += "" if result["backend"] == "tensorflow" else f"_{result['backend']}"
+    variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
     variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
     path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
