@@ -47,7 +47,9 @@ of a hidden state, so the ops reading it would change their own structure with t
 
 Training needs one more thing from the model, :meth:`SuperNet.update_groups`: which variables the
 current path uses. TensorFlow gives the variables of unchosen branches zero gradients, not None,
-so SGD's momentum and weight decay would keep moving them; the trainer skips them instead.
+so SGD's momentum and weight decay would keep moving them; the trainer skips them instead. (On
+PyTorch, which runs eagerly, an unchosen branch is never called: it costs nothing and its
+variables get no gradient at all.)
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ subset and scores on a disjoint validation subset carved from the same split
 ``subset_seed``.
 
 Split over modules for size: ``oneshot_train`` (the training loop), ``oneshot_checkpoint``
-(files and the identity checks), ``oneshot_score`` (the scorer and its process-wide cache).
+(files and the identity checks), ``oneshot_score`` (the scorer and its process-wide cache), and
+one engine per backend for the steps: ``oneshot_tf`` (TensorFlow, traced) and ``oneshot_torch``
+(PyTorch, eager); the active Keras backend picks (``oneshot_train.engine``).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def _check_real(name, value, low, high, said, low_open=True):
 
 
 # The API lives in modules that import nothing from here at import time (no cycle), and
-# TensorFlow only inside their functions, so importing nasplay.oneshot stays light.
+# the backend's engine only inside their functions, so importing nasplay.oneshot stays light.
 from nasplay.oneshot_checkpoint import expected_meta, load_supernet  # noqa: E402
 from nasplay.oneshot_score import OneShotScorer, cached_scorer  # noqa: E402
 from nasplay.oneshot_train import train_supernet  # noqa: E402

@@ -179,9 +179,10 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
         meta = {**meta, "epochs_done": epoch + 1,
                 "train_seconds": meta.get("train_seconds", 0.0) + time.perf_counter() - start,
                 "history": [*meta.get("history", []),
-                            {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy}]}
-        ckpt.save(directory, supernet, optimizer.slot_arrays(), meta,
-                  sampler.state())
+                            {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy,
+                             "backend": keras.backend.backend(),
+                             "seconds": time.perf_counter() - start}]}
+        ckpt.save(directory, supernet, optimizer.slot_arrays(), meta, sampler.state())
     return supernet
 
 

@@ -90,3 +90,21 @@ def test_a_backend_without_an_engine_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(UserError, match="run on the tensorflow or torch backend, not 'jax'"):
         engine()
+
+
+def test_a_search_trains_its_supernet_on_the_runs_backend(tmp_path, monkeypatch):
+    # the scorer's prepare step trains in a spawned child, which selects the run's backend
+    # before it imports Keras (this process runs TensorFlow)
+    from types import SimpleNamespace
+
+    from nasplay.scorers import oneshot as scorer
+
+    folder = write_image_folder(tmp_path / "images", per_class=24, size=8)
+    monkeypatch.setenv("NASPLAY_CACHE", str(tmp_path / "cache"))
+    options = dict(data=str(folder), train_size=48, val_size=32, epochs=1, batch_size=8,
+                   filters=4, cells_per_stage=0, recalibration_batches=2, cpus=2,
+                   space="amoebanet", run_dir=str(tmp_path / "run"))
+    config = SimpleNamespace(space="amoebanet", gpus_per_trial=0, backend="torch")
+    options = scorer._prepare(config, SimpleNamespace(path=tmp_path / "run"), options)
+    meta = json.loads((Path(options["supernet_dir"]) / "supernet.json").read_text())
+    assert meta["epochs_done"] == 1 and meta["history"][0]["backend"] == "torch"
