@@ -53,9 +53,12 @@ class MaskedSGD:
         covered = sum(len(members) for _, members in groups)
         if covered != len(self.variables):
             raise RuntimeError(f"update groups cover {covered} of {len(self.variables)} variables")
+        flags = [used for used, _ in groups if used is not None]
+        # one device-to-host copy for all flags (on a GPU, one sync a step instead of hundreds)
+        taken = iter(torch.stack([torch.as_tensor(f) for f in flags]).tolist() if flags else [])
         plain, masked = [], []
         for used, members in groups:
-            if used is not None and not bool(used):
+            if used is not None and not next(taken):
                 continue
             for variable, mask in members:
                 i = self._index[id(variable)]

@@ -30,7 +30,8 @@ move the baseline and update the policy like results of its own proposals.
 
 Backends: the policy is a Keras model and the update is ``train_on_batch`` with the loss in
 ``compute_loss`` written in ``keras.ops``, so Keras computes the gradients with whichever backend
-is active (tested with TensorFlow, the project's backend). Sampling does not call Keras: a numpy
+is active (tested with TensorFlow, the project's backend, and with PyTorch, which trains a
+supernet on the controller's paths). Sampling does not call Keras: a numpy
 forward pass of the same weights samples a proposal in about a millisecond, where a Keras call
 costs more than the whole numpy pass.
 
@@ -96,8 +97,10 @@ def _build_policy(layout: _SequenceLayout, units: int, algorithm: str, entropy_w
     import keras
     from keras import ops
 
+    # tensors, not numpy arrays: on PyTorch a tensor times an array tries to make the tensor numpy
     step_masks = {
-        s: (layout.sizes == s).astype("float32").reshape(1, layout.length, 1) for s in layout.head_sizes
+        s: ops.convert_to_tensor((layout.sizes == s).astype("float32").reshape(1, layout.length, 1))
+        for s in layout.head_sizes
     }
 
     class Policy(keras.Model):
@@ -121,7 +124,8 @@ def _build_policy(layout: _SequenceLayout, units: int, algorithm: str, entropy_w
             return logits
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            decisions, advantages, old_log_probs = y
+            # tensors on every backend (PyTorch's train_on_batch hands the targets over as numpy)
+            decisions, advantages, old_log_probs = (ops.convert_to_tensor(t) for t in y)
             log_probs_all = ops.log_softmax(y_pred, axis=-1)
             chosen = ops.one_hot(decisions, layout.width)
             log_probs = ops.sum(chosen * log_probs_all, axis=(1, 2))

@@ -126,7 +126,11 @@ def train_and_resume(folder: str, out: Path) -> dict:
     resumed = train_supernet(TINY.name, config, out / "interrupted", verbose=0)
     same = all(np.array_equal(a, b) for a, b in zip(whole.get_weights(), resumed.get_weights()))
     meta = json.loads((out / "supernet" / "supernet.json").read_text())
-    return {"resumed_equals_whole": same, "history": meta["history"]}
+    enas = config.replace(sampler="controller", epochs=1)  # rewards from the eager reward step
+    train_supernet(TINY.name, enas, out / "controller", verbose=0)
+    controller = json.loads((out / "controller" / "supernet.json").read_text())
+    return {"resumed_equals_whole": same, "history": meta["history"],
+            "controller_history": controller["history"]}
 
 
 def scores(folder: str, out: Path) -> dict:
@@ -158,9 +162,21 @@ def scores(folder: str, out: Path) -> dict:
     return result
 
 
+def controller_updates() -> dict:
+    """The RL controller's policy (a Keras model) updated on PyTorch: enough results for two
+    policy-gradient updates."""
+    from searchers import Controller
+
+    controller = Controller(TINY, seed=0)
+    for i in range(2 * controller.batch_size):
+        proposal = controller.ask()
+        controller.tell(proposal.trial_id, float(i % 3))
+    return {"controller_updates": controller.num_updates}
+
+
 def main(folder: str, out: Path) -> None:
-    result = {**masked_sgd_error(), **moved_weights(), **train_and_resume(folder, out),
-              **scores(folder, out)}
+    result = {**masked_sgd_error(), **moved_weights(), **controller_updates(),
+              **train_and_resume(folder, out), **scores(folder, out)}
     (out / "result.json").write_text(json.dumps(result))
 
 

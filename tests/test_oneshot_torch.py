@@ -54,7 +54,9 @@ def test_torch_training_resumes_to_the_uninterrupted_weights_and_learns(torch_ru
     result = torch_run[0]
     assert result["resumed_equals_whole"]
     assert [h["epoch"] for h in result["history"]] == [1, 2]
-    assert all(np.isfinite(h["loss"]) for h in result["history"])
+    assert all(np.isfinite(h["loss"]) and h["backend"] == "torch" for h in result["history"])
+    assert [h["epoch"] for h in result["controller_history"]] == [1]  # ENAS's sampler too
+    assert result["controller_updates"] == 2  # the controller's Keras policy learns on PyTorch
 
 
 def test_torch_scores_are_the_extracted_networks_and_repeatable(torch_run):
