@@ -11,6 +11,8 @@ lent H200: Python 3.12, jax 0.11). Two steps:
         PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py run --out $OUT
     # anywhere, on the CPU: the same phases at tiny sizes (does it all work?)
     python benchmarks/gpu_check.py run --smoke
+    # the packed data as a CIFAR-10 python-batches folder, for other benchmarks on that machine
+    python3 benchmarks/gpu_check.py unpack /tmp     # -> /tmp/cifar-10-batches-py
 
 ``prepare`` downloads the wheels Keras needs there (keras, namex, optree for CPython 3.12; the
 rest is in the machine's image) and packs 25,000 CIFAR-10 training JPEGs (2,500 per class, the
@@ -345,6 +347,9 @@ def main() -> int:
     go.add_argument("--out", default=os.environ.get("OUT") or str(REPO / "benchmarks" / "results"))
     go.add_argument("--budget-s", type=float, default=420.0)
     go.add_argument("--smoke", action="store_true", help=f"CPU, tiny settings: {SMOKE}")
+    unpack = sub.add_parser("unpack", help="the packed data into FOLDER/cifar-10-batches-py "
+                                            "(for other benchmarks there)")
+    unpack.add_argument("folder")
     worker = sub.add_parser("child")
     worker.add_argument("--phase", required=True)
     worker.add_argument("--data", required=True)
@@ -354,6 +359,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "child":
         child(args)
+        return 0
+    if args.command == "unpack":
+        print(unpack_subset(DATA_FILE, Path(args.folder) / "cifar-10-batches-py"))
         return 0
     return prepare(args) if args.command == "prepare" else run(args)
 

@@ -43,7 +43,7 @@ def _config(args):
               "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
-                         affine_ops=args.affine_ops, **given).check()
+                         affine_ops=args.affine_ops, gpus=args.gpus, **given).check()
 
 
 def _supernet_dir(args) -> Path:
@@ -555,6 +555,9 @@ def main(argv=None) -> int:
     parser.add_argument("--affine-ops", action="store_true",
                         help="candidate ops' batch norms with scale and shift (supernets saved "
                              "before affine_ops existed, e.g. runs/supernet-headbn)")
+    parser.add_argument("--gpus", action="store_true",
+                        help="train and score on the visible GPU (PyTorch: KERAS_BACKEND=torch "
+                             "on a machine without TensorFlow)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of the result files")
     parser.add_argument("--verbose", type=int, default=1, help="supernet training progress bar")
