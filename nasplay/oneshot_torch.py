@@ -108,7 +108,8 @@ def _grad(param):
     return param.grad if param.grad is not None else torch.zeros_like(param)
 
 
-def _tensors(supernet, x, arch, y=None):
+def _tensors(x, arch, y=None):
+    """Keras tensors (on Keras's device) of a batch, its path and its labels."""
     from keras import ops
 
     tensors = [ops.convert_to_tensor(np.asarray(x, np.float32)),
@@ -129,7 +130,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
     import torch
 
     def train_step(x, y, a):
-        x, a, y = _tensors(supernet, x, a, y)
+        x, a, y = _tensors(x, a, y)
         probs = supernet([x, a], training=True)
         loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, probs))
         loss.backward()
@@ -139,7 +140,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
         return loss.detach(), _accuracy(y, probs.detach())
 
     def reward_step(x, y, a):
-        x, a, y = _tensors(supernet, x, a, y)
+        x, a, y = _tensors(x, a, y)
         with torch.no_grad():
             return _accuracy(y, supernet([x, a], training=True, bn_momentum=1.0))
 
@@ -152,12 +153,12 @@ def compile_scoring(supernet):
     import torch
 
     def recalibrate(x, a, momentum):
-        x, a = _tensors(supernet, x, a)
+        x, a = _tensors(x, a)
         with torch.no_grad():
             supernet([x, a], training=True, bn_momentum=float(momentum))
 
     def predict(x, a):
-        x, a = _tensors(supernet, x, a)
+        x, a = _tensors(x, a)
         with torch.no_grad():
             return keras.ops.convert_to_numpy(supernet([x, a], training=False))
 
