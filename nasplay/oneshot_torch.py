@@ -26,9 +26,6 @@ class _LearningRate:
     def assign(self, value) -> None:
         self.value = float(value)
 
-    def numpy(self) -> float:
-        return self.value
-
 
 class MaskedSGD:
     """Keras's SGD arithmetic (Nesterov momentum, decoupled weight decay scaled by the learning
