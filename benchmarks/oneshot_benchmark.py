@@ -540,10 +540,28 @@ def _mean_std(values) -> str:
     return f"{np.mean(values):.3f} +- {np.std(values):.3f}"
 
 
+def _reduced_space(base: str, ops):
+    """``base``'s blocks and combines with only ``ops`` as candidates, registered in this process
+    as ``<base>-<N>ops`` (the issue's "fewer ops": does a supernet over fewer ops rank better?)."""
+    from search_space import SearchSpace, get_space, register_space
+
+    space = get_space(base)
+    unknown = [op for op in ops if op not in space.ops]
+    if unknown:
+        raise SystemExit(f"--ops: {', '.join(unknown)} not among {base}'s ops "
+                         f"({', '.join(space.ops)})")
+    ops = tuple(op for op in space.ops if op in ops)  # the base space's order
+    return register_space(SearchSpace(f"{base}-{len(ops)}ops", ops=ops,
+                                      num_blocks=space.num_blocks, combines=space.combines))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["step", "throughput", "fidelity", "searchers"])
     parser.add_argument("--space", default="amoebanet")
+    parser.add_argument("--ops", nargs="+", default=None,
+                        help="a reduced space: --space's blocks with only these candidate ops, "
+                             "registered as <space>-<N>ops (its own reference cells and supernet)")
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--supernet", type=Path, default=None,
                         help="supernet directory (trained there when it holds none)")
@@ -589,6 +607,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rescore-top", type=int, default=5,
                         help="searchers: each run's top K re-scored by the standalone proxy")
     args = parser.parse_args(argv)
+    if args.ops:
+        args.space = _reduced_space(args.space, args.ops).name
     if args.candidates is None:
         args.candidates = {"step": 4, "throughput": 1000, "fidelity": 24, "searchers": 0}[
             args.command]
