@@ -391,6 +391,7 @@ def fidelity(args) -> None:
     variant += "" if result["backend"] == "tensorflow" else f"_{result['backend']}"
     variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
     variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
+    variant += f"_{len(cells)}cells" if len(cells) != 24 else ""  # 24: the first measurements
     path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",

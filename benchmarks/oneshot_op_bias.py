@@ -86,11 +86,8 @@ def retrain(args, free: set[str]) -> dict:
     weighted = [k for k, op in enumerate(space.ops) if op not in free]
     paths = _PathTraining(args.supernet, args.data, args.space)
     supernet = paths.supernet
-    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
-    cells = sorted(reference)
-    genotypes = _genotypes(max(cells) + 1, 0, args.space)
-    before = [paths.scorer.accuracy(genotypes[i]) for i in cells]
-    paths.reset(paths.weights())  # fresh momentum, as the few-shot control
+    parent = paths.weights()
+    paths.reset(parent)  # fresh momentum, as the few-shot control
     rng = np.random.default_rng([11, args.retrain])
     began, losses = time.perf_counter(), []
     for step in range(args.retrain):
@@ -103,7 +100,13 @@ def retrain(args, free: set[str]) -> dict:
         if step % 200 == 0:
             print(f"step {step}: loss of the last 50 {np.mean(losses[-50:]):.3f}, "
                   f"{time.perf_counter() - began:.0f}s", flush=True)
+    # the references are read now, so that cells trained meanwhile count
+    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
+    cells = sorted(reference)
+    genotypes = _genotypes(max(cells) + 1, 0, args.space)
     after = [paths.scorer.accuracy(genotypes[i]) for i in cells]
+    paths.reset(parent)
+    before = [paths.scorer.accuracy(genotypes[i]) for i in cells]
     counts = free_counts([genotypes[i] for i in cells], free)
     long = [reference[i]["long"] for i in cells]
     short = [reference[i]["proxy"] for i in cells]
