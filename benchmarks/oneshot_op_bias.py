@@ -68,6 +68,8 @@ def bias_table(space_name: str, results: Path, free: set[str]) -> list[tuple]:
              _rank_stats([reference[i]["proxy"] for i in cells], long)["spearman"])]
     for path in sorted(results.glob(f"oneshot_fidelity_{space_name}*.json")):
         result = json.loads(path.read_text())
+        if result.get("space") != space_name:  # "amoebanet*" also matches "amoebanet-3ops"
+            continue
         at = {c: k for k, c in enumerate(result["cells"])}
         cells_here = [i for i in cells if i in at]
         scores = [result["oneshot"][at[i]] for i in cells_here]
