@@ -267,11 +267,13 @@ def _reference(args, genotypes, path: Path) -> dict:
     return done
 
 
-def _fidelity_cells(results: Path, space: str):
-    """``(genotypes, reference, cells)``: the 24 fidelity cells, their cached standalone
-    references (``fidelity --reference-only``) and the indices that have one."""
-    genotypes = _genotypes(24, 0, space)
+def _fidelity_cells(results: Path, space: str, count: int | None = 24):
+    """``(genotypes, reference, cells)``: the first ``count`` fidelity cells (None: as many as
+    have a reference), their cached standalone references (``fidelity --reference-only``) and
+    the indices that have one."""
     reference = _read_rows(results / f"oneshot_fidelity_reference_{space}.jsonl")
+    genotypes = _genotypes(count if count is not None else max(reference, default=-1) + 1, 0,
+                           space)
     return genotypes, reference, sorted(i for i in reference if i < len(genotypes))
 
 

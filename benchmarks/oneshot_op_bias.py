@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _PathTraining, _rank_stats, _read_rows  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR, _genotypes  # noqa: E402
+from oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
+from proxy_benchmark import SHARED_CIFAR  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -57,9 +57,7 @@ def free_counts(genotypes, free: set[str]) -> list[int]:
 
 def bias_table(space_name: str, results: Path, free: set[str]) -> list[tuple]:
     """(score, n cells, Spearman with the parameter-free count, Spearman vs long) per score."""
-    reference = _read_rows(results / f"oneshot_fidelity_reference_{space_name}.jsonl")
-    cells = sorted(reference)
-    genotypes = _genotypes(max(cells) + 1, 0, space_name)
+    genotypes, reference, cells = _fidelity_cells(results, space_name, count=None)
     counts = free_counts([genotypes[i] for i in cells], free)
     long = [reference[i]["long"] for i in cells]
     rows = [("long standalone run", len(cells), _rank_stats(long, counts)["spearman"], 1.0),
@@ -103,9 +101,7 @@ def retrain(args, free: set[str]) -> dict:
             print(f"step {step}: loss of the last 50 {np.mean(losses[-50:]):.3f}, "
                   f"{time.perf_counter() - began:.0f}s", flush=True)
     # the references are read now, so that cells trained meanwhile count
-    reference = _read_rows(args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
-    cells = sorted(reference)
-    genotypes = _genotypes(max(cells) + 1, 0, args.space)
+    genotypes, reference, cells = _fidelity_cells(args.results, args.space, count=None)
     after = [paths.scorer.accuracy(genotypes[i]) for i in cells]
     paths.reset(parent)
     before = [paths.scorer.accuracy(genotypes[i]) for i in cells]

@@ -176,12 +176,12 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
     for epoch in range(meta["epochs_done"], config.epochs):
         start = time.perf_counter()
         loss, accuracy = steps.epoch(epoch)
+        seconds = time.perf_counter() - start
         meta = {**meta, "epochs_done": epoch + 1,
-                "train_seconds": meta.get("train_seconds", 0.0) + time.perf_counter() - start,
+                "train_seconds": meta.get("train_seconds", 0.0) + seconds,
                 "history": [*meta.get("history", []),
                             {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy,
-                             "backend": keras.backend.backend(),
-                             "seconds": time.perf_counter() - start}]}
+                             "backend": keras.backend.backend(), "seconds": seconds}]}
         ckpt.save(directory, supernet, optimizer.slot_arrays(), meta, sampler.state())
     return supernet
 
