@@ -43,7 +43,7 @@ def _config(args):
               "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
-                         affine_ops=args.affine_ops, gpus=args.gpus, **given).check()
+                         affine_ops=args.affine_ops, loose_mean=args.loose_mean, gpus=args.gpus, **given).check()
 
 
 def _supernet_dir(args) -> Path:
@@ -390,6 +390,8 @@ def fidelity(args) -> None:
     result["score_images"] = len(scorer.y_val)
     result["backend"] = keras.backend.backend()
     variant = "" if config.affine_ops else "_affinefree"
+    variant += "_loosemean" if config.loose_mean else ""
+    variant += f"_seed{config.seed}" if config.seed else ""
     variant += "" if result["backend"] == "tensorflow" else f"_{result['backend']}"
     variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
     variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
@@ -576,6 +578,9 @@ def main(argv=None) -> int:
     parser.add_argument("--affine-ops", action="store_true",
                         help="candidate ops' batch norms with scale and shift (supernets saved "
                              "before affine_ops existed, e.g. runs/supernet-headbn)")
+    parser.add_argument("--loose-mean", action="store_true",
+                        help="OneShotConfig.loose_mean: the classifier reads the mean of the "
+                             "last cell's loose ends")
     parser.add_argument("--gpus", action="store_true",
                         help="train and score on the visible GPU (PyTorch: KERAS_BACKEND=torch "
                              "on a machine without TensorFlow)")

@@ -42,8 +42,7 @@ def _pairs(supernet, genotype):
         for i, block in enumerate(spec.blocks):
             for k, (index, name) in enumerate(zip(block.inputs, block.ops)):
                 j = space.ops.index(name)
-                source = cell.reduce_ops[i][k][j] if cell.reduction and index < 2 \
-                    else cell.branch_ops[i][k][j]
+                source = cell.op_layer(i, k, index, j)
                 pairs.append((source, None, (cell.name, "branch_ops", i, k)))
         producers = [producers[1], _loose_channels(spec.concat, cell.filters)]
     pairs.append((supernet.classifier, producers[1], ("predictions_logits",)))
@@ -85,7 +84,7 @@ def extract(supernet, genotype):
     copied = 0
     for source, channels, locator in _pairs(supernet, genotype):
         target = _locate(model, locator)
-        weights = _folded_classifier(supernet) if source is supernet.classifier \
+        weights = _folded_classifier(supernet, genotype) if source is supernet.classifier \
             else _standalone_weights(source)
         targets = target.get_weights()
         if len(weights) != len(targets):
@@ -119,11 +118,13 @@ def _standalone_weights(layer) -> list:
     return weights
 
 
-def _folded_classifier(supernet):
+def _folded_classifier(supernet, genotype):
     """The classifier's ``[kernel, bias]`` with the head norm folded in: ``W (x - m) / s + b``
     is ``(W / s) x + (b - W m / s)``. Every channel's mean enters the bias (a channel the path
-    zeroes still reads ``-m / s`` through the norm); the kernel rows are sliced afterwards."""
+    zeroes still reads ``-m / s`` through the norm); the kernel rows are sliced afterwards. The
+    path's head scale (``SuperNet.loose_mean``) multiplies the kernel first."""
     kernel, bias = supernet.classifier.get_weights()
+    kernel = kernel * float(np.asarray(supernet.head_scale(supernet.encode(genotype))))
     norm = supernet.head_bn
     mean, variance = (np.asarray(w) for w in (norm.moving_mean, norm.moving_variance))
     inverse = 1.0 / np.sqrt(variance + norm.epsilon)

@@ -74,6 +74,9 @@ class OneShotConfig:
     #                                  as in DARTS's search network: half the variables, so a
     #                                  cheaper step (cells.supernet; the standalone network gets
     #                                  scale 1, shift 0). Supernets saved before it existed: True
+    loose_mean: bool = False         # the classifier reads the last cell's loose ends divided by
+    #                                  their count, so its logits keep their scale whatever the
+    #                                  wiring (cells.supernet). Supernets saved before: False
     # devices (nasplay.devices.configure)
     cpus: int | None = None          # TF intra-op threads: the CPUs this process was given
     gpus: bool = False               # use the visible GPU(s)
@@ -99,8 +102,9 @@ class OneShotConfig:
         _check_real("finetune_learning_rate", self.finetune_learning_rate, 0.0, math.inf, "> 0")
         _check_real("momentum", self.momentum, 0.0, 1.0, "in [0, 1)", low_open=False)
         _check_real("weight_decay", self.weight_decay, 0.0, math.inf, ">= 0", low_open=False)
-        if not isinstance(self.affine_ops, bool):
-            raise UserError(f"affine_ops must be True or False, got {self.affine_ops!r}")
+        for name in ("affine_ops", "loose_mean"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.sampler not in SAMPLERS:
             raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if not isinstance(self.data, str) or not self.data:

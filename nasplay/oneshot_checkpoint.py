@@ -32,7 +32,7 @@ WEIGHTS_FILE = "supernet.npz"
 FORMAT = 2  # 2: the supernet has a head norm (cells.supernet); format 1 is refused
 # settings that define a training run: a partial run resumes only with the same ones
 TRAINING_FIELDS = ("seed", "sampler", "epochs", "batch_size", "learning_rate", "momentum",
-                   "weight_decay", "affine_ops")
+                   "weight_decay", "affine_ops", "loose_mean")
 
 
 def source_id(data: str) -> str:
@@ -122,8 +122,9 @@ def read(directory) -> Checkpoint | None:
 
 
 def _with_defaults(meta: dict) -> dict:
-    """Fields added to format 2 since: a supernet saved before ``affine_ops`` had affine ops."""
-    return {"affine_ops": True, **meta}
+    """Fields added to format 2 since: a supernet saved before ``affine_ops`` had affine ops,
+    one saved before ``loose_mean`` summed its loose ends into the classifier."""
+    return {"affine_ops": True, "loose_mean": False, **meta}
 
 
 def read_meta(directory) -> dict | None:
@@ -155,7 +156,8 @@ def build(meta: dict):
 
     return SuperNet(meta["space"], num_classes=meta["num_classes"], filters=meta["filters"],
                     cells_per_stage=meta["cells_per_stage"],
-                    input_shape=tuple(meta["input_shape"]), affine_ops=meta["affine_ops"])
+                    input_shape=tuple(meta["input_shape"]), affine_ops=meta["affine_ops"],
+                    loose_mean=meta["loose_mean"])
 
 
 def restore(supernet, checkpoint: Checkpoint, directory) -> None:

@@ -163,7 +163,8 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
     keras.utils.set_random_seed(config.seed)
     supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
                         cells_per_stage=config.cells_per_stage,
-                        input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops)
+                        input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops,
+                        loose_mean=config.loose_mean)
     optimizer = engine().MaskedSGD(supernet.trainable_variables, config.momentum,
                                    config.weight_decay)
     sampler = (ControllerSampler if config.sampler == "controller" else UniformSampler)(

@@ -54,7 +54,7 @@ def trained(folder, tmp_path_factory):
     ("epochs", 0), ("batch_size", 0), ("sampler", "greedy"), ("learning_rate", 0.0),
     ("momentum", 1.0), ("weight_decay", -1e-4), ("filters", 1), ("recalibration_batches", 0),
     ("train_size", 4), ("finetune_steps", -1), ("finetune_learning_rate", 0.0),
-    ("affine_ops", "no")])
+    ("affine_ops", "no"), ("loose_mean", 1)])
 def test_check_names_the_field(folder, field, value):
     with pytest.raises(UserError) as info:
         tiny_config(folder, **{field: value}).check()
@@ -161,11 +161,13 @@ def test_a_supernet_saved_before_affine_ops_loads_with_affine_ops(folder, tmp_pa
     trained = train_supernet(TINY.name, config, directory, verbose=0)
     assert trained.affine_ops
     checkpoint = ckpt.read(directory)
-    old_meta = {k: v for k, v in checkpoint.meta.items() if k != "affine_ops"}
+    later = ("affine_ops", "loose_mean")  # fields added to format 2 since
+    old_meta = {k: v for k, v in checkpoint.meta.items() if k not in later}
     ckpt.save(directory, trained, checkpoint.slots, old_meta)
-    assert "affine_ops" not in json.loads((directory / ckpt.META_FILE).read_text())
+    assert not set(later) & set(json.loads((directory / ckpt.META_FILE).read_text()))
     loaded = load_supernet(directory)
     assert loaded.affine_ops and len(loaded.weights) == len(trained.weights)
+    assert not loaded.loose_mean  # as every supernet before the option
     for a, b in zip(loaded.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(UserError, match="affine_ops") as info:

@@ -63,9 +63,11 @@ def test_refuses_a_space_whose_blocks_concatenate():
         SuperNet("nasnet", filters=4, cells_per_stage=0, input_shape=SHAPE)
 
 
+@pytest.mark.parametrize("options", [{}, {"per_input_ops": True}, {"loose_mean": True}],
+                         ids=["default", "per-input", "loose-mean"])
 @pytest.mark.parametrize("g", [READS_ONE_INPUT, TWO_LOOSE_ENDS], ids=["one-input", "two-loose"])
-def test_extract_predicts_as_the_supernet(g):
-    net = tiny_net()
+def test_extract_predicts_as_the_supernet(g, options):
+    net = tiny_net(**options)
     x, arch = images(), net.encode(g)
     recalibrate(net, images(16, seed=1), arch)
     # the head norm (which the standalone network lacks) is not the identity: extract folds it
@@ -76,11 +78,13 @@ def test_extract_predicts_as_the_supernet(g):
     assert net.path_params(g) == model.count_params()
 
 
-@pytest.mark.parametrize("affine_ops", [False, True])
-def test_extract_carries_every_trained_weight(affine_ops):
+@pytest.mark.parametrize("affine_ops,per_input_ops", [(False, False), (True, False),
+                                                     (False, True)])
+def test_extract_carries_every_trained_weight(affine_ops, per_input_ops):
     """Weights moved away from their initial values (as training moves them) reach the right
-    standalone variables, with the candidate ops' batch norms affine or affine-free."""
-    net = tiny_net(affine_ops=affine_ops)
+    standalone variables, with the candidate ops' batch norms affine or affine-free, and ops
+    shared between inputs or held per input."""
+    net = tiny_net(affine_ops=affine_ops, per_input_ops=per_input_ops)
     rng = np.random.default_rng(3)
     for variable in net.trainable_variables:
         variable.assign(np.asarray(variable) + rng.normal(0.0, 0.1, variable.shape))
@@ -94,8 +98,7 @@ def test_extract_carries_every_trained_weight(affine_ops):
 
 
 def _candidate_op_norms(net):
-    return [bn for cell in net.super_cells for table in (cell.branch_ops, cell.reduce_ops)
-            for per_branch in table for candidates in per_branch for op in candidates
+    return [bn for cell in net.super_cells for op in cell.candidate_layers()
             for bn in op._flatten_layers() if bn.__class__.__name__ == "BatchNormalization"]
 
 
@@ -140,15 +143,13 @@ def _unchosen_layers(net, g):
     chosen = {id(layer) for layer, _, _ in _pairs(net, g)}
     everything = []
     for cell in net.super_cells:
-        everything += [cell.preprocess0, cell.preprocess1]
-        for per_branch in (*cell.branch_ops, *cell.reduce_ops):
-            for candidates in per_branch:
-                everything += candidates
+        everything += [cell.preprocess0, cell.preprocess1, *cell.candidate_layers()]
     return [layer for layer in everything if id(layer) not in chosen]
 
 
-def test_a_path_does_not_read_unchosen_weights():
-    net = tiny_net()
+@pytest.mark.parametrize("per_input_ops", [False, True], ids=["shared", "per-input"])
+def test_a_path_does_not_read_unchosen_weights(per_input_ops):
+    net = tiny_net(per_input_ops=per_input_ops)
     g = READS_ONE_INPUT
     x, arch = images(), net.encode(g)
     recalibrate(net, images(16, seed=1), arch)
@@ -162,8 +163,9 @@ def test_a_path_does_not_read_unchosen_weights():
     np.testing.assert_array_equal(np.asarray(net([x, arch], training=False)), before)
 
 
-def test_update_groups_cover_each_variable_once_and_flag_the_path():
-    net = tiny_net()
+@pytest.mark.parametrize("per_input_ops", [False, True], ids=["shared", "per-input"])
+def test_update_groups_cover_each_variable_once_and_flag_the_path(per_input_ops):
+    net = tiny_net(per_input_ops=per_input_ops)
     g = READS_ONE_INPUT
     groups = net.update_groups(net.encode(g))
     members = [id(v) for _, group in groups for v, _ in group]
@@ -171,6 +173,47 @@ def test_update_groups_cover_each_variable_once_and_flag_the_path():
     used = {id(v) for flag, group in groups if flag is None or bool(flag) for v, _ in group}
     path = {id(v) for layer, _, _ in _pairs(net, g) for v in layer.trainable_variables}
     assert used == path
+
+
+def test_per_input_ops_hold_one_op_per_input_a_branch_can_read():
+    """ENAS's edge weights: the same op of the same branch reading another state is another
+    layer; shared, it is the same layer whatever the input."""
+    shared, per_input = tiny_net(), tiny_net(per_input_ops=True)
+    ops_count = len(TINY.ops)
+    for net, slots in ((shared, lambda n: 1), (per_input, lambda n: n)):
+        normal, reduction = net.super_cells[0], net.super_cells[1]
+        blocks = TINY.num_blocks
+        expected = sum(2 * slots(i + 2) * ops_count for i in range(blocks))
+        assert len(normal.candidate_layers()) == expected
+        expected = sum(2 * (slots(2) + (slots(i) if i else 0)) * ops_count
+                       for i in range(blocks))
+        assert len(reduction.candidate_layers()) == expected
+    cell = per_input.super_cells[0]
+    assert cell.op_layer(1, 0, 0, 1) is not cell.op_layer(1, 0, 2, 1)
+    assert shared.super_cells[0].op_layer(1, 0, 0, 1) is shared.super_cells[0].op_layer(1, 0, 2, 1)
+    reduction = per_input.super_cells[1]  # stride 2 on a cell input, stride 1 on a block output
+    assert reduction.op_layer(1, 1, 0, 1) in reduction.reduce_ops[1][1][0]
+    assert reduction.op_layer(1, 1, 2, 1) is reduction.branch_ops[1][1][0][1]
+
+
+def test_loose_mean_divides_the_classifier_input_by_the_last_cells_loose_ends():
+    """The last cell is a normal one: READS_ONE_INPUT leaves one loose end there, TWO_LOOSE_ENDS
+    two; the head scale is 1 / that count with ``loose_mean``, else 1, and the logits follow."""
+    plain, mean = tiny_net(), tiny_net(loose_mean=True)
+    assert not plain.super_cells[-1].reduction
+    for g, count in ((READS_ONE_INPUT, 1), (TWO_LOOSE_ENDS, 2)):
+        arch = mean.encode(g)
+        assert float(np.asarray(mean.head_scale(arch))) == pytest.approx(1.0 / count)
+        assert float(np.asarray(plain.head_scale(arch))) == 1.0
+    x, arch = images(), mean.encode(TWO_LOOSE_ENDS)  # same weights (seeded), halved logits
+    logits = [_logits(net, x, arch) for net in (plain, mean)]
+    np.testing.assert_allclose(logits[1] - logits[1].mean(-1, keepdims=True),
+                               0.5 * (logits[0] - logits[0].mean(-1, keepdims=True)), atol=1e-5)
+
+
+def _logits(net, x, arch):
+    """Log-probabilities up to a constant per row (the softmax's input, shifted)."""
+    return np.log(np.asarray(net([x, arch], training=False), dtype="float64"))
 
 
 def test_masks_cover_the_loose_ends_of_the_previous_cell():

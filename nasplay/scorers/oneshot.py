@@ -121,4 +121,5 @@ SCORER = Scorer(
     passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
     backends=("tensorflow", "torch"),   # nasplay.oneshot_tf / nasplay.oneshot_torch
-    added_since={"affine_ops": True})  # supernets trained before had affine candidate ops
+    # supernets trained before these options had affine candidate ops and a summing head
+    added_since={"affine_ops": True, "loose_mean": False})
