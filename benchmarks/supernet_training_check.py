@@ -72,8 +72,6 @@ def main(argv=None) -> int:
     parser.add_argument("--affine-ops", action="store_true",
                         help="candidate ops' batch norms with scale and shift (the rows of "
                              "BENCHMARKS.md measured before 2026-12-02)")
-    parser.add_argument("--per-input-ops", action="store_true",
-                        help="each branch holds its ops once per input it can read (ENAS)")
     parser.add_argument("--loose-mean", action="store_true",
                         help="the classifier reads the mean of the last cell's loose ends")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
@@ -100,8 +98,7 @@ def main(argv=None) -> int:
         SearchSpace("check-" + "-".join(args.ops), ops=tuple(args.ops)))
     supernet = SuperNet(space, num_classes=10, filters=args.filters,
                         cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3),
-                        affine_ops=args.affine_ops, per_input_ops=args.per_input_ops,
-                        loose_mean=args.loose_mean)
+                        affine_ops=args.affine_ops, loose_mean=args.loose_mean)
     defaults = OneShotConfig()  # the search's momentum and weight decay
     optimizer = engine().MaskedSGD(supernet.trainable_variables, defaults.momentum,
                                    defaults.weight_decay)

@@ -16,11 +16,11 @@ network's weights (:meth:`SuperNet.extract`):
   reduction when it is twice as large, else ReLU-1x1 conv-BN; an input no block reads is not
   projected (its preprocessing is switched off, and it is never selected);
 - block ``i``, branch ``k`` owns one op per candidate op, applied to the hidden state its input
-  decision selects; with ``per_input_ops`` it owns one per candidate op *and* input it can read
-  (ENAS's and DARTS's edge weights: an op's weights then see one input's statistics, at the cost
-  of ~4x the candidate weights and a trace that many more branches long). In a reduction cell an op reading a cell input has stride 2 and one reading
-  a block output stride 1: those are different layers (an identity at stride 2 is a factorized
-  reduction with weights), so reduction cells hold both sets;
+  decision selects, whatever that input (ENAS's weights per (op, input) trained no better here
+  and made the trace ~7x longer: BENCHMARKS.md, "Does the supernet learn?"). In a reduction
+  cell an op reading a cell input has stride 2 and one reading a block output stride 1: those
+  are different layers (an identity at stride 2 is a factorized reduction with weights), so
+  reduction cells hold both sets;
 - the output is the concatenation of *all* block outputs with the non-loose ones (read by a later
   block) zeroed, ``num_blocks * filters`` channels. The next cell's 1x1 preprocessing (and the
   classifier) sees zeros where the standalone cell has no channel, so it computes exactly what the
@@ -43,6 +43,14 @@ spikes (gradient norms past 100 on a 3-op space) and the supernet collapses to p
 class prior (benchmarks/supernet_training_check.py). With moving statistics recalibrated for a
 path, the norm is a fixed affine map, so :meth:`extract` folds it into the classifier's kernel
 and bias and the standalone network stays ``build_network``'s.
+
+The head norm fixes each channel's scale, not how many channels a path feeds the classifier: a
+cell with five loose ends gives it five blocks' features, one with a single loose end one, and a
+classifier shared by all paths sums them, so its logits grow with the count. ``loose_mean=True``
+divides the classifier's input by the last cell's count of loose ends (a per-path constant that
+:meth:`extract` also folds into the kernel): the logits become the mean of the loose blocks'
+votes. In a 300-step check with random wiring it kept the training loss under chance where the
+plain head stayed above it (BENCHMARKS.md, "Does the supernet learn?").
 
 Only spaces whose blocks add are supported: a concatenating block (``nasnet``) changes the width
 of a hidden state, so the ops reading it would change their own structure with the genotype.
@@ -107,7 +115,7 @@ class SuperCell(layers.Layer):
 
     def __init__(self, op_names, num_blocks: int, filters: int, reduction: bool = False,
                  drop_path_rate: float = 0.0, seed: int | None = None, affine_ops: bool = False,
-                 per_input_ops: bool = False, **kwargs):
+                 **kwargs):
         super().__init__(**kwargs)
         self.op_names = tuple(op_names)
         self.num_blocks = check_int("num_blocks", num_blocks, 1)
@@ -117,17 +125,16 @@ class SuperCell(layers.Layer):
         self.identity = self.op_names.index("identity") if "identity" in self.op_names else None
         self.preprocess0 = None  # chosen in build(), once the size of h_prev_prev is known
         self.preprocess1 = ReLUConvBN(self.filters, 1)
-        # branch_ops[i][k][s][j]: op j of branch k of block i at stride 1 (reads a block output
-        # in a reduction cell, any state in a normal cell), for input slot s; reduce_ops: stride
-        # 2, reads a cell input. Shared weights: one slot, whatever the input; per-input: one
-        # slot per state the branch can read (slot s reads the s-th state of its list)
+        # branch_ops[i][k][j]: op j of branch k of block i at stride 1 (reads a block output in
+        # a reduction cell, any state in a normal cell); reduce_ops: stride 2, reads a cell input
         self.affine_ops = bool(affine_ops)
-        self.per_input_ops = bool(per_input_ops)
         with self._candidate_norms():
-            self.branch_ops = [[self._slots(self._stride1_inputs(i), 1) for _ in range(2)]
+            self.branch_ops = [[[make_op(name, self.filters, 1) for name in self.op_names]
+                                if (i > 0 or not self.reduction) else [] for _ in range(2)]
                                for i in range(self.num_blocks)]
-            self.reduce_ops = [[self._slots(2, 2) for _ in range(2)]
-                               for _ in range(self.num_blocks)] if self.reduction else []
+            self.reduce_ops = [[[make_op(name, self.filters, 2) for name in self.op_names]
+                                for _ in range(2)] for _ in range(self.num_blocks)] \
+                if self.reduction else []
         self.drop_paths = [[DropPath(self.drop_path_rate,
                                      None if seed is None else seed + 2 * i + k)
                             for k in range(2)] for i in range(self.num_blocks)] \
@@ -151,40 +158,25 @@ class SuperCell(layers.Layer):
         self._state_shape = (h, w, self.filters)
         with self._candidate_norms():  # adapters chosen at build time are candidate ops too
             for per_branch in self.branch_ops:
-                for slots in per_branch:
-                    for op in (op for candidates in slots for op in candidates):
+                for candidates in per_branch:
+                    for op in candidates:
                         op.build((n, *self._block_input_shape(h, w)))
             for per_branch in self.reduce_ops:
-                for slots in per_branch:
-                    for op in (op for candidates in slots for op in candidates):
+                for candidates in per_branch:
+                    for op in candidates:
                         op.build((n, h, w, self.filters))
         self.built = True
 
-    def _stride1_inputs(self, i):
-        """How many states branch ops of block ``i`` read at stride 1: every earlier state in
-        a normal cell, the earlier block outputs in a reduction cell."""
-        return i if self.reduction else i + 2
-
-    def _slots(self, inputs, strides):
-        """The candidate ops of one branch: ``[slot][op]``, one slot per input it can read when
-        the weights are per input, else one for all; none when it can read nothing."""
-        if inputs == 0:
-            return []
-        return [[make_op(name, self.filters, strides) for name in self.op_names]
-                for _ in range(inputs if self.per_input_ops else 1)]
-
     def op_layer(self, i, k, index, j):
-        """The layer that runs op ``j`` on hidden state ``index`` in branch ``k`` of block ``i``."""
-        if self.reduction and index < 2:
-            slots, slot = self.reduce_ops[i][k], index
-        else:
-            slots, slot = self.branch_ops[i][k], index - 2 if self.reduction else index
-        return slots[slot if self.per_input_ops else 0][j]
+        """The layer that runs op ``j`` on hidden state ``index`` in branch ``k`` of block ``i``
+        (a stride-2 one in a reduction cell reading a cell input)."""
+        table = self.reduce_ops if self.reduction and index < 2 else self.branch_ops
+        return table[i][k][j]
 
     def candidate_layers(self):
         """Every candidate op layer of the cell, each once."""
         return [op for table in (self.branch_ops, self.reduce_ops) for per_branch in table
-                for slots in per_branch for candidates in slots for op in candidates]
+                for candidates in per_branch for op in candidates]
 
     def _candidate_norms(self):
         return contextlib.nullcontext() if self.affine_ops else affine_free_norms()
@@ -234,21 +226,14 @@ class SuperCell(layers.Layer):
                               [lambda layer=layer: layer(x, training=training)
                                for layer in candidates])
 
-        def on_input(slots, index, states):
-            """The chosen op on ``states[index]``, with that input's slot of weights."""
-            if len(slots) == 1:
-                return apply(slots[0], _select(index, states))
-            return ops.switch(ops.clip(index, 0, len(slots) - 1),
-                              [lambda s=s: apply(slots[s], states[s]) for s in range(len(slots))])
-
         if not self.reduction:
-            y = on_input(self.branch_ops[i][k], index, states)
+            y = apply(self.branch_ops[i][k], _select(index, states))
         elif i == 0:  # block 0 of a reduction cell can only read the (larger) cell inputs
-            y = on_input(self.reduce_ops[i][k], index, states[:2])
+            y = apply(self.reduce_ops[i][k], _select(index, states[:2]))
         else:
             y = ops.switch(_flag(index >= 2), [
-                lambda: on_input(self.reduce_ops[i][k], index, states[:2]),
-                lambda: on_input(self.branch_ops[i][k], index - 2, states[2:])])
+                lambda: apply(self.reduce_ops[i][k], _select(index, states[:2])),
+                lambda: apply(self.branch_ops[i][k], _select(index - 2, states[2:]))])
         if self.drop_paths:
             dropped = self.drop_paths[i][k](y, training=training)
             y = dropped if self.identity is None else ops.where(op == self.identity, y, dropped)
@@ -289,17 +274,15 @@ class SuperCell(layers.Layer):
         for i in range(self.num_blocks):
             for k in range(2):
                 index, op = inputs_table[i, k], ops_table[i, k]
-                offset = 2 if self.reduction else 0  # the state stride-1 slot 0 reads
                 for j in range(len(self.op_names)):
                     chosen = ops.equal(op, j)
-                    for s, candidates in enumerate(self.branch_ops[i][k]):
-                        reads = ops.equal(index, offset + s) if self.per_input_ops \
-                            else index >= offset
-                        groups.append((ops.logical_and(chosen, reads), _plain(candidates[j])))
-                    for s, candidates in enumerate(self.reduce_ops[i][k] if self.reduction
-                                                   else []):
-                        reads = ops.equal(index, s) if self.per_input_ops else index < 2
-                        groups.append((ops.logical_and(chosen, reads), _plain(candidates[j])))
+                    if self.branch_ops[i][k]:
+                        stride1 = chosen if not self.reduction \
+                            else ops.logical_and(chosen, index >= 2)
+                        groups.append((stride1, _plain(self.branch_ops[i][k][j])))
+                    if self.reduce_ops:
+                        groups.append((ops.logical_and(chosen, index < 2),
+                                       _plain(self.reduce_ops[i][k][j])))
         return [(used, members) for used, members in groups if members]
 
 
@@ -322,8 +305,8 @@ class SuperNet(keras.Model):
     ``(N, *input_shape)``. Outputs class probabilities (float32), as ``build_network``'s model.
     Arguments as :func:`cells.build_network` (no auxiliary head), ``affine_ops``: whether
     the candidate ops' batch norms have a scale and shift (False by default), and
-    ``per_input_ops``: whether a branch holds its ops once per input it can read (see the
-    module).
+    ``loose_mean``: whether the classifier's input is divided by the last cell's count of
+    loose ends (see the module).
 
     ``call_count`` counts Python executions of ``call``: eager calls and graph traces. A traced
     function scoring many genotypes leaves it unchanged after its first trace.
@@ -331,8 +314,8 @@ class SuperNet(keras.Model):
 
     def __init__(self, space, num_classes: int = 10, filters: int = 16, cells_per_stage: int = 2,
                  stem_multiplier: int = 3, input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
-                 seed: int | None = None, affine_ops: bool = False, per_input_ops: bool = False,
-                 loose_mean: bool = False, name: str | None = None):
+                 seed: int | None = None, affine_ops: bool = False, loose_mean: bool = False,
+                 name: str | None = None):
         self.space = check_space(space)
         super().__init__(name=name or f"{self.space.name}_supernet")
         self.num_classes = check_int("num_classes", num_classes, 2)
@@ -344,7 +327,6 @@ class SuperNet(keras.Model):
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
         self.image_shape = tuple(input_shape)
         self.affine_ops = bool(affine_ops)
-        self.per_input_ops = bool(per_input_ops)
         self.loose_mean = bool(loose_mean)
         self.call_count = 0
         self.stem_conv = layers.Conv2D(stem_multiplier * filters, 3, padding="same",
@@ -354,8 +336,7 @@ class SuperNet(keras.Model):
             SuperCell(self.space.ops, self.space.num_blocks, width, reduction=reduction,
                       drop_path_rate=drop_path_rate,
                       seed=None if seed is None else seed + 100 * index,
-                      affine_ops=self.affine_ops, per_input_ops=self.per_input_ops,
-                      name=cell_name(index, reduction))
+                      affine_ops=self.affine_ops, name=cell_name(index, reduction))
             for index, (_, reduction, width) in enumerate(cell_layout(filters, cells_per_stage))]
         self.head_bn = batch_norm(name="head_bn", affine=False)
         self.classifier = layers.Dense(num_classes, name="predictions_logits")

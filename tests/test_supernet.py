@@ -63,8 +63,7 @@ def test_refuses_a_space_whose_blocks_concatenate():
         SuperNet("nasnet", filters=4, cells_per_stage=0, input_shape=SHAPE)
 
 
-@pytest.mark.parametrize("options", [{}, {"per_input_ops": True}, {"loose_mean": True}],
-                         ids=["default", "per-input", "loose-mean"])
+@pytest.mark.parametrize("options", [{}, {"loose_mean": True}], ids=["default", "loose-mean"])
 @pytest.mark.parametrize("g", [READS_ONE_INPUT, TWO_LOOSE_ENDS], ids=["one-input", "two-loose"])
 def test_extract_predicts_as_the_supernet(g, options):
     net = tiny_net(**options)
@@ -78,13 +77,13 @@ def test_extract_predicts_as_the_supernet(g, options):
     assert net.path_params(g) == model.count_params()
 
 
-@pytest.mark.parametrize("affine_ops,per_input_ops", [(False, False), (True, False),
-                                                     (False, True)])
-def test_extract_carries_every_trained_weight(affine_ops, per_input_ops):
+@pytest.mark.parametrize("options", [{}, {"affine_ops": True}, {"loose_mean": True}],
+                         ids=["default", "affine", "loose-mean"])
+def test_extract_carries_every_trained_weight(options):
     """Weights moved away from their initial values (as training moves them) reach the right
-    standalone variables, with the candidate ops' batch norms affine or affine-free, and ops
-    shared between inputs or held per input."""
-    net = tiny_net(affine_ops=affine_ops, per_input_ops=per_input_ops)
+    standalone variables, with the candidate ops' batch norms affine or affine-free, and the
+    head's loose-end mean folded into the classifier."""
+    net = tiny_net(**options)
     rng = np.random.default_rng(3)
     for variable in net.trainable_variables:
         variable.assign(np.asarray(variable) + rng.normal(0.0, 0.1, variable.shape))
@@ -147,9 +146,8 @@ def _unchosen_layers(net, g):
     return [layer for layer in everything if id(layer) not in chosen]
 
 
-@pytest.mark.parametrize("per_input_ops", [False, True], ids=["shared", "per-input"])
-def test_a_path_does_not_read_unchosen_weights(per_input_ops):
-    net = tiny_net(per_input_ops=per_input_ops)
+def test_a_path_does_not_read_unchosen_weights():
+    net = tiny_net()
     g = READS_ONE_INPUT
     x, arch = images(), net.encode(g)
     recalibrate(net, images(16, seed=1), arch)
@@ -163,9 +161,8 @@ def test_a_path_does_not_read_unchosen_weights(per_input_ops):
     np.testing.assert_array_equal(np.asarray(net([x, arch], training=False)), before)
 
 
-@pytest.mark.parametrize("per_input_ops", [False, True], ids=["shared", "per-input"])
-def test_update_groups_cover_each_variable_once_and_flag_the_path(per_input_ops):
-    net = tiny_net(per_input_ops=per_input_ops)
+def test_update_groups_cover_each_variable_once_and_flag_the_path():
+    net = tiny_net()
     g = READS_ONE_INPUT
     groups = net.update_groups(net.encode(g))
     members = [id(v) for _, group in groups for v, _ in group]
@@ -173,27 +170,6 @@ def test_update_groups_cover_each_variable_once_and_flag_the_path(per_input_ops)
     used = {id(v) for flag, group in groups if flag is None or bool(flag) for v, _ in group}
     path = {id(v) for layer, _, _ in _pairs(net, g) for v in layer.trainable_variables}
     assert used == path
-
-
-def test_per_input_ops_hold_one_op_per_input_a_branch_can_read():
-    """ENAS's edge weights: the same op of the same branch reading another state is another
-    layer; shared, it is the same layer whatever the input."""
-    shared, per_input = tiny_net(), tiny_net(per_input_ops=True)
-    ops_count = len(TINY.ops)
-    for net, slots in ((shared, lambda n: 1), (per_input, lambda n: n)):
-        normal, reduction = net.super_cells[0], net.super_cells[1]
-        blocks = TINY.num_blocks
-        expected = sum(2 * slots(i + 2) * ops_count for i in range(blocks))
-        assert len(normal.candidate_layers()) == expected
-        expected = sum(2 * (slots(2) + (slots(i) if i else 0)) * ops_count
-                       for i in range(blocks))
-        assert len(reduction.candidate_layers()) == expected
-    cell = per_input.super_cells[0]
-    assert cell.op_layer(1, 0, 0, 1) is not cell.op_layer(1, 0, 2, 1)
-    assert shared.super_cells[0].op_layer(1, 0, 0, 1) is shared.super_cells[0].op_layer(1, 0, 2, 1)
-    reduction = per_input.super_cells[1]  # stride 2 on a cell input, stride 1 on a block output
-    assert reduction.op_layer(1, 1, 0, 1) in reduction.reduce_ops[1][1][0]
-    assert reduction.op_layer(1, 1, 2, 1) is reduction.branch_ops[1][1][0][1]
 
 
 def test_loose_mean_divides_the_classifier_input_by_the_last_cells_loose_ends():
