@@ -390,7 +390,7 @@ def fidelity(args) -> None:
     result["score_images"] = len(scorer.y_val)
     result["backend"] = keras.backend.backend()
     variant = "" if config.affine_ops else "_affinefree"
-    variant += "_loosemean" if config.loose_mean else ""
+    variant += "_loosemean" if scorer.supernet.loose_mean else ""
     variant += f"_seed{config.seed}" if config.seed else ""
     variant += "" if result["backend"] == "tensorflow" else f"_{result['backend']}"
     variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""

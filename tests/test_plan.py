@@ -244,11 +244,11 @@ def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran(tmp_path, shared
     fresh = make_plan(config).config
     assert fresh.scorer_options["affine_ops"] is False
     older = dict(fresh.scorer_options)
-    del older["affine_ops"]
+    del older["affine_ops"], older["loose_mean"]
     RunDir(fresh.run_dir).create(dataclasses.replace(fresh, scorer_options=older))
     again, given = _config(["--resume", "--run-dir", fresh.run_dir])
     resumed = make_plan(again, resume=True, explicit=given).config
-    assert resumed.scorer_options == {**older, "affine_ops": True}
+    assert resumed.scorer_options == {**older, "affine_ops": True, "loose_mean": False}
     assert dataclasses.replace(resumed, scorer_options=older) == \
         dataclasses.replace(fresh, scorer_options=older)
 

@@ -128,8 +128,9 @@ def test_extract_in_registered_spaces(space_name):
     assert net.path_params(g) == model.count_params()
 
 
-def test_one_trace_scores_every_genotype():
-    net = tiny_net()
+@pytest.mark.parametrize("options", [{}, {"loose_mean": True}], ids=["default", "loose-mean"])
+def test_one_trace_scores_every_genotype(options):
+    net = tiny_net(**options)
     predict = tf.function(lambda x, a: net([x, a], training=False))
     rng = np.random.default_rng(0)
     before = net.call_count
