@@ -43,7 +43,8 @@ def _config(args):
               "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
-                         affine_ops=args.affine_ops, loose_mean=args.loose_mean, gpus=args.gpus, **given).check()
+                         affine_ops=args.affine_ops, loose_mean=args.loose_mean,
+                         gpus=args.gpus, **given).check()
 
 
 def _supernet_dir(args) -> Path:

@@ -14,6 +14,7 @@ candidate ops' affine-free batch norms become standalone ones with scale 1 and s
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 
 def _loose_channels(concat, filters: int) -> np.ndarray:
@@ -124,7 +125,7 @@ def _folded_classifier(supernet, genotype):
     zeroes still reads ``-m / s`` through the norm); the kernel rows are sliced afterwards. The
     path's head scale (``SuperNet.loose_mean``) multiplies the kernel first."""
     kernel, bias = supernet.classifier.get_weights()
-    kernel = kernel * float(np.asarray(supernet.head_scale(supernet.encode(genotype))))
+    kernel = kernel * float(ops.convert_to_numpy(supernet.head_scale(supernet.encode(genotype))))
     norm = supernet.head_bn
     mean, variance = (np.asarray(w) for w in (norm.moving_mean, norm.moving_variance))
     inverse = 1.0 / np.sqrt(variance + norm.epsilon)
