@@ -31,7 +31,11 @@ limits itself (``set_max_concurrency``), so every trial's end, also of a trial r
 restore, reaches the searcher; Ray's limiter would drop those it did not start.
 
 Warm start: ``add_evaluated_point(config, value)`` / ``add_evaluated_trials(trials)`` tell the
-searcher results from elsewhere (``searcher.observe``).
+searcher results from elsewhere (``searcher.observe``). ``add_evaluated_trials`` takes a trial by
+its status, not by Ray's ``done`` flag: a terminated trial with the metric is scored, an errored
+one is failed, an unfinished one is left out (Ray's version would score a running trial's
+intermediate value, and call a finished trial "pruned" when the run's saved state lacks ``done``,
+which Ray 2.60 can save for a trial that finished normally, see ``add_evaluated_trials``).
 
 State: ``save``/``restore`` write and read JSON atomically (``search_space.files``): the
 searcher's ``state_dict``, metric and mode, the map from Ray trial ids to our proposals (which is
@@ -205,14 +209,25 @@ class TuneSearcher(RaySearcher):
 
     def add_evaluated_trials(self, trials_or_analysis, metric: str | None = None) -> None:
         """Tell the searcher the finished trials of another Tune run (``Trial``s, a list of them
-        or an ``ExperimentAnalysis``); ``metric`` defaults to this searcher's and may not differ
-        from it, since the values are read in its ``mode``."""
+        or an ``ExperimentAnalysis``): a terminated trial that reported ``metric`` is scored, an
+        errored one is failed (never proposed), one still pending or running is left out.
+        ``metric`` defaults to this searcher's and may not differ from it, since the values are
+        read in its ``mode``."""
         self._check_properties()
         metric = self._metric if metric is None else metric
         if metric != self._metric:
             raise ValueError(f"add_evaluated_trials: metric {metric!r} differs from this "
                              f"searcher's {self._metric!r}")
-        super().add_evaluated_trials(trials_or_analysis, metric)
+        for trial in _trials_of(trials_or_analysis):
+            # Not Ray's `done` flag: for a function trainable Ray sets it in place on a dict whose
+            # JSON it caches (TuneController._process_trial_result, the duplicate-result branch,
+            # skips update_last_result), so a state snapshot taken between a trial's last report
+            # and its end is saved without it, and Ray's add_evaluated_trials then calls that
+            # finished trial pruned. A trial a scheduler stops is saved with done=True anyway.
+            if trial.status == trial.ERROR:
+                self.add_evaluated_point(trial.config, None, error=True)
+            elif trial.status == trial.TERMINATED and metric in trial.last_result:
+                self.add_evaluated_point(trial.config, trial.last_result[metric])
 
     # ----------------------------------------------------------------- state
 
@@ -247,3 +262,19 @@ class TuneSearcher(RaySearcher):
 
     def __repr__(self) -> str:
         return f"TuneSearcher({type(self.wrapped).__name__}, metric={self._metric!r}, mode={self._mode!r})"
+
+
+def _trials_of(trials_or_analysis) -> list:
+    """The trials of a ``Trial``, a list of them or an ``ExperimentAnalysis`` (Ray's forms)."""
+    from ray.tune import ExperimentAnalysis
+    from ray.tune.experiment import Trial
+
+    if isinstance(trials_or_analysis, Trial):
+        return [trials_or_analysis]
+    if isinstance(trials_or_analysis, ExperimentAnalysis):
+        return list(trials_or_analysis.trials)
+    if isinstance(trials_or_analysis, (list, tuple)) and all(
+            isinstance(t, Trial) for t in trials_or_analysis):
+        return list(trials_or_analysis)
+    raise ValueError(f"add_evaluated_trials: expected a Trial, a list of Trials or an "
+                     f"ExperimentAnalysis, got {type(trials_or_analysis).__name__}")

@@ -187,6 +187,27 @@ def test_add_evaluated_point_warm_starts_the_searcher():
         tune_searcher.add_evaluated_point({"lr": 0.1}, 0.3)
 
 
+def test_add_evaluated_trials_goes_by_trial_status_not_by_the_saved_done_flag():
+    from ray.tune.experiment import Trial
+
+    genotypes = [TINY.sample(np.random.default_rng(i)) for i in range(4)]
+    trials = []
+    for genotype, status, result in zip(genotypes, ("TERMINATED", "TERMINATED", "ERROR", "RUNNING"),
+                                        ({"loss": 0.4, "done": True}, {"loss": 0.3}, {}, {"loss": 0.1})):
+        trial = Trial("trainable", config={"genotype": genotype.to_dict()}, stub=True)
+        trial.set_status(status)
+        trial.run_metadata.last_result = dict(result)
+        trials.append(trial)
+    searcher = evolution()
+    TuneSearcher(searcher, metric="loss", mode="min").add_evaluated_trials(trials)
+    # The second finished without `done` saved (Ray can save that, see add_evaluated_trials): it
+    # still counts; the errored one is remembered unscored; the running one is not evaluated yet.
+    assert [score for _, _, score in searcher.population] == [-0.4, -0.3]
+    assert searcher.num_observed == 3 and searcher.best == (-0.3, genotypes[1])
+    with pytest.raises(ValueError, match="expected a Trial, a list of Trials or an ExperimentAnalysis"):
+        TuneSearcher(evolution(), metric="loss", mode="min").add_evaluated_trials("runs/search")
+
+
 def test_tune_searcher_pickles_for_the_tuner_state():
     tune_searcher = TuneSearcher(RandomSearch(TINY, seed=1), metric="val_accuracy", mode="max")
     tune_searcher.suggest("a")
@@ -291,8 +312,11 @@ def test_a_failed_trial_rerun_by_resume_errored_reaches_the_searcher(ray_tune, t
 
     # Ray's warm-start idiom: another search learns the finished trials of this one.
     warm = TuneSearcher(evolution(seed=1), metric="val_accuracy", mode="max")
-    warm.add_evaluated_trials(ExperimentAnalysis(path))
-    assert warm.wrapped.num_observed == 3 and len(warm.wrapped.population) == 3
+    analysis = ExperimentAnalysis(path)
+    warm.add_evaluated_trials(analysis)
+    seen = [(t.config.get("trial_id"), t.status, t.last_result.get("done"),
+             t.last_result.get("val_accuracy")) for t in analysis.trials]
+    assert warm.wrapped.num_observed == 3 and len(warm.wrapped.population) == 3, seen
     assert warm.wrapped.best[0] == max(r.metrics["val_accuracy"] for r in again)
 
 
