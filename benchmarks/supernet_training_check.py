@@ -6,6 +6,8 @@ training step (``nasplay.oneshot_train``: the traced step, the masked SGD).
     python benchmarks/supernet_training_check.py uniform-ops --steps 400  # the wiring of one genotype
     python benchmarks/supernet_training_check.py uniform-inputs --steps 400  # the ops of one genotype
     python benchmarks/supernet_training_check.py uniform-ops --ops sep_conv_3x3 sep_conv_5x5
+    python benchmarks/supernet_training_check.py uniform --ops sep_conv_3x3 --no-head-norm
+    python benchmarks/supernet_training_check.py uniform --ops sep_conv_3x3 --paths-per-step 4
 
 Samplers: ``fixed`` (one genotype every step), ``two`` (two genotypes alternating), ``uniform``
 (a random genotype per step, as ``nasplay search --scorer oneshot`` trains), ``uniform-ops``
@@ -56,6 +58,55 @@ def _arch_sampler(mode, supernet, space, rng):
     return arch
 
 
+def _multi_path_step(supernet, optimizer, batch_size, k):
+    """A step over ``k`` paths (TensorFlow): one traced gradient per path, their mean applied by
+    the masked SGD to every variable some path used (the union of the paths' update groups)."""
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("--paths-per-step > 1 runs on the TensorFlow backend only")
+    variables = supernet.trainable_variables
+    arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
+
+    @tf.function(input_signature=[tf.TensorSpec((batch_size, *supernet.image_shape), tf.float32),
+                                  tf.TensorSpec((batch_size,), tf.int32), arch])
+    def gradients(x, y, a):
+        with tf.GradientTape() as tape:
+            probs = supernet([x, a], training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+        grads = tape.gradient(loss, variables)
+        return loss, [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+
+    @tf.function(input_signature=[[tf.TensorSpec(v.shape, v.dtype) for v in variables],
+                                  tf.TensorSpec((k, supernet.arch_length), tf.int32)])
+    def apply(grads, archs):
+        per_path = [supernet.update_groups(archs[j]) for j in range(k)]
+        union = []
+        for groups in zip(*per_path):
+            used = None if groups[0][0] is None else tf.reduce_any(
+                tf.stack([used for used, _ in groups]))
+            members = []
+            for entries in zip(*(m for _, m in groups)):
+                masks = [mask for _, mask in entries]
+                members.append((entries[0][0], None if masks[0] is None else
+                                tf.reduce_max(tf.stack([tf.cast(m, tf.float32) for m in masks]), 0)))
+            union.append((used, members))
+        optimizer.apply(grads, union)
+        return tf.constant(0)
+
+    def step(x, y, archs):
+        losses, total = [], None
+        for a in archs:
+            loss, grads = gradients(x, y, a)
+            losses.append(float(loss))
+            total = grads if total is None else [t + g for t, g in zip(total, grads)]
+        apply([t / len(archs) for t in total], archs)
+        return float(np.mean(losses)), None
+
+    return step
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sampler", choices=SAMPLERS)
@@ -74,6 +125,13 @@ def main(argv=None) -> int:
                              "BENCHMARKS.md measured before 2026-12-02)")
     parser.add_argument("--loose-mean", action="store_true",
                         help="the classifier reads the mean of the last cell's loose ends")
+    parser.add_argument("--paths-per-step", type=int, default=1,
+                        help="K > 1: each update averages the gradients of K paths on the same "
+                             "batch and moves the union of their variables (FairNAS's "
+                             "accumulation, with a mean instead of a sum; TensorFlow only)")
+    parser.add_argument("--no-head-norm", action="store_true",
+                        help="no batch norm before the classifier (the rows of BENCHMARKS.md "
+                             "measured before it was added; an experiment, not a product option)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
                                              "supernet_training_check.jsonl"))
     args = parser.parse_args(argv)
@@ -99,12 +157,16 @@ def main(argv=None) -> int:
     supernet = SuperNet(space, num_classes=10, filters=args.filters,
                         cells_per_stage=args.cells_per_stage, input_shape=(32, 32, 3),
                         affine_ops=args.affine_ops, loose_mean=args.loose_mean)
+    if args.no_head_norm:  # its moving statistics stay, unused; it has no trainable weights
+        supernet.head_bn = keras.layers.Identity(name="no_head_bn")
     defaults = OneShotConfig()  # the search's momentum and weight decay
     optimizer = engine().MaskedSGD(supernet.trainable_variables, defaults.momentum,
                                    defaults.weight_decay)
     optimizer.learning_rate.assign(args.learning_rate)
     train_step, reward_step = engine().compile_steps(supernet, optimizer, args.batch_size,
                                                      len(probe_x))
+    if args.paths_per_step > 1:
+        train_step = _multi_path_step(supernet, optimizer, args.batch_size, args.paths_per_step)
     rng = np.random.default_rng(args.seed)
     arch = _arch_sampler(args.sampler, supernet, space, rng)
     probes = [supernet.encode(space.sample(np.random.default_rng(100 + k))) for k in range(4)]
@@ -112,7 +174,12 @@ def main(argv=None) -> int:
     losses, probe_log, started = [], [], time.perf_counter()
     for i in range(args.steps):
         batch = rng.choice(len(x), args.batch_size, replace=False)
-        loss, _ = train_step(x[batch], y[batch], arch(i))
+        if args.paths_per_step > 1:
+            archs = np.stack([arch(i * args.paths_per_step + k)
+                              for k in range(args.paths_per_step)])
+            loss, _ = train_step(x[batch], y[batch], archs)
+        else:
+            loss, _ = train_step(x[batch], y[batch], arch(i))
         losses.append(float(loss))
         if (i + 1) % 100 == 0 or i + 1 == args.steps:
             accuracies = [round(float(reward_step(probe_x, probe_y, p)), 3) for p in probes]
