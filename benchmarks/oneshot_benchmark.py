@@ -40,7 +40,8 @@ def _config(args):
     from nasplay.oneshot import OneShotConfig
 
     fields = ("train_size", "val_size", "epochs", "batch_size", "filters", "cells_per_stage",
-              "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate")
+              "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate",
+              "learning_rate")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     return OneShotConfig(data=args.data, cpus=args.cpus, seed=args.supernet_seed,
                          affine_ops=args.affine_ops, loose_mean=args.loose_mean,
@@ -361,6 +362,7 @@ def fidelity(args) -> None:
     import keras
 
     from nasplay import zero_cost
+    from nasplay.oneshot import OneShotConfig
 
     genotypes = _genotypes(args.candidates, args.seed, args.space)
     reference = _reference(args, genotypes,
@@ -393,6 +395,8 @@ def fidelity(args) -> None:
     variant = "" if config.affine_ops else "_affinefree"
     variant += "_loosemean" if scorer.supernet.loose_mean else ""
     variant += f"_seed{config.seed}" if config.seed else ""
+    variant += "" if config.learning_rate == OneShotConfig.learning_rate else \
+        f"_lr{config.learning_rate:g}"
     variant += "" if result["backend"] == "tensorflow" else f"_{result['backend']}"
     variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
     variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
@@ -591,7 +595,7 @@ def main(argv=None) -> int:
     for name, kind in (("train-size", int), ("val-size", int), ("epochs", int),
                        ("batch-size", int), ("filters", int), ("cells-per-stage", int),
                        ("sampler", str), ("recalibration-batches", int), ("finetune-steps", int),
-                       ("finetune-learning-rate", float)):
+                       ("finetune-learning-rate", float), ("learning-rate", float)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help="OneShotConfig field (default: its default)")
     parser.add_argument("--steps", type=int, default=20,

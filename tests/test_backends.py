@@ -85,6 +85,8 @@ def _run_child(script_args, tmp_path, backend="jax", timeout=900):
     return done
 
 
+@pytest.mark.slow  # ~65 s here, twice that on CI's slower machines; the default run keeps JAX's
+# supernet test and its backend selection, and `-m slow` trains on JAX (this and `nasplay train`)
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
 def test_jax_trains_above_chance_repeatably_and_reloads(shared_cifar, tmp_path):
     # measured: 0.30 on these 500 validation images after 2 epochs of 1,000 (chance: 0.10)
