@@ -218,7 +218,12 @@ class TuneSearcher(RaySearcher):
         if metric != self._metric:
             raise ValueError(f"add_evaluated_trials: metric {metric!r} differs from this "
                              f"searcher's {self._metric!r}")
-        for trial in _trials_of(trials_or_analysis):
+        trials = _trials_of(trials_or_analysis)
+        finished = [t for t in trials if t.status == t.TERMINATED]
+        if finished and not any(metric in t.last_result for t in finished):
+            warnings.warn(f"add_evaluated_trials: none of the {len(finished)} finished trials "
+                          f"reported {metric!r}; check the metric's name", stacklevel=2)
+        for trial in trials:
             # Not Ray's `done` flag: for a function trainable Ray sets it in place on a dict whose
             # JSON it caches (TuneController._process_trial_result, the duplicate-result branch,
             # skips update_last_result), so a state snapshot taken between a trial's last report

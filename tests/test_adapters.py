@@ -206,6 +206,10 @@ def test_add_evaluated_trials_goes_by_trial_status_not_by_the_saved_done_flag():
     assert searcher.num_observed == 3 and searcher.best == (-0.3, genotypes[1])
     with pytest.raises(ValueError, match="expected a Trial, a list of Trials or an ExperimentAnalysis"):
         TuneSearcher(evolution(), metric="loss", mode="min").add_evaluated_trials("runs/search")
+    other = evolution()
+    with pytest.warns(UserWarning, match="none of the 2 finished trials reported 'val_loss'"):
+        TuneSearcher(other, metric="val_loss", mode="min").add_evaluated_trials(trials)
+    assert other.num_observed == 1  # the errored trial only
 
 
 def test_tune_searcher_pickles_for_the_tuner_state():
