@@ -169,17 +169,14 @@ def main(argv=None) -> int:
         train_step = _multi_path_step(supernet, optimizer, args.batch_size, args.paths_per_step)
     rng = np.random.default_rng(args.seed)
     arch = _arch_sampler(args.sampler, supernet, space, rng)
-    probes = [supernet.encode(space.sample(np.random.default_rng(100 + k))) for k in range(4)]
+    k = args.paths_per_step
+    step_arch = arch if k == 1 else (lambda i: np.stack([arch(i * k + j) for j in range(k)]))
+    probes = [supernet.encode(space.sample(np.random.default_rng(100 + p))) for p in range(4)]
 
     losses, probe_log, started = [], [], time.perf_counter()
     for i in range(args.steps):
         batch = rng.choice(len(x), args.batch_size, replace=False)
-        if args.paths_per_step > 1:
-            archs = np.stack([arch(i * args.paths_per_step + k)
-                              for k in range(args.paths_per_step)])
-            loss, _ = train_step(x[batch], y[batch], archs)
-        else:
-            loss, _ = train_step(x[batch], y[batch], arch(i))
+        loss, _ = train_step(x[batch], y[batch], step_arch(i))
         losses.append(float(loss))
         if (i + 1) % 100 == 0 or i + 1 == args.steps:
             accuracies = [round(float(reward_step(probe_x, probe_y, p)), 3) for p in probes]
