@@ -401,6 +401,7 @@ def fidelity(args) -> None:
     variant += f"_finetune{config.finetune_steps}" if config.finetune_steps else ""
     variant += f"_val{len(scorer.y_val)}" if args.score_images else ""
     variant += f"_{len(cells)}cells" if len(cells) != 24 else ""  # 24: the first measurements
+    variant += f"_{args.tag}" if args.tag else ""
     path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",
@@ -612,6 +613,8 @@ def main(argv=None) -> int:
     parser.add_argument("--score-images", type=int, default=None,
                         help="fidelity: score on this many held-out images (the validation "
                              "subset plus training-split images the supernet never saw)")
+    parser.add_argument("--tag", default=None,
+                        help="fidelity: suffix of the result file's name (a repeated training)")
     parser.add_argument("--reference-only", action="store_true",
                         help="fidelity: only the proxy and long trainings")
     parser.add_argument("--trials", type=int, default=500, help="searchers: candidates per run")
