@@ -158,7 +158,6 @@ def main(argv=None) -> int:
     long = [reference[i]["long"] for i in cells]
     proxy = [reference[i]["proxy"] for i in cells]
     out = args.results / f"oneshot_angle_{args.space}.jsonl"
-    rows = []
     for directory in args.supernets:
         trained = ckpt.load_supernet(directory)
         meta = ckpt.read_meta(directory)
@@ -175,7 +174,6 @@ def main(argv=None) -> int:
                    "vs_long": _rank_stats(scores, long), "vs_proxy": _rank_stats(scores, proxy),
                    "top5_overlap_long": _top_overlap(scores, long),
                    "hashes": [genotypes[i].hash()[:12] for i in cells], "scores": scores}
-            rows.append(row)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"{directory} {name}: Spearman vs long {row['vs_long']['spearman']:.3f}, "
