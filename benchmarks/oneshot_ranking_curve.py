@@ -36,15 +36,15 @@ def scorer_config(meta: dict, cpus):
     from nasplay.oneshot import OneShotConfig
 
     fields = OneShotConfig.__dataclass_fields__
-    return OneShotConfig(**{k: v for k, v in meta.items() if k in fields and k != "epochs"},
-                         epochs=meta["epochs"], cpus=cpus)
+    return OneShotConfig(**{k: v for k, v in meta.items() if k in fields}, cpus=cpus)
 
 
 def score_checkpoint(directory: Path, genotypes, cells, long, cpus) -> dict:
     from nasplay.oneshot import OneShotScorer, load_supernet
+    from nasplay.oneshot_checkpoint import read_meta
 
     supernet = load_supernet(directory, allow_partial=True)
-    meta = json.loads((directory / "supernet.json").read_text())
+    meta = read_meta(directory)
     scorer = OneShotScorer(supernet, scorer_config(meta, cpus))
     started = time.perf_counter()
     scores = [scorer.evaluate(genotypes[i]) for i in cells]
