@@ -120,6 +120,20 @@ def _paired_costs(first, second, repeats):
     return walls[0], cpus[0], walls[1], cpus[1]
 
 
+def _keep_conditionals_functional() -> None:
+    """An experiment (TensorFlow only): trace every ``tf.cond``/``tf.switch_case`` as a functional
+    If/Case op that runs only the taken branch's function, instead of TensorFlow's default of
+    lowering it to Switch/Merge ops whose untaken side still passes dead tensors through every
+    node. A private switch of TensorFlow's, read when a conditional is traced."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("--functional-conditionals: TensorFlow only")
+    from tensorflow.python.ops import control_flow_util_v2
+
+    control_flow_util_v2._DISABLE_LOWER_USING_SWITCH_MERGE = True
+
+
 def step(args) -> None:
     import keras
 
@@ -131,6 +145,8 @@ def step(args) -> None:
 
     config = _config(args)
     devices.configure(config.cpus)
+    if args.functional_conditionals:
+        _keep_conditionals_functional()
     sets = proxy.subsets(proxy.ProxyConfig(data=config.data, train_size=config.train_size,
                                            val_size=config.val_size))
     x = normalize(sets.x_train[:config.batch_size])
@@ -166,10 +182,13 @@ def step(args) -> None:
                "ratio_cpu": float(np.median(sup_cpu) / np.median(own_cpu)),
                "paired_ratio_wall": float(np.median(np.asarray(sup) / np.asarray(own))),
                "loadavg": _loadavg()}
+        if args.functional_conditionals:
+            row["conditionals"] = "functional"
         _emit(out, row)
         rows.append(row)
     summary = {"summary": "step", "space": args.space, "backend": keras.backend.backend(),
                "config": config.to_dict(),
+               "conditionals": "functional" if args.functional_conditionals else "lowered",
                "first_step_wall": first_wall, "first_step_cpu": first_cpu,
                "median_ratio_wall": float(np.median([r["ratio_wall"] for r in rows])),
                "median_paired_ratio_wall": float(np.median([r["paired_ratio_wall"]
@@ -599,6 +618,9 @@ def main(argv=None) -> int:
                        ("finetune-learning-rate", float), ("learning-rate", float)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help="OneShotConfig field (default: its default)")
+    parser.add_argument("--functional-conditionals", action="store_true",
+                        help="step, TensorFlow: conditionals as functional If/Case ops, not "
+                             "lowered to Switch/Merge (an experiment)")
     parser.add_argument("--steps", type=int, default=20,
                         help="step: timed steps per cell, each network")
     # the standalone reference: the default CPU proxy (ProxyConfig), and 5x its training
