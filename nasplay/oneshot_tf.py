@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from nasplay.errors import UserError
 
+# What a user waits through before the first step's progress (the trace of every branch of every
+# cell, forward and backward): BENCHMARKS.md, "A supernet step", measured 2.7-3.9 minutes here.
+FIRST_STEP_NOTE = ("tracing the training step: one graph of every branch, once per process "
+                   "(minutes on a CPU; --backend torch has no trace)")
+
 
 class MaskedSGD:
     """Keras's SGD arithmetic (Nesterov momentum, decoupled weight decay scaled by the learning

@@ -16,6 +16,8 @@ import numpy as np
 
 from nasplay.errors import UserError
 
+FIRST_STEP_NOTE = None  # eager: the first step is like any other
+
 
 class _LearningRate:
     """The learning rate the next steps use (``assign`` it, as the TensorFlow engine's variable)."""

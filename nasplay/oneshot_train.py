@@ -99,7 +99,7 @@ ENGINES = {"tensorflow": "nasplay.oneshot_tf", "torch": "nasplay.oneshot_torch"}
 
 def engine():
     """The one-shot engine module of the active Keras backend (``MaskedSGD``, ``compile_steps``,
-    ``compile_scoring``, ``Snapshot``); a one-line UserError on a backend without one (JAX,
+    ``compile_scoring``, ``Snapshot``, ``FIRST_STEP_NOTE``); a one-line UserError on a backend without one (JAX,
     not built yet: its ``jit`` would trace every branch, as TensorFlow does)."""
     import importlib
 
@@ -199,6 +199,7 @@ class _Steps:
         self.reward_batch = min(config.batch_size, len(sets.x_val))
         self.train_step, self.reward_step = engine().compile_steps(
             supernet, optimizer, config.batch_size, self.reward_batch)
+        self.first_step_note = engine().FIRST_STEP_NOTE  # printed before the first step only
 
     def epoch(self, epoch: int) -> tuple[float, float]:
         """Train one epoch; return its mean loss and training accuracy."""
@@ -214,6 +215,9 @@ class _Steps:
         self.sampler.begin_epoch(epoch)
         if self.verbose:
             print(f"supernet epoch {epoch + 1}/{config.epochs}", flush=True)
+        if self.verbose and self.first_step_note:
+            print(self.first_step_note, flush=True)
+        self.first_step_note = None
         bar = keras.utils.Progbar(steps, verbose=self.verbose)
         losses, accuracies = [], []
         for step, idx in enumerate(order):

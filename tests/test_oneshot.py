@@ -307,6 +307,16 @@ def test_cached_scorer_loads_once_per_process(trained):
         cached_scorer(directory, config, "darts")
 
 
+def test_the_trace_is_announced_once_before_the_first_step(folder, tmp_path, capsys):
+    """TensorFlow's first step traces every branch for minutes on a CPU: the user is told why
+    nothing moves, once per process, not at every epoch."""
+    train_supernet(TINY.name, tiny_config(folder), tmp_path, verbose=2)
+    out = capsys.readouterr().out
+    assert out.count(oneshot_tf.FIRST_STEP_NOTE) == 1
+    assert out.index("supernet epoch 1/2") < out.index(oneshot_tf.FIRST_STEP_NOTE) < out.index(
+        "supernet epoch 2/2")
+
+
 def test_controller_sampler_trains_on_the_controllers_paths(folder, tmp_path):
     config = tiny_config(folder, sampler="controller", epochs=1)
     train_supernet(TINY.name, config, tmp_path, verbose=0)
