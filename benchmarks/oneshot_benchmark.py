@@ -270,7 +270,8 @@ def _reference(args, genotypes, path: Path) -> dict:
         devices.configure(cpus=args.cpus)
         data = load_source(args.data)
         short = proxy.ProxyConfig(data=args.data, cpus=args.cpus, train_size=args.proxy_train_size,
-                                  val_size=args.proxy_val_size, epochs=args.proxy_epochs)
+                                  val_size=args.proxy_val_size, epochs=args.proxy_epochs,
+                                  seed=args.reference_seed)
         long = short.replace(train_size=args.long_train_size, epochs=args.long_epochs)
         for i in todo:
             row = {"candidate": i, "hash": genotypes[i].hash()[:12], "loadavg": _loadavg()}
@@ -288,11 +289,35 @@ def _reference(args, genotypes, path: Path) -> dict:
     return done
 
 
+def _reference_path(results: Path, space: str, seed: int = 0) -> Path:
+    """The standalone references of seed 0 (the fidelity tables') or a repeat with another
+    seed (other initial weights and data order; the same images)."""
+    return results / f"oneshot_fidelity_reference_{space}{f'_seed{seed}' if seed else ''}.jsonl"
+
+
+def _repeatability(args, repeat: dict) -> None:
+    """How well the standalone trainings agree with themselves: seed 0's proxy and long scores
+    against the repeat's, on the cells both have (the ceiling any cheaper score is read
+    against)."""
+    first = _read_rows(_reference_path(args.results, args.space))
+    cells = sorted(i for i in repeat if i in first)
+    if len(cells) < 3:
+        print(f"repeatability: {len(cells)} cells in both seeds' references; need 3")
+        return
+    rows = []
+    for a, b in (("proxy", "proxy"), ("long", "long"), ("proxy", "long")):
+        x, y = [first[i][a] for i in cells], [repeat[i][b] for i in cells]
+        stats = _rank_stats(x, y)
+        rows.append((f"{a} (seed 0) vs {b} (seed {args.reference_seed})", len(cells),
+                     stats["spearman"], stats["kendall"], _top_overlap(x, y)))
+    _table(["scores", "cells", "Spearman", "Kendall", "top-5 overlap"], rows)
+
+
 def _fidelity_cells(results: Path, space: str, count: int | None = 24):
     """``(genotypes, reference, cells)``: the first ``count`` fidelity cells (None: as many as
     have a reference), their cached standalone references (``fidelity --reference-only``) and
     the indices that have one."""
-    reference = _read_rows(results / f"oneshot_fidelity_reference_{space}.jsonl")
+    reference = _read_rows(_reference_path(results, space))
     genotypes = _genotypes(count if count is not None else max(reference, default=-1) + 1, 0,
                            space)
     return genotypes, reference, sorted(i for i in reference if i < len(genotypes))
@@ -384,9 +409,11 @@ def fidelity(args) -> None:
     from nasplay.oneshot import OneShotConfig
 
     genotypes = _genotypes(args.candidates, args.seed, args.space)
-    reference = _reference(args, genotypes,
-                           args.results / f"oneshot_fidelity_reference_{args.space}.jsonl")
-    if args.reference_only:
+    reference = _reference(args, genotypes, _reference_path(args.results, args.space,
+                                                            args.reference_seed))
+    if args.reference_seed:
+        _repeatability(args, reference)
+    if args.reference_only or args.reference_seed:
         return
     config = _config(args)
     scorer, _, _ = _trained_scorer(args, config)
@@ -637,6 +664,9 @@ def main(argv=None) -> int:
                              "subset plus training-split images the supernet never saw)")
     parser.add_argument("--tag", default=None,
                         help="fidelity: suffix of the result file's name (a repeated training)")
+    parser.add_argument("--reference-seed", type=int, default=0,
+                        help="fidelity: repeat the standalone references with this training "
+                             "seed (its own file) and compare them with seed 0's")
     parser.add_argument("--reference-only", action="store_true",
                         help="fidelity: only the proxy and long trainings")
     parser.add_argument("--trials", type=int, default=500, help="searchers: candidates per run")
