@@ -99,8 +99,8 @@ ENGINES = {"tensorflow": "nasplay.oneshot_tf", "torch": "nasplay.oneshot_torch"}
 
 def engine():
     """The one-shot engine module of the active Keras backend (``MaskedSGD``, ``compile_steps``,
-    ``compile_scoring``, ``Snapshot``, ``FIRST_STEP_NOTE``); a one-line UserError on a backend without one (JAX,
-    not built yet: its ``jit`` would trace every branch, as TensorFlow does)."""
+    ``compile_scoring``, ``Snapshot``, ``FIRST_STEP_NOTE``); a one-line UserError on a backend
+    without one (JAX, not built yet: its ``jit`` would trace every branch, as TensorFlow does)."""
     import importlib
 
     import keras
