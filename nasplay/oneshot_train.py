@@ -197,9 +197,10 @@ class _Steps:
         self.sets, self.config, self.verbose = sets, config, verbose
         self.plan = BatchPlan(len(sets.x_train), config.batch_size, seed=config.seed)
         self.reward_batch = min(config.batch_size, len(sets.x_val))
-        self.train_step, self.reward_step = engine().compile_steps(
+        steps = engine()
+        self.train_step, self.reward_step = steps.compile_steps(
             supernet, optimizer, config.batch_size, self.reward_batch)
-        self.first_step_note = engine().FIRST_STEP_NOTE  # printed before the first step only
+        self.first_step_note = steps.FIRST_STEP_NOTE  # printed before the first step only
 
     def epoch(self, epoch: int) -> tuple[float, float]:
         """Train one epoch; return its mean loss and training accuracy."""
@@ -215,8 +216,8 @@ class _Steps:
         self.sampler.begin_epoch(epoch)
         if self.verbose:
             print(f"supernet epoch {epoch + 1}/{config.epochs}", flush=True)
-        if self.verbose and self.first_step_note:
-            print(self.first_step_note, flush=True)
+            if self.first_step_note:
+                print(self.first_step_note, flush=True)
         self.first_step_note = None
         bar = keras.utils.Progbar(steps, verbose=self.verbose)
         losses, accuracies = [], []
