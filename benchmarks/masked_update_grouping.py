@@ -3,17 +3,23 @@
 The supernet's training step (nasplay.oneshot_tf.MaskedSGD) updates each op's variables behind
 one ``tf.cond`` per op instance (~400 for ``amoebanet`` at N=1), which cost ~37 ms of a ~272 ms
 step (BENCHMARKS.md, "A supernet step"). This micro-benchmark updates the same kind of variables
-(50 branches x 8 ops x 6 variables, the shapes of a separable convolution at F=8) three ways,
+(50 branches x 8 ops x 6 variables, the shapes of a separable convolution at F=8) five ways,
 one op per branch chosen at random, and prints the median time of a call:
 
 - ``conds``: one ``tf.cond`` per op (what MaskedSGD does);
 - ``cases``: one ``tf.switch_case`` per branch over its 8 ops, plus a do-nothing branch;
+- ``functional_conds``, ``functional_cases``: the same two kept as functional If/Case ops
+  (not lowered to Switch/Merge), so an untaken branch's function is not run at all;
 - ``update_all``: every variable updated, no conditionals (the floor: what the conditionals skip
   is not free either).
+
+The 2,400 gradients are the traced function's arguments, which alone cost ~25 ms a call here:
+compare the ways by their differences. The real step, both ways: benchmarks/supernet_update_ab.py.
 
     python benchmarks/masked_update_grouping.py
 """
 
+import contextlib
 import os
 import time
 
@@ -65,6 +71,28 @@ def main() -> None:
             tf.switch_case(choice[b], fns[b] + [lambda: tf.constant(0)])
         return tf.constant(0)
 
+    @contextlib.contextmanager
+    def functional():
+        """Conditionals built here stay functional If/Case ops: only the taken branch's
+        function runs (TensorFlow lowers them to Switch/Merge by default)."""
+        from tensorflow.python.ops import control_flow_util_v2
+
+        control_flow_util_v2._DISABLE_LOWER_USING_SWITCH_MERGE = True
+        try:
+            yield
+        finally:
+            control_flow_util_v2._DISABLE_LOWER_USING_SWITCH_MERGE = False
+
+    @tf.function
+    def functional_conds(grads, choice):
+        with functional():
+            return conds.python_function(grads, choice)
+
+    @tf.function
+    def functional_cases(grads, choice):
+        with functional():
+            return cases.python_function(grads, choice)
+
     @tf.function
     def update_all(grads, choice):
         for b, j, gs in per_op(grads):
@@ -73,7 +101,7 @@ def main() -> None:
 
     grads = [tf.random.normal(s) for _ in range(BRANCHES * OPS) for s in SHAPES]
     choice = tf.constant(np.random.default_rng(0).integers(0, OPS, BRANCHES), tf.int32)
-    ways = [conds, cases, update_all]
+    ways = [conds, cases, functional_conds, functional_cases, update_all]
     for way in ways:
         way(grads, choice)  # trace
     times = {way.__name__: [] for way in ways}
