@@ -23,23 +23,24 @@ sys.path.insert(0, str(REPO))
 SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=40)
+def parse(argv, doc: str, pairs: int):
+    """The arguments both A/B scripts take (the other: supernet_update_ab.py)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=pairs)
     parser.add_argument("--space", default="amoebanet")
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "oneshot_step.jsonl")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    import keras
+
+def setup(args):
+    """(config, x, y, space, classes): the search's sizes, one training batch, the space, the
+    data's class count."""
     import numpy as np
 
-    from cells.supernet import SuperNet
     from nasplay import devices, proxy
     from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_tf import MaskedSGD
-    from nasplay.oneshot_tf import compile_steps as _compile
     from nasplay.pipeline import normalize
     from search_space import get_space
 
@@ -48,34 +49,63 @@ def main(argv=None) -> int:
     sets = proxy.subsets(proxy.ProxyConfig(data=args.data, train_size=2000, val_size=200))
     x = normalize(sets.x_train[:config.batch_size])
     y = sets.y_train[:config.batch_size].astype(np.int32)
-    space = get_space(args.space)
-    steps, facts = {}, {}
-    for affine in (False, True):
-        keras.utils.set_random_seed(0)
-        net = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
-                       cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:],
-                       affine_ops=affine)
-        optimizer = MaskedSGD(net.trainable_variables, config.momentum, config.weight_decay)
-        step, _ = _compile(net, optimizer, config.batch_size, config.batch_size)
-        start = time.perf_counter()
-        step(x, y, net.encode(space.sample(np.random.default_rng(0))))
-        facts[affine] = {"variables": len(net.trainable_variables),
-                         "first_step_s": time.perf_counter() - start}
-        steps[affine] = (net, step)
-        print(f"affine_ops={affine}: {facts[affine]['variables']} trainable variables, first "
-              f"step {facts[affine]['first_step_s']:.0f} s", flush=True)
+    return config, x, y, get_space(args.space), len(sets.classes)
+
+
+def traced_step(space, classes, config, x, y, sgd=None, **supernet_options):
+    """(supernet, its traced training step, first-step seconds) for one variant."""
+    import keras
+    import numpy as np
+
+    from cells.supernet import SuperNet
+    from nasplay.oneshot_tf import MaskedSGD, compile_steps
+
+    keras.utils.set_random_seed(0)
+    net = SuperNet(space, num_classes=classes, filters=config.filters,
+                   cells_per_stage=config.cells_per_stage, input_shape=x.shape[1:],
+                   **supernet_options)
+    optimizer = (sgd or MaskedSGD)(net.trainable_variables, config.momentum,
+                                   config.weight_decay)
+    step, _ = compile_steps(net, optimizer, config.batch_size, config.batch_size)
+    start = time.perf_counter()
+    step(x, y, net.encode(space.sample(np.random.default_rng(0))))
+    return net, step, time.perf_counter() - start
+
+
+def paired_times(steps: dict, space, x, y, pairs: int) -> dict:
+    """Seconds of each variant's step on the same random paths, stepped alternately (the order
+    flipped every round), each path once untimed first."""
+    import numpy as np
+
     rng = np.random.default_rng(5)
-    times = {False: [], True: []}
-    for r in range(args.pairs):
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for r in range(pairs):
         genotype = space.sample(rng)
-        for affine in ((True, False) if r % 2 == 0 else (False, True)):
-            net, step = steps[affine]
+        for name in (names if r % 2 == 0 else names[::-1]):
+            net, step = steps[name]
             arch = net.encode(genotype)
             step(x, y, arch)  # the path once untimed
             start = time.perf_counter()
             step(x, y, arch)
-            times[affine].append(time.perf_counter() - start)
-    free, affine = np.asarray(times[False]), np.asarray(times[True])
+            times[name].append(time.perf_counter() - start)
+    return {name: np.asarray(t) for name, t in times.items()}
+
+
+def main(argv=None) -> int:
+    args = parse(argv, __doc__, pairs=40)
+    import numpy as np
+
+    config, x, y, space, classes = setup(args)
+    steps, facts = {}, {}
+    for affine in (False, True):
+        net, step, first = traced_step(space, classes, config, x, y, affine_ops=affine)
+        facts[affine] = {"variables": len(net.trainable_variables), "first_step_s": first}
+        steps[affine] = (net, step)
+        print(f"affine_ops={affine}: {facts[affine]['variables']} trainable variables, first "
+              f"step {facts[affine]['first_step_s']:.0f} s", flush=True)
+    times = paired_times({True: steps[True], False: steps[False]}, space, x, y, args.pairs)
+    free, affine = times[False], times[True]
     row = {"summary": "affine_ab", "space": args.space, "pairs": args.pairs,
            "affine_free": {**facts[False], "median_step_ms": 1e3 * float(np.median(free))},
            "affine": {**facts[True], "median_step_ms": 1e3 * float(np.median(affine))},
