@@ -424,6 +424,8 @@ def fidelity(args) -> None:
     scores = {
         "oneshot": [m["oneshot_accuracy"] for m in oneshot],
         "oneshot_neg_loss": [-m["oneshot_loss"] for m in oneshot],  # lower loss ranks higher
+        **({"oneshot_neg_finetune_loss": [-m["oneshot_finetune_loss"] for m in oneshot]}
+           if config.finetune_steps else {}),  # the fine-tuning's training-speed estimate
         "naswot": [zero_cost.evaluate(genotypes[i])["naswot"] for i in cells],
         "params": [float(reference[i]["params"]) for i in cells],
         "proxy": [reference[i]["proxy"] for i in cells],

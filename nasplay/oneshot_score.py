@@ -43,7 +43,8 @@ class OneShotScorer:
 
     Loads ``config``'s data subsets once. Metrics: ``oneshot_accuracy`` (validation accuracy of
     the path; the search's metric), ``oneshot_loss`` (its mean cross-entropy there), ``params``
-    (of the standalone network), ``score_seconds``, ``val_size``.
+    (of the standalone network), ``score_seconds``, ``val_size``; with fine-tuning also
+    ``oneshot_finetune_loss`` (the fine-tuning steps' mean training loss).
     """
 
     def __init__(self, supernet, config):
@@ -77,36 +78,43 @@ class OneShotScorer:
 
     def evaluate(self, genotype) -> tuple[float, float]:
         """(accuracy, mean cross-entropy) of ``genotype``'s path on the validation subset."""
+        return self._evaluate(genotype)[:2]
+
+    def _evaluate(self, genotype) -> tuple[float, float, float | None]:
+        """evaluate's pair and the fine-tuning's mean training loss (None without it)."""
         arch = self.supernet.encode(genotype)
-        with self.finetuned(arch):
+        with self.finetuned(arch) as training_loss:
             for k, images in enumerate(self.calibration):
                 self._recalibrate(images, arch, np.float32(k / (k + 1)))
             probs = np.concatenate([np.asarray(self._predict(self.x_val[i:i + SCORE_BATCH], arch))
                                     for i in range(0, len(self.y_val), SCORE_BATCH)])
         truth = probs[np.arange(len(self.y_val)), self.y_val]
         accuracy = float(np.mean(np.argmax(probs, axis=-1) == self.y_val))
-        return accuracy, float(-np.mean(np.log(np.maximum(truth, 1e-7))))
+        return accuracy, float(-np.mean(np.log(np.maximum(truth, 1e-7)))), training_loss
 
     @contextmanager
     def finetuned(self, arch):
         """Inside: the path ``arch`` fine-tuned (``finetune_steps``); on leaving, every weight
-        and momentum buffer is back to what the supernet inherited, even after an error."""
+        and momentum buffer is back to what the supernet inherited, even after an error.
+        Yields the fine-tuning steps' mean training loss (None without fine-tuning)."""
         if self._finetune is None:
-            yield
+            yield None
             return
         try:
-            self._finetune.run(arch)
-            yield
+            yield self._finetune.run(arch)
         finally:
             self._finetune.restore()
 
     def score(self, genotype) -> dict:
         start = time.perf_counter()
-        accuracy, loss = self.evaluate(genotype)
-        return {"oneshot_accuracy": accuracy, "oneshot_loss": loss,
-                "params": self.supernet.path_params(genotype),
-                "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val),
-                "rss_mb": _rss_mb()}
+        accuracy, loss, training_loss = self._evaluate(genotype)
+        metrics = {"oneshot_accuracy": accuracy, "oneshot_loss": loss,
+                   "params": self.supernet.path_params(genotype),
+                   "score_seconds": time.perf_counter() - start, "val_size": len(self.y_val),
+                   "rss_mb": _rss_mb()}
+        if training_loss is not None:
+            metrics["oneshot_finetune_loss"] = training_loss
+        return metrics
 
 
 class _Finetune:
@@ -127,11 +135,14 @@ class _Finetune:
         self.batches = [(sets.x_train[idx], sets.y_train[idx].astype(np.int32)) for idx in pick]
         self.restore = steps.Snapshot(self.optimizer).restore
 
-    def run(self, arch) -> None:
+    def run(self, arch) -> float:
+        """Train the path; its mean training loss over the steps (the area under its learning
+        curve, Ru et al. 2021's training-speed estimate, from the inherited weights)."""
         from nasplay.pipeline import normalize
 
-        for images, labels in self.batches:
-            self.train_step(normalize(images), labels, arch)
+        losses = [float(self.train_step(normalize(images), labels, arch)[0])
+                  for images, labels in self.batches]
+        return float(np.mean(losses))
 
 
 def _rss_mb() -> float | None:

@@ -248,6 +248,7 @@ def test_scores_do_not_depend_on_what_was_scored_before(trained):
     assert supernet.call_count == traces  # the recalibration and predict graphs serve them all
     assert again["oneshot_accuracy"] == first["oneshot_accuracy"]
     assert 0.0 <= first["oneshot_accuracy"] <= 1.0 and first["val_size"] == config.val_size
+    assert "oneshot_finetune_loss" not in first  # recorded only when the path is fine-tuned
     assert first["rss_mb"] > 100     # the process's resident memory, recorded with each score
     assert [m["params"] for m in others] == [supernet.extract(g).count_params()
                                             for g in genotypes[1:]]
@@ -282,7 +283,11 @@ def test_finetuned_scores_are_repeatable_and_traced_once(trained):
     traces = supernet.call_count
     for g in genotypes[1:]:
         scorer.score(g)
-    assert scorer.score(genotypes[0])["oneshot_accuracy"] == first["oneshot_accuracy"]
+    again = scorer.score(genotypes[0])
+    assert again["oneshot_accuracy"] == first["oneshot_accuracy"]
+    # the fine-tuning's mean training loss (a training-speed estimate) repeats too
+    assert 0.0 < first["oneshot_finetune_loss"] < 10.0
+    assert again["oneshot_finetune_loss"] == first["oneshot_finetune_loss"]
     assert supernet.call_count == traces  # the training step is traced once, like the scoring
 
 
