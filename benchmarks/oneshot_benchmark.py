@@ -93,11 +93,19 @@ class _Standalone:
         return [(None, [(v, None) for v in self.trainable_variables])]
 
 
-def _standalone_step(model, batch_size):
+class _EngineNormsStandalone(_Standalone):
+    """The same, its layers shown to the engine, which on TensorFlow fuses their batch norms as
+    it does the supernet's (``--standalone-keras-norms`` leaves them to Keras instead)."""
+
+    def _flatten_layers(self):
+        return self.model._flatten_layers()
+
+
+def _standalone_step(model, batch_size, keras_norms=False):
     """The standalone network's step with the supernet's arithmetic (same loss, same SGD)."""
     from nasplay.oneshot_train import engine
 
-    net = _Standalone(model)
+    net = (_Standalone if keras_norms else _EngineNormsStandalone)(model)
     optimizer = engine().MaskedSGD(net.trainable_variables, 0.9, 3e-4)
     train_step, _ = engine().compile_steps(net, optimizer, batch_size)
     arch = np.zeros(1, np.int32)
@@ -168,7 +176,8 @@ def step(args) -> None:
     rows = []
     for i, genotype in enumerate(genotypes):
         arch = supernet.encode(genotype)
-        standalone = _standalone_step(supernet.extract(genotype), config.batch_size)
+        standalone = _standalone_step(supernet.extract(genotype), config.batch_size,
+                                      keras_norms=args.standalone_keras_norms)
         standalone(x, y)  # trace
         train_step(x, y, arch)
         own, own_cpu, sup, sup_cpu = _paired_costs(lambda: standalone(x, y),
@@ -184,11 +193,13 @@ def step(args) -> None:
                "loadavg": _loadavg()}
         if args.functional_conditionals:
             row["conditionals"] = "functional"
+        row["standalone_norms"] = "keras" if args.standalone_keras_norms else "engine"
         _emit(out, row)
         rows.append(row)
     summary = {"summary": "step", "space": args.space, "backend": keras.backend.backend(),
                "config": config.to_dict(),
                "conditionals": "functional" if args.functional_conditionals else "lowered",
+               "standalone_norms": "keras" if args.standalone_keras_norms else "engine",
                "first_step_wall": first_wall, "first_step_cpu": first_cpu,
                "median_ratio_wall": float(np.median([r["ratio_wall"] for r in rows])),
                "median_paired_ratio_wall": float(np.median([r["paired_ratio_wall"]
@@ -647,6 +658,9 @@ def main(argv=None) -> int:
                        ("finetune-learning-rate", float), ("learning-rate", float)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help="OneShotConfig field (default: its default)")
+    parser.add_argument("--standalone-keras-norms", action="store_true",
+                        help="step, TensorFlow: step the standalone network with Keras's own "
+                             "batch norms, not the fused ones the engine gives both networks")
     parser.add_argument("--functional-conditionals", action="store_true",
                         help="step, TensorFlow: conditionals as functional If/Case ops, not "
                              "lowered to Switch/Merge (an experiment)")

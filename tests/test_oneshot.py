@@ -237,6 +237,62 @@ def test_masked_sgd_is_keras_sgd_on_used_variables_and_rows_only():
     assert not np.array_equal(np.asarray(used), start[0])
 
 
+def test_a_fused_batch_norm_computes_what_keras_batch_norm_does():
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(3.0 * rng.normal(size=(6, 5, 5, 4)) + 1.0, tf.float32)
+    norms = []
+    for _ in range(2):
+        norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+        norm.build(x.shape)
+        norm.gamma.assign(rng.normal(size=4).astype("float32"))
+        norm.beta.assign(np.arange(4, dtype="float32"))
+        norms.append(norm)
+    keras_norm, fused_norm = norms
+    fused_norm.gamma.assign(keras_norm.gamma)
+    fused_norm.beta.assign(keras_norm.beta)
+    model = keras.Sequential([keras.Input((5, 5, 4)), fused_norm])
+    assert oneshot_tf.fuse_batch_norms(model) == 1
+    assert oneshot_tf.fuse_batch_norms(model) == 0  # once is enough
+    results = []
+    for norm in norms:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = norm(x, training=True)
+            loss = tf.reduce_sum(y * tf.range(4, dtype=tf.float32))
+        grads = tape.gradient(loss, [x, norm.gamma, norm.beta])
+        norm.momentum = tf.constant(0.0)  # the recalibration's first batch: a tensor momentum
+        norm(x * 2.0, training=True)
+        norm.momentum = 0.9
+        results.append([y, *grads, norm.moving_mean, norm.moving_variance,
+                        norm(x, training=False)])
+    for keras_value, fused_value in zip(*results):
+        np.testing.assert_allclose(np.asarray(fused_value), np.asarray(keras_value),
+                                   rtol=1e-4, atol=1e-4)
+    # the moving variance is the batch's biased one, as Keras keeps it
+    np.testing.assert_allclose(np.asarray(fused_norm.moving_variance),
+                               np.var(2.0 * np.asarray(x), axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_the_traced_training_step_runs_fused_batch_norms():
+    import keras
+    import tensorflow as tf
+
+    from cells.supernet import SuperNet
+
+    keras.utils.set_random_seed(0)
+    supernet = SuperNet(TINY, num_classes=4, filters=4, cells_per_stage=0, input_shape=(8, 8, 3))
+    optimizer = oneshot_tf.MaskedSGD(supernet.trainable_variables, 0.9, 3e-4)
+    train_step, _ = oneshot_tf.compile_steps(supernet, optimizer, batch_size=8)
+    graph = train_step.get_concrete_function().graph.as_graph_def()
+    types = [n.op for n in graph.node] + [n.op for f in graph.library.function
+                                          for n in f.node_def]
+    assert types.count("FusedBatchNormV3") > 10 and "FusedBatchNormGradV3" in types
+    assert types.count("SquaredDifference") == 1  # Keras's own moments: the 2-D head norm only
+
+
 def test_scores_do_not_depend_on_what_was_scored_before(trained):
     config, _, supernet = trained
     scorer = OneShotScorer(supernet, config)
