@@ -31,11 +31,11 @@ def fuse_batch_norms(model) -> int:
     executor visits on every step (the untaken branches with dead tensors). One
     FusedBatchNormV3 op and its gradient stand for each: measured, the graph 139,278 -> 116,285
     nodes, a supernet step 0.86-0.88x and its trace 0.75-0.78x (BENCHMARKS.md, "A supernet
-    step"). The arithmetic is
-    Keras's: the batch's mean and biased variance normalize it, the moving statistics follow
-    ``layer.momentum`` (the fused op reports the unbiased variance: rescaled), and inference,
-    a mask or a non-image input take Keras's own call. TensorFlow-only, so it lives here and
-    the model code stays on ``keras.ops``.
+    step"). The arithmetic is Keras's: the batch's mean and biased variance normalize it, the
+    moving statistics follow ``layer.momentum`` (the fused op reports the unbiased variance:
+    rescaled), and inference, a mask or a non-image input take Keras's own call; renormalized
+    and synchronized norms are left to Keras. TensorFlow-only, so it lives here and the model
+    code stays on ``keras.ops``.
     """
     import keras
 
@@ -44,6 +44,7 @@ def fuse_batch_norms(model) -> int:
     fused = 0
     for norm in norms:
         if getattr(norm, "_nasplay_fused", False) or norm.axis not in (-1, 3) or norm.renorm \
+                or getattr(norm, "synchronized", False) \
                 or norm.epsilon < 1.001e-5:  # the fused kernel's smallest epsilon
             continue
         norm.call = _fused_call.__get__(norm)
@@ -156,7 +157,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
         return tf.TensorSpec((n,), tf.int32)
 
     arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
-    if hasattr(supernet, "_flatten_layers"):
+    if hasattr(supernet, "_flatten_layers"):  # a benchmark's wrapper may hold no Keras layers
         fuse_batch_norms(supernet)
 
     def accuracy(y, probs):
