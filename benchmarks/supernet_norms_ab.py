@@ -1,12 +1,13 @@
 """The supernet's training step with Keras's batch norms against TensorFlow's fused kernel
-(``nasplay.oneshot_tf.fuse_batch_norms``, what the engine now does), paired: both traced in one
-process, then stepped alternately on the same random paths (the order flipped every round).
+(``nasplay._keras_internals.fused_batch_norm``, what the engine now does), paired: both traced
+in one process, then stepped alternately on the same random paths (the order flipped every
+round).
 
     python benchmarks/supernet_norms_ab.py --pairs 20
 
 Prints each variant's first-step (trace) seconds, the nodes of its traced graph, median step
-and the median of the per-path ratios, and checks that both give the same outputs from the same weights; appends a JSON line
-to benchmarks/results/oneshot_step.jsonl.
+and the median of the per-path ratios, and checks that both give the same outputs from the same
+weights; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ interface on PyTorch; ``nasplay.oneshot_train.engine`` picks one for the active 
 
 from __future__ import annotations
 
+from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
 from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every
@@ -20,57 +21,6 @@ from nasplay.errors import UserError
 # with fused batch norms (2.7-3.9 before).
 FIRST_STEP_NOTE = ("tracing the training step: one graph of every branch, once per process "
                    "(minutes on a CPU; --backend torch has no trace)")
-
-
-def fuse_batch_norms(model) -> int:
-    """Make ``model``'s batch norms run TensorFlow's fused kernel in training mode; returns how
-    many it changed (already fused ones are left alone).
-
-    Keras 3's batch norm is a dozen separate ops forward and more backward, and in the
-    supernet's one graph every branch carries all of them (~1,100 norms), which TensorFlow's
-    executor visits on every step (the untaken branches with dead tensors). One
-    FusedBatchNormV3 op and its gradient stand for each: measured, the graph 139,278 -> 116,285
-    nodes, a supernet step 0.86-0.88x and its trace 0.75-0.78x (BENCHMARKS.md, "A supernet
-    step"). The arithmetic is Keras's: the batch's mean and biased variance normalize it, the
-    moving statistics follow ``layer.momentum`` (the fused op reports the unbiased variance:
-    rescaled), and inference, a mask or a non-image input take Keras's own call; renormalized
-    and synchronized norms are left to Keras. TensorFlow-only, so it lives here and the model
-    code stays on ``keras.ops``.
-    """
-    import keras
-
-    norms = [layer for layer in model._flatten_layers()
-             if isinstance(layer, keras.layers.BatchNormalization)]
-    fused = 0
-    for norm in norms:
-        if getattr(norm, "_nasplay_fused", False) or norm.axis not in (-1, 3) or norm.renorm \
-                or getattr(norm, "synchronized", False) \
-                or norm.epsilon < 1.001e-5:  # the fused kernel's smallest epsilon
-            continue
-        norm.call = _fused_call.__get__(norm)
-        norm._nasplay_fused = True
-        fused += 1
-    return fused
-
-
-def _fused_call(norm, inputs, training=None, mask=None):
-    import keras
-    import tensorflow as tf
-
-    if training is not True or not norm.trainable or mask is not None or len(inputs.shape) != 4:
-        return keras.layers.BatchNormalization.call(norm, inputs, training=training, mask=mask)
-    x = tf.cast(inputs, tf.float32)
-    channels = x.shape[-1]
-    scale = tf.cast(norm.gamma, tf.float32) if norm.scale else tf.ones((channels,))
-    offset = tf.cast(norm.beta, tf.float32) if norm.center else tf.zeros((channels,))
-    y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=norm.epsilon,
-                                                         is_training=True)
-    count = tf.cast(tf.size(x) // channels, tf.float32)
-    variance = unbiased * ((count - 1.0) / count)
-    momentum = tf.cast(norm.momentum, tf.float32)
-    norm.moving_mean.assign(norm.moving_mean * momentum + mean * (1.0 - momentum))
-    norm.moving_variance.assign(norm.moving_variance * momentum + variance * (1.0 - momentum))
-    return tf.cast(y, inputs.dtype)
 
 
 class MaskedSGD:

@@ -241,6 +241,8 @@ def test_a_fused_batch_norm_computes_what_keras_batch_norm_does():
     import keras
     import tensorflow as tf
 
+    from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+
     rng = np.random.default_rng(0)
     x = tf.constant(3.0 * rng.normal(size=(6, 5, 5, 4)) + 1.0, tf.float32)
     norms = []
@@ -254,8 +256,8 @@ def test_a_fused_batch_norm_computes_what_keras_batch_norm_does():
     fused_norm.gamma.assign(keras_norm.gamma)
     fused_norm.beta.assign(keras_norm.beta)
     model = keras.Sequential([keras.Input((5, 5, 4)), fused_norm])
-    assert oneshot_tf.fuse_batch_norms(model) == 1
-    assert oneshot_tf.fuse_batch_norms(model) == 0  # once is enough
+    assert fuse_batch_norms(model) == 1
+    assert fuse_batch_norms(model) == 0  # once is enough
     results = []
     for norm in norms:
         with tf.GradientTape() as tape:
