@@ -118,9 +118,19 @@ def read_run(run_dir: Path) -> dict:
         proxy["subset_seed"] = proxy["seed"]
     known = {f.name for f in dataclasses.fields(ProxyConfig)} - set(PER_TRIAL_FIELDS)
     options = config.get("scorer_options") or {}
-    if _trains_with_proxy_config(config) and isinstance(options, dict):
+    if _trains_with_proxy_config(config) and isinstance(options, dict) and options:
+        options = {**_added_since(config), **options}  # a setting the run predates: as it ran
         proxy.update({k: v for k, v in options.items() if k in known})
     return proxy
+
+
+def _added_since(run_config: dict) -> dict:
+    """The values the run's scorer had for settings added since (``Scorer.added_since``)."""
+    from nasplay.config import SearchConfig
+    from nasplay.scorers import SCORERS
+
+    scorer = SCORERS.get(run_config.get("scorer", SearchConfig.scorer))
+    return dict(scorer.added_since) if scorer else {}
 
 
 def _trains_with_proxy_config(run_config: dict) -> bool:

@@ -67,6 +67,19 @@ def test_same_seed_gives_same_weights_and_metrics(folder, tiny_run):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_tensorflow_trains_with_fused_norms_unless_told_not_to(folder, tiny_run):
+    """``fused_norms`` (the default) runs the cells' batch norms as TensorFlow's fused kernel,
+    Keras's arithmetic: off, Keras's own ops train the same network to nearly the same weights."""
+    config, fused_model, _ = tiny_run
+    norms = [layer for layer in fused_model._flatten_layers()
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(getattr(n, "_nasplay_fused", False) for n in norms)
+    model, _ = proxy.train(GENOTYPE, config.replace(fused_norms=False))
+    assert not any(getattr(layer, "_nasplay_fused", False) for layer in model._flatten_layers())
+    for a, b in zip(fused_model.get_weights(), model.get_weights()):  # one epoch of 4 steps
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
 def test_another_seed_gives_other_initial_weights(folder, tiny_run):
     config, first_model, _ = tiny_run
     model, _ = proxy.train(GENOTYPE, config.replace(seed=1))

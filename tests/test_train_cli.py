@@ -164,6 +164,20 @@ def test_like_takes_every_setting_from_the_run_and_flags_override(folder, tmp_pa
     assert planned.genotype == PUBLISHED["darts-v2"] and planned.config == proxy
 
 
+def test_like_a_run_from_before_fused_norms_trains_with_kerass_norms(folder, tmp_path):
+    """A search saved before ``fused_norms`` trained with Keras's batch norms: ``--like`` keeps
+    them, so the cell gets the run's score exactly; a run saved since keeps its own value."""
+    run, proxy = _fake_run(tmp_path, folder, PUBLISHED["enas"], **RUN_SETTINGS)
+    config = json.loads((run / "config.json").read_text())
+    assert config["scorer_options"].pop("fused_norms") is True
+    (run / "config.json").write_text(json.dumps(config))
+    planned = _plan(["--like", str(run), "--out", str(tmp_path / "out")])
+    assert planned.config == proxy.replace(fused_norms=False)
+    (tmp_path / "new").mkdir()
+    fresh, _ = _fake_run(tmp_path / "new", folder, PUBLISHED["enas"], **RUN_SETTINGS)
+    assert _plan(["--like", str(fresh), "--out", "x"]).config.fused_norms is True
+
+
 def test_without_a_run_train_keeps_its_own_defaults(tmp_path):
     planned = _plan(["--genotype", "darts-v2", "--out", str(tmp_path / "out")])
     assert (planned.config.epochs, planned.config.filters, planned.config.cells_per_stage,

@@ -68,4 +68,5 @@ SCORER = Scorer(
     flags={"data": "data", "subset": "train_size", "epochs": "epochs", "filters": "filters",
            "cells_per_stage": "cells_per_stage"},
     seed_fields=("seed", "subset_seed"), per_trial=("cpus", "gpus", "mixed_precision"),
-    trains=True, preflight=_preflight)
+    trains=True, preflight=_preflight,
+    added_since={"fused_norms": False})

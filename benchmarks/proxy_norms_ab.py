@@ -1,0 +1,69 @@
+"""The standalone proxy on TensorFlow with Keras's batch norms against TensorFlow's fused kernel
+(``ProxyConfig.fused_norms``, on by default: ``nasplay._keras_internals.fused_batch_norm``), paired:
+each cell trained both ways, one after the other (the order flipped from cell to cell), so a
+drift of the machine's speed falls on both alike.
+
+    python benchmarks/proxy_norms_ab.py --cells 3
+
+Prints, per cell and way, the whole training's seconds, the first step (the trace), a steady
+epoch and the validation accuracy, and the medians of the per-cell ratios; appends JSON lines to
+benchmarks/results/proxy_norms_ab.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=3)
+    parser.add_argument("--space", default="nasnet")
+    parser.add_argument("--seed", type=int, default=0, help="of the random cells")
+    parser.add_argument("--data", default=SHARED_CIFAR)
+    parser.add_argument("--out", type=Path,
+                        default=REPO / "benchmarks" / "results" / "proxy_norms_ab.jsonl")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from nasplay import proxy
+    from search_space import get_space
+
+    rng = np.random.default_rng(args.seed)
+    genotypes = [get_space(args.space).sample(rng) for _ in range(args.cells)]
+    config = proxy.ProxyConfig(data=args.data)
+    rows = []
+    for i, genotype in enumerate(genotypes):
+        ways = ("keras", "fused") if i % 2 == 0 else ("fused", "keras")
+        row = {"cell": genotype.hash()[:12], "space": args.space}
+        for way in ways:
+            metrics = proxy.evaluate(genotype, config.replace(fused_norms=way == "fused"))
+            row[way] = {k: metrics[k] for k in ("train_seconds", "first_step_seconds",
+                                                "steady_epoch_seconds", "val_accuracy")}
+        row["loadavg"] = os.getloadavg()[0]
+        with open(args.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        print(f"{row['cell']}: " + ", ".join(
+            f"{way} {row[way]['train_seconds']:.1f} s (first step "
+            f"{row[way]['first_step_seconds']:.1f} s, steady epoch "
+            f"{row[way]['steady_epoch_seconds']:.1f} s, accuracy {row[way]['val_accuracy']:.3f})"
+            for way in ("keras", "fused")), flush=True)
+    for key in ("train_seconds", "first_step_seconds", "steady_epoch_seconds"):
+        ratio = np.median([r["fused"][key] / r["keras"][key] for r in rows])
+        print(f"median fused / keras, {key}: {ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
