@@ -75,7 +75,7 @@ class ProxyConfig:
     steps_per_execution: int = 1     # steps per graph call; >1 traces a while loop (costlier here);
     #                                  lowered to a divisor of the steps per epoch
     fused_norms: bool = True         # TensorFlow: batch norms as its fused kernel, Keras's
-    #                                  arithmetic, ~0.77x the training time; runs from before: off
+    #                                  arithmetic, an epoch ~0.8x as long; runs from before: off
     # network
     filters: int = 8                 # width of the first stage (doubled at each reduction)
     cells_per_stage: int = 1         # normal cells between reductions (N in NASNet's "N x F")
