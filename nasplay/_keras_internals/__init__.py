@@ -7,8 +7,9 @@ pyproject.toml), and has a stock-Keras fallback for any other version:
 
 - :mod:`.fused_sgd`: SGD with one fused TensorFlow op per variable; else ``keras.optimizers.SGD``
   (same arithmetic, a slower first step).
-- :mod:`.fused_batch_norm`: TensorFlow's fused batch norm in training mode, for the one-shot
-  engine's supernet; else Keras's own norms (same arithmetic, a slower step and trace).
+- :mod:`.fused_batch_norm`: TensorFlow's fused batch norm in training mode, for the proxy (and
+  ``nasplay train``) and the one-shot engine's supernet; else Keras's own norms (same
+  arithmetic, a slower step and trace).
 - :mod:`.layer_calls`: the sublayers of a composite layer and a hook on their ``call``, used by
   the multiply-add counter; else the counter reports no figure (``None``).
 

@@ -1,6 +1,8 @@
 """TensorFlow's fused batch norm behind Keras's ``BatchNormalization``, in training mode: the
-one-shot engine's supernet on the TensorFlow backend (``nasplay.oneshot_tf``), for the Keras
-versions in :data:`nasplay._keras_internals.TESTED_KERAS`.
+proxy's networks (``ProxyConfig.fused_norms``) and the one-shot engine's supernet
+(``nasplay.oneshot_tf``) on the TensorFlow backend, for the Keras versions in
+:data:`nasplay._keras_internals.TESTED_KERAS`. A proxy network's epoch takes ~0.8x as long
+(BENCHMARKS.md, "Proxy evaluation").
 
 Why: Keras 3's batch norm is a dozen separate ops forward and more backward, and in the
 supernet's one traced graph every branch carries all of them (~1,100 norms), which TensorFlow's
