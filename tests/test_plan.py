@@ -253,6 +253,21 @@ def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran(tmp_path, shared
         dataclasses.replace(fresh, scorer_options=older)
 
 
+def test_a_proxy_run_from_before_fused_norms_resumes_with_kerass_norms(tmp_path, shared_cifar):
+    import dataclasses
+
+    config, _ = _config(["--searcher", "random", "--space", "nasnet", "--data",
+                         str(shared_cifar), "--subset", "256", "--trials", "3",
+                         "--run-dir", str(tmp_path / "r")])
+    fresh = make_plan(config).config
+    assert fresh.scorer_options["fused_norms"] is True
+    older = {k: v for k, v in fresh.scorer_options.items() if k != "fused_norms"}
+    RunDir(fresh.run_dir).create(dataclasses.replace(fresh, scorer_options=older))
+    again, given = _config(["--resume", "--run-dir", fresh.run_dir])
+    resumed = make_plan(again, resume=True, explicit=given).config
+    assert resumed.scorer_options == {**older, "fused_norms": False}
+
+
 def test_mixed_precision_without_gpu_trials_is_refused(tmp_path):
     config = SearchConfig(searcher="random", trials=2, scorer="zero-cost", mixed_precision=True,
                           run_dir=str(tmp_path / "r"))
