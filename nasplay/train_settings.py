@@ -124,23 +124,26 @@ def read_run(run_dir: Path) -> dict:
     return proxy
 
 
-def _added_since(run_config: dict) -> dict:
-    """The values the run's scorer had for settings added since (``Scorer.added_since``)."""
+def _run_scorer(run_config: dict):
+    """The registered scorer the run was scored by (None: a function scorer)."""
     from nasplay.config import SearchConfig
     from nasplay.scorers import SCORERS
 
-    scorer = SCORERS.get(run_config.get("scorer", SearchConfig.scorer))
+    return SCORERS.get(run_config.get("scorer", SearchConfig.scorer))
+
+
+def _added_since(run_config: dict) -> dict:
+    """The values the run's scorer had for settings added since (``Scorer.added_since``)."""
+    scorer = _run_scorer(run_config)
     return dict(scorer.added_since) if scorer else {}
 
 
 def _trains_with_proxy_config(run_config: dict) -> bool:
     """Whether the run's scorer's settings are a ProxyConfig (the registry says, by its
     defaults), so its ``scorer_options`` are training settings."""
-    from nasplay.config import SearchConfig
     from nasplay.proxy import ProxyConfig
-    from nasplay.scorers import SCORERS
 
-    scorer = SCORERS.get(run_config.get("scorer", SearchConfig.scorer))
+    scorer = _run_scorer(run_config)
     return bool(scorer and scorer.defaults and isinstance(scorer.defaults(False), ProxyConfig))
 
 
