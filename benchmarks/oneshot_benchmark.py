@@ -92,20 +92,25 @@ class _Standalone:
     def update_groups(self, arch):
         return [(None, [(v, None) for v in self.trainable_variables])]
 
+    def _flatten_layers(self):
+        """The network's layers: on TensorFlow the engine fuses their batch norms as it does
+        the supernet's."""
+        return self.model._flatten_layers()
 
-class _EngineNormsStandalone(_Standalone):
-    """The same, its layers shown to the engine, which on TensorFlow fuses their batch norms as
-    it does the supernet's (``--standalone-keras-norms`` leaves them to Keras instead)."""
+
+class _KerasNormsStandalone(_Standalone):
+    """The same, its layers hidden from the engine, so Keras runs its batch norms
+    (``--standalone-keras-norms``)."""
 
     def _flatten_layers(self):
-        return self.model._flatten_layers()
+        return []
 
 
 def _standalone_step(model, batch_size, keras_norms=False):
     """The standalone network's step with the supernet's arithmetic (same loss, same SGD)."""
     from nasplay.oneshot_train import engine
 
-    net = (_Standalone if keras_norms else _EngineNormsStandalone)(model)
+    net = (_KerasNormsStandalone if keras_norms else _Standalone)(model)
     optimizer = engine().MaskedSGD(net.trainable_variables, 0.9, 3e-4)
     train_step, _ = engine().compile_steps(net, optimizer, batch_size)
     arch = np.zeros(1, np.int32)

@@ -92,30 +92,40 @@ def paired_times(steps: dict, space, x, y, pairs: int) -> dict:
     return {name: np.asarray(t) for name, t in times.items()}
 
 
-def main(argv=None) -> int:
-    args = parse(argv, __doc__, pairs=40)
+def record(args, summary: str, facts: dict, times: dict, base: str, variant: str, labels: dict,
+           **extra) -> dict:
+    """Each variant's facts and median step, the median of the paired ratios ``variant / base``
+    and ``extra``, appended as a JSON line to ``args.out`` and printed; returns the row."""
     import numpy as np
 
-    config, x, y, space, classes = setup(args)
-    steps, facts = {}, {}
-    for affine in (False, True):
-        net, step, first = traced_step(space, classes, config, x, y, affine_ops=affine)
-        facts[affine] = {"variables": len(net.trainable_variables), "first_step_s": first}
-        steps[affine] = (net, step)
-        print(f"affine_ops={affine}: {facts[affine]['variables']} trainable variables, first "
-              f"step {facts[affine]['first_step_s']:.0f} s", flush=True)
-    times = paired_times({True: steps[True], False: steps[False]}, space, x, y, args.pairs)
-    free, affine = times[False], times[True]
-    row = {"summary": "affine_ab", "space": args.space, "pairs": args.pairs,
-           "affine_free": {**facts[False], "median_step_ms": 1e3 * float(np.median(free))},
-           "affine": {**facts[True], "median_step_ms": 1e3 * float(np.median(affine))},
-           "median_paired_ratio": float(np.median(free / affine)),
-           "loadavg": os.getloadavg()[0]}
+    row = {"summary": summary, "space": args.space, "pairs": args.pairs,
+           **{name: {**facts[name], "median_step_ms": 1e3 * float(np.median(times[name]))}
+              for name in (base, variant)},
+           "median_paired_ratio": float(np.median(times[variant] / times[base])),
+           **extra, "loadavg": os.getloadavg()[0]}
     with open(args.out, "a") as f:
         f.write(json.dumps(row) + "\n")
-    print(f"median step: affine-free {row['affine_free']['median_step_ms']:.0f} ms, affine "
-          f"{row['affine']['median_step_ms']:.0f} ms; median of paired ratios "
+    print(f"median step: {labels[base]} {row[base]['median_step_ms']:.0f} ms, {labels[variant]} "
+          f"{row[variant]['median_step_ms']:.0f} ms; median of paired ratios "
           f"{row['median_paired_ratio']:.3f} over {args.pairs} paths")
+    return row
+
+
+def main(argv=None) -> int:
+    args = parse(argv, __doc__, pairs=40)
+    config, x, y, space, classes = setup(args)
+    steps, facts = {}, {}
+    for name, affine in (("affine_free", False), ("affine", True)):
+        net, step, first = traced_step(space, classes, config, x, y, affine_ops=affine)
+        facts[name] = {"variables": len(net.trainable_variables), "first_step_s": first}
+        steps[name] = (net, step)
+        print(f"affine_ops={affine}: {facts[name]['variables']} trainable variables, first "
+              f"step {first:.0f} s", flush=True)
+    # the affine one first in even rounds, as before
+    times = paired_times({"affine": steps["affine"], "affine_free": steps["affine_free"]},
+                         space, x, y, args.pairs)
+    record(args, "affine_ab", facts, times, "affine", "affine_free",
+           {"affine": "affine", "affine_free": "affine-free"})
     return 0
 
 

@@ -12,11 +12,9 @@ weights; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
-from supernet_affine_ab import paired_times, parse, setup, traced_step
+from supernet_affine_ab import paired_times, parse, record, setup, traced_step
 
 
 def graph_nodes(step) -> int:
@@ -52,18 +50,9 @@ def main(argv=None) -> int:
                for net, _ in steps.values()]
     difference = float(np.max(np.abs(outputs[0] - outputs[1])))
     times = paired_times(steps, space, x, y, args.pairs)
-    keras_norms, fused = times["keras"], times["fused"]
-    row = {"summary": "norms_ab", "space": args.space, "pairs": args.pairs,
-           "keras": {**facts["keras"], "median_step_ms": 1e3 * float(np.median(keras_norms))},
-           "fused": {**facts["fused"], "median_step_ms": 1e3 * float(np.median(fused))},
-           "median_paired_ratio": float(np.median(fused / keras_norms)),
-           "max_output_difference": difference, "loadavg": os.getloadavg()[0]}
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(f"median step: Keras norms {row['keras']['median_step_ms']:.0f} ms, fused "
-          f"{row['fused']['median_step_ms']:.0f} ms; median of paired ratios "
-          f"{row['median_paired_ratio']:.3f} over {args.pairs} paths; outputs differ by at "
-          f"most {difference:.1e}")
+    record(args, "norms_ab", facts, times, "keras", "fused",
+           {"keras": "Keras norms", "fused": "fused"}, max_output_difference=difference)
+    print(f"outputs from the same weights differ by at most {difference:.1e}")
     return 0
 
 

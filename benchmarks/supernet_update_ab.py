@@ -14,11 +14,9 @@ ratios; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
-from supernet_affine_ab import paired_times, parse, setup, traced_step
+from supernet_affine_ab import paired_times, parse, record, setup, traced_step
 
 
 def _functional_update_sgd():
@@ -41,8 +39,6 @@ def _functional_update_sgd():
 
 def main(argv=None) -> int:
     args = parse(argv, __doc__, pairs=30)
-    import numpy as np
-
     from nasplay.oneshot_tf import MaskedSGD
 
     config, x, y, space, classes = setup(args)
@@ -53,18 +49,8 @@ def main(argv=None) -> int:
         steps[name] = (net, step)
         print(f"{name} update: first step {first:.0f} s", flush=True)
     times = paired_times(steps, space, x, y, args.pairs)
-    lowered, functional = times["lowered"], times["functional"]
-    row = {"summary": "update_ab", "space": args.space, "pairs": args.pairs,
-           "lowered": {**facts["lowered"], "median_step_ms": 1e3 * float(np.median(lowered))},
-           "functional": {**facts["functional"],
-                          "median_step_ms": 1e3 * float(np.median(functional))},
-           "median_paired_ratio": float(np.median(functional / lowered)),
-           "loadavg": os.getloadavg()[0]}
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(f"median step: lowered update {row['lowered']['median_step_ms']:.0f} ms, functional "
-          f"{row['functional']['median_step_ms']:.0f} ms; median of paired ratios "
-          f"{row['median_paired_ratio']:.3f} over {args.pairs} paths")
+    record(args, "update_ab", facts, times, "lowered", "functional",
+           {"lowered": "lowered update", "functional": "functional"})
     return 0
 
 

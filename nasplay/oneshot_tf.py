@@ -107,8 +107,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
         return tf.TensorSpec((n,), tf.int32)
 
     arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
-    if hasattr(supernet, "_flatten_layers"):  # a benchmark's wrapper may hold no Keras layers
-        fuse_batch_norms(supernet)
+    fuse_batch_norms(supernet)
 
     def accuracy(y, probs):
         return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y),
