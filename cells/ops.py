@@ -248,6 +248,10 @@ class FactorizedReduce(CompositeLayer):
     Two stride-2 1x1 convolutions, the second on the input shifted by one pixel, each give half of
     the output channels; together they see every pixel, where a single strided 1x1 conv would
     drop three quarters of them.
+
+    The shift is a zero pad and a ``keras.ops.slice``, not ``x[:, 1:, 1:, :]``: on TensorFlow's
+    CPU the indexing's gradient (``StridedSliceGrad``) took ~4x as long as the slice's (a pad);
+    the same values either way (BENCHMARKS.md, "A supernet step").
     """
 
     def __init__(self, filters: int, **kwargs):
@@ -264,8 +268,16 @@ class FactorizedReduce(CompositeLayer):
     def call(self, x, training=None):
         x = self.relu(x)
         a = self.conv_a(x)
-        b = self.conv_b(self.shift(x)[:, 1:, 1:, :])
+        b = self.conv_b(self._shifted(x))
         return self.bn(ops.concatenate([a, b], axis=-1), training=training)
+
+    def _shifted(self, x):
+        """``x`` moved up and left by one pixel, zeros entering at the bottom and right."""
+        batch, height, width, channels = x.shape
+        dynamic = ops.shape(x)
+        size = [dynamic[i] if d is None else d for i, d in enumerate((batch, height, width,
+                                                                      channels))]
+        return ops.slice(self.shift(x), (0, 1, 1, 0), size)
 
     def compute_output_shape(self, input_shape):
         # declared, so Keras need not trace call() a second time to learn it (faster builds)

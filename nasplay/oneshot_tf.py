@@ -7,13 +7,18 @@ the rows of the preprocessing kernels that read a previous cell's non-loose bloc
 weights change only on the steps that train it. Each step is a ``tf.function`` with the
 architecture as an input: one trace serves every path, with the batch norms of the network it
 trains run as TensorFlow's fused kernel (:func:`fuse_batch_norms`), which keeps that graph a
-sixth smaller. ``nasplay.oneshot_torch`` is the same
+sixth smaller. Two more undo what TensorFlow does to a graph of switches and not to a standalone
+network's: the max pools' gradients run oneDNN's kernel again (:func:`recompute_max_pool_grads`)
+and the training step skips Grappler's memory scheduling (:class:`WithoutMemoryScheduling`)
+(BENCHMARKS.md, "A supernet step"). ``nasplay.oneshot_torch`` is the same
 interface on PyTorch; ``nasplay.oneshot_train.engine`` picks one for the active Keras backend.
 """
 
 from __future__ import annotations
 
 from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+from nasplay._keras_internals.graph_options import WithoutMemoryScheduling
+from nasplay._keras_internals.max_pool_grad import recompute_max_pool_grads
 from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every
@@ -108,6 +113,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
 
     arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
     fuse_batch_norms(supernet)
+    recompute_max_pool_grads(supernet)
 
     def accuracy(y, probs):
         return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y),
@@ -126,7 +132,7 @@ def compile_steps(supernet, optimizer, batch_size=None, reward_batch_size=None):
     def reward_step(x, y, a):
         return accuracy(y, supernet([x, a], training=True, bn_momentum=1.0))
 
-    return train_step, reward_step
+    return WithoutMemoryScheduling(train_step), reward_step
 
 
 def compile_scoring(supernet):

@@ -295,6 +295,65 @@ def test_the_traced_training_step_runs_fused_batch_norms():
     assert types.count("SquaredDifference") == 1  # Keras's own moments: the 2-D head norm only
 
 
+def test_a_recomputed_max_pool_gradient_is_keras_max_pool_gradient_inside_switches():
+    import keras
+    import tensorflow as tf
+
+    from nasplay._keras_internals.max_pool_grad import recompute_max_pool_grads
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 7, 7, 3)), tf.float32)
+    pools = [keras.layers.MaxPooling2D(3, strides=s, padding="same") for s in (1, 2, 2)]
+    model = keras.Sequential([keras.Input((7, 7, 3)), pools[0], pools[1]])
+    assert recompute_max_pool_grads(model) == 2
+    assert recompute_max_pool_grads(model) == 0  # once is enough
+    keras_pool = pools[2]  # the same pool, left as Keras has it
+
+    @tf.function
+    def grads(pool, outer, inner):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            # a switch inside a switch, as in a reduction cell of the supernet
+            y = tf.switch_case(outer, [lambda: tf.switch_case(inner, [lambda: pool(x * 2.0),
+                                                                       lambda: x]),
+                                       lambda: x * 3.0])
+            loss = tf.reduce_sum(y * tf.range(3, dtype=tf.float32))
+        return y, tape.gradient(loss, x)
+
+    changed, unchanged = (grads(pool, tf.constant(0), tf.constant(0))
+                          for pool in (pools[1], keras_pool))
+    for a, b in zip(changed, unchanged):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    assert np.count_nonzero(np.asarray(changed[1])) > 0
+
+
+def test_the_training_step_runs_without_memory_scheduling():
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    from nasplay._keras_internals.graph_options import WithoutMemoryScheduling
+
+    def memory_optimization():
+        config = config_pb2.ConfigProto()
+        config.ParseFromString(context.context().function_call_options.config_proto_serialized)
+        return config.graph_options.rewrite_options.memory_optimization
+
+    before = memory_optimization()
+    step = WithoutMemoryScheduling(lambda value: (memory_optimization(), value * 2))
+    seen, doubled = step(tf.constant(3.0))
+    assert seen == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT != before
+    assert float(doubled) == 6.0
+    assert memory_optimization() == before  # the thread's options restored
+    with pytest.raises(ZeroDivisionError):
+        WithoutMemoryScheduling(lambda: 1 / 0)()
+    assert memory_optimization() == before  # restored after an error too
+
+    traced = WithoutMemoryScheduling(tf.function(lambda v: v + 1.0))
+    assert float(traced(tf.constant(1.0))) == 2.0
+    assert traced.get_concrete_function(tf.TensorSpec((), tf.float32)) is not None
+
+
 def test_scores_do_not_depend_on_what_was_scored_before(trained):
     config, _, supernet = trained
     scorer = OneShotScorer(supernet, config)

@@ -1,5 +1,6 @@
 """The op contract: every op maps (N, H, W, C_in) to (N, H/stride, W/stride, filters)."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -125,3 +126,26 @@ def test_op_saves_and_loads_with_identical_predictions(tmp_path, name):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [8, 7])
+def test_factorized_reduce_reads_the_shifted_pixels(size):
+    """Channels [:half] come from the even pixels, [half:] from the odd ones (shifted by one,
+    zeros past the edge), both through their own 1x1 kernel: checked against numpy."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, size, size, 3)).astype("float32")
+    fr = FactorizedReduce(6)
+    fr.build(x.shape)
+    ka = rng.normal(size=(1, 1, 3, 3)).astype("float32")
+    kb = rng.normal(size=(1, 1, 3, 3)).astype("float32")
+    fr.conv_a.kernel.assign(ka)
+    fr.conv_b.kernel.assign(kb)
+    relu = np.maximum(x, 0.0)
+    shifted = np.zeros_like(relu)
+    shifted[:, :-1, :-1, :] = relu[:, 1:, 1:, :]
+    a = relu[:, ::2, ::2, :] @ ka[0, 0]
+    b = shifted[:, ::2, ::2, :] @ kb[0, 0]
+    expected = np.concatenate([a, b], axis=-1) / np.sqrt(1.0 + fr.bn.epsilon)  # fresh BN
+    got = keras.ops.convert_to_numpy(fr(x, training=False))
+    assert got.shape == (2, (size + 1) // 2, (size + 1) // 2, 6)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

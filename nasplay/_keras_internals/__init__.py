@@ -10,6 +10,10 @@ pyproject.toml), and has a stock-Keras fallback for any other version:
 - :mod:`.fused_batch_norm`: TensorFlow's fused batch norm in training mode, for the proxy (and
   ``nasplay train``) and the one-shot engine's supernet; else Keras's own norms (same
   arithmetic, a slower step and trace).
+- :mod:`.max_pool_grad`: max pools whose gradient oneDNN runs inside the supernet's switch
+  branches (the one-shot engine on TensorFlow); else Keras's pools (a slower step).
+- :mod:`.graph_options`: the supernet's training step without Grappler's memory scheduling
+  (TensorFlow's private per-call function options); else TensorFlow's defaults (a slower step).
 - :mod:`.layer_calls`: the sublayers of a composite layer and a hook on their ``call``, used by
   the multiply-add counter; else the counter reports no figure (``None``).
 
