@@ -4,7 +4,7 @@ standalone network stepped the same way: TensorFlow's profiler over a few traced
     python benchmarks/supernet_step_profile.py [--steps 10] [--top 30]
     python benchmarks/supernet_step_profile.py --tensorflow-defaults   # as before 2026-12-03
 
-Prints each step's median wall time and, per op type, events and milliseconds a step for both
+Prints each step's median wall time, the process's peak RSS and, per op type, events and milliseconds a step for both
 (op time summed over the threads, so a step's ops can add up to more than its wall time);
 appends a JSON line to benchmarks/results/oneshot_step_profile.jsonl. ``--tensorflow-defaults``
 traces the supernet without the engine's two TensorFlow fixes (max pool gradients on oneDNN,
@@ -71,6 +71,13 @@ def _profile(step, steps: int) -> tuple[float, dict]:
         return float(np.median(walls)), _op_times(logdir, steps)
 
 
+def _max_rss_mb() -> float:
+    """The process's peak resident memory so far (Linux reports kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _tensorflow_defaults():
     """Undo the engine's TensorFlow fixes and the factorized reduction's slice (see module)."""
     from cells import ops as cell_ops
@@ -115,7 +122,8 @@ def main(argv=None) -> int:
     super_wall, sup = _profile(lambda: train_step(x, y, arch), args.steps)
     print(f"path {genotype.hash()[:12]}: standalone step {1e3 * own_wall:.0f} ms, supernet step "
           f"{1e3 * super_wall:.0f} ms ({super_wall / own_wall:.2f}x); supernet trace {first:.0f} s"
-          f"{' (TensorFlow defaults)' if args.tensorflow_defaults else ''}")
+          f"{' (TensorFlow defaults)' if args.tensorflow_defaults else ''}; peak RSS "
+          f"{_max_rss_mb():.0f} MB")
     names = sorted(set(own) | set(sup), key=lambda t: -max(own.get(t, [0, 0])[1],
                                                            sup.get(t, [0, 0])[1]))
     print("| op type | standalone events | standalone ms | supernet events | supernet ms |")
@@ -126,7 +134,7 @@ def main(argv=None) -> int:
     record = {"summary": "step_profile", "space": common.space, "path": genotype.hash()[:12],
               "tensorflow_defaults": args.tensorflow_defaults, "steps": args.steps,
               "standalone_wall": own_wall, "supernet_wall": super_wall, "first_step": first,
-              "loadavg": os.getloadavg()[0],
+              "loadavg": os.getloadavg()[0], "max_rss_mb": _max_rss_mb(),
               "ops": {name: {"standalone": own.get(name), "supernet": sup.get(name)}
                       for name in names[:args.top]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

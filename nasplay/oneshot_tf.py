@@ -22,8 +22,8 @@ from nasplay._keras_internals.max_pool_grad import recompute_max_pool_grads
 from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every
-# cell, forward and backward): BENCHMARKS.md, "A supernet step", measured 2.2-2.5 minutes here
-# with fused batch norms (2.7-3.9 before).
+# cell, forward and backward): BENCHMARKS.md, "A supernet step", measured 2.0-2.3 minutes here
+# (2.2-2.7 with fused batch norms alone, 2.7-3.9 before them).
 FIRST_STEP_NOTE = ("tracing the training step: one graph of every branch, once per process "
                    "(minutes on a CPU; --backend torch has no trace)")
 
