@@ -11,6 +11,7 @@ directory for what the command's wall time does not show:
 
     python benchmarks/oneshot_search_benchmark.py --trials 1000 --run-dir runs/oneshot-1000
     python benchmarks/oneshot_search_benchmark.py --report runs/oneshot-1000   # tables only
+    python benchmarks/oneshot_search_benchmark.py --report RUN_DIR --wall SECONDS --out FILE
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the report reads the run with nasplay's own reader
 SHARED_CIFAR = REPO.parent / "shared" / "datasets" / "cifar10-jpeg"
 PROXY_PER_HOUR = 60          # the standalone proxy on the 2-core machine (BENCHMARKS.md)
 
@@ -94,15 +96,19 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED_CIFAR))
     parser.add_argument("--run-dir", default="runs/oneshot-1000")
     parser.add_argument("--report", metavar="RUN_DIR", help="only read a finished run")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
-                                             "oneshot_search.json"))
+    parser.add_argument("--wall", type=float, metavar="SECONDS",
+                        help="with --report: the command's wall time, timed elsewhere")
+    parser.add_argument("--out", help="where the summary goes (default: "
+                        "benchmarks/results/oneshot_search.json; with --report: not written)")
     parser.add_argument("extra", nargs="*", help="more nasplay search flags (after --)")
     args = parser.parse_args()
     if args.report:
-        summary = report(Path(args.report), None)
+        summary = report(Path(args.report), args.wall)
     else:
         wall = run_search(args)
         summary = report(Path(args.run_dir), wall)
+        args.out = args.out or str(REPO / "benchmarks" / "results" / "oneshot_search.json")
+    if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     print_tables(summary)
 
