@@ -273,10 +273,7 @@ class FactorizedReduce(CompositeLayer):
 
     def _shifted(self, x):
         """``x`` moved up and left by one pixel, zeros entering at the bottom and right."""
-        batch, height, width, channels = x.shape
-        dynamic = ops.shape(x)
-        size = [dynamic[i] if d is None else d for i, d in enumerate((batch, height, width,
-                                                                      channels))]
+        size = [ops.shape(x)[i] if d is None else d for i, d in enumerate(x.shape)]
         return ops.slice(self.shift(x), (0, 1, 1, 0), size)
 
     def compute_output_shape(self, input_shape):
