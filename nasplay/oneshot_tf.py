@@ -142,7 +142,9 @@ def compile_scoring(supernet):
 
     images = tf.TensorSpec((None, *supernet.image_shape), tf.float32)
     arch = tf.TensorSpec((supernet.arch_length,), tf.int32)
-    fuse_batch_norms(supernet)  # the recalibration runs the training step's arithmetic
+    # the recalibration runs the training step's arithmetic; the prediction, the fused kernel's
+    # inference (Keras's is a multiply and an add over every activation)
+    fuse_batch_norms(supernet, inference=True)
 
     @tf.function(input_signature=[images, arch, tf.TensorSpec((), tf.float32)])
     def recalibrate(x, a, momentum):

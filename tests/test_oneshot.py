@@ -278,6 +278,37 @@ def test_a_fused_batch_norm_computes_what_keras_batch_norm_does():
                                np.var(2.0 * np.asarray(x), axis=(0, 1, 2)), rtol=1e-4)
 
 
+def test_a_batch_norm_fused_for_inference_normalizes_with_the_moving_statistics():
+    import keras
+    import tensorflow as tf
+
+    from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(2.0 * rng.normal(size=(6, 5, 5, 4)) - 1.0, tf.float32)
+    norms = []
+    for _ in range(2):
+        norm = keras.layers.BatchNormalization(epsilon=1e-3)
+        norm.build(x.shape)
+        norms.append(norm)
+    for a, b in zip(*(n.weights for n in norms)):
+        value = rng.uniform(0.5, 2.0, size=a.shape).astype("float32")
+        a.assign(value)
+        b.assign(value)
+    keras_norm, fused_norm = norms
+    model = keras.Sequential([keras.Input((5, 5, 4)), fused_norm])
+    assert fuse_batch_norms(model) == 1  # training mode only: inference stays Keras's
+    assert fuse_batch_norms(model, inference=True) == 1
+    assert fuse_batch_norms(model, inference=True) == 0
+    graph = tf.function(lambda v: fused_norm(v, training=False)).get_concrete_function(
+        tf.TensorSpec(x.shape)).graph.as_graph_def()
+    assert "FusedBatchNormV3" in [n.op for n in graph.node]
+    expected = np.asarray(keras_norm(x, training=False))
+    np.testing.assert_allclose(np.asarray(fused_norm(x, training=False)), expected,
+                               rtol=1e-5, atol=1e-5)
+    assert not np.allclose(expected, np.asarray(x))  # the statistics did something
+
+
 def test_the_traced_training_step_runs_fused_batch_norms():
     import keras
     import tensorflow as tf

@@ -8,8 +8,8 @@ pyproject.toml), and has a stock-Keras fallback for any other version:
 - :mod:`.fused_sgd`: SGD with one fused TensorFlow op per variable; else ``keras.optimizers.SGD``
   (same arithmetic, a slower first step).
 - :mod:`.fused_batch_norm`: TensorFlow's fused batch norm in training mode, for the proxy (and
-  ``nasplay train``) and the one-shot engine's supernet; else Keras's own norms (same
-  arithmetic, a slower step and trace).
+  ``nasplay train``) and the one-shot engine's supernet, and in inference mode for the one-shot
+  scorer's prediction; else Keras's own norms (same arithmetic, a slower step and trace).
 - :mod:`.max_pool_grad`: max pools whose gradient oneDNN runs inside the supernet's switch
   branches (the one-shot engine on TensorFlow); else Keras's pools (a slower step).
 - :mod:`.graph_options`: the supernet's training step without Grappler's memory scheduling

@@ -10,9 +10,15 @@ executor visits on every step (the untaken branches with dead tensors). One ``Fu
 op and its gradient stand for each: measured, the graph 139,278 -> 116,285 nodes, a supernet
 step 0.86-0.88x and its first trace 0.75-0.78x (BENCHMARKS.md, "A supernet step"). The arithmetic
 is Keras's: the batch's mean and biased variance normalize it, the moving statistics follow
-``layer.momentum`` (the fused op reports the unbiased variance: rescaled); inference, a mask or a
+``layer.momentum`` (the fused op reports the unbiased variance: rescaled); a mask or a
 non-image input take Keras's own call, and renormalized and synchronized norms are left to
 Keras. TensorFlow-only, so the model code stays on ``keras.ops``.
+
+Inference (the moving statistics normalize) takes Keras's call too, unless asked for
+(``inference=True``, the one-shot scorer's prediction): Keras's is a multiply and an add over
+every activation, the fused kernel's is one op that Grappler folds into the convolution before
+it, measured a one-shot score 0.87x (BENCHMARKS.md, "One-shot search"). The proxy keeps Keras's,
+so scores saved before reproduce exactly.
 
 Private parts used (hence this module): ``Layer._flatten_layers``, an instance's ``call``
 replaced, ``tf.compat.v1.nn.fused_batch_norm``.
@@ -21,9 +27,10 @@ replaced, ``tf.compat.v1.nn.fused_batch_norm``.
 from __future__ import annotations
 
 
-def fuse_batch_norms(model) -> int:
-    """Make ``model``'s batch norms run TensorFlow's fused kernel in training mode; returns how
-    many it changed (already fused ones are left alone).
+def fuse_batch_norms(model, inference: bool = False) -> int:
+    """Make ``model``'s batch norms run TensorFlow's fused kernel in training mode, and with
+    ``inference`` in inference mode too; returns how many it changed (ones already changed so
+    are left alone).
 
     With a Keras not in :data:`nasplay._keras_internals.TESTED_KERAS`, none (Keras's own norms,
     the same arithmetic, slower).
@@ -36,28 +43,40 @@ def fuse_batch_norms(model) -> int:
         return 0
     norms = [layer for layer in model._flatten_layers()
              if isinstance(layer, keras.layers.BatchNormalization)]
-    fused = 0
+    changed = 0
     for norm in norms:
-        if getattr(norm, "_nasplay_fused", False) or norm.axis not in (-1, 3) or norm.renorm \
-                or getattr(norm, "synchronized", False) \
+        if norm.axis not in (-1, 3) or norm.renorm or getattr(norm, "synchronized", False) \
                 or norm.epsilon < 1.001e-5:  # the fused kernel's smallest epsilon
             continue
-        norm.call = _fused_call.__get__(norm)
-        norm._nasplay_fused = True
-        fused += 1
-    return fused
+        training_now = not getattr(norm, "_nasplay_fused", False)
+        inference_now = inference and not getattr(norm, "_nasplay_fused_inference", False)
+        if training_now:
+            norm.call = _fused_call.__get__(norm)
+            norm._nasplay_fused = True
+        if inference_now:
+            norm._nasplay_fused_inference = True
+        changed += training_now or inference_now
+    return changed
 
 
 def _fused_call(norm, inputs, training=None, mask=None):
     import keras
     import tensorflow as tf
 
-    if training is not True or not norm.trainable or mask is not None or len(inputs.shape) != 4:
+    batch_statistics = training is True and norm.trainable
+    fused = batch_statistics or getattr(norm, "_nasplay_fused_inference", False)
+    if not fused or mask is not None or len(inputs.shape) != 4:
         return keras.layers.BatchNormalization.call(norm, inputs, training=training, mask=mask)
     x = tf.cast(inputs, tf.float32)
     channels = x.shape[-1]
     scale = tf.cast(norm.gamma, tf.float32) if norm.scale else tf.ones((channels,))
     offset = tf.cast(norm.beta, tf.float32) if norm.center else tf.zeros((channels,))
+    if not batch_statistics:  # the moving statistics normalize, as Keras's inference does
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            x, scale, offset, mean=tf.cast(norm.moving_mean, tf.float32),
+            variance=tf.cast(norm.moving_variance, tf.float32), epsilon=norm.epsilon,
+            is_training=False)
+        return tf.cast(y, inputs.dtype)
     y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=norm.epsilon,
                                                          is_training=True)
     count = tf.cast(tf.size(x) // channels, tf.float32)
