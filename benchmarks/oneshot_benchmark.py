@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from proxy_benchmark import (SHARED_CIFAR, _clock, _emit, _genotypes, _loadavg,  # noqa: E402
-                             _rss_mb, _since)
+from proxy_benchmark import (SHARED_CIFAR, _append, _clock, _emit, _genotypes,  # noqa: E402
+                             _loadavg, _rss_mb, _since)
 
 RESULTS = REPO / "benchmarks" / "results"
 PROXY_PER_HOUR = 60  # the standalone proxy's candidates per hour here (README, BENCHMARKS.md)
@@ -601,9 +601,7 @@ def _memo(run) -> dict:
 
 def _emit_quiet(path: Path, record: dict) -> None:
     """A run's record (long) goes to the file; the terminal gets its summary."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    _append(path, record)
     print(json.dumps({k: record[k] for k in ("searcher", "seed", "seconds")}
                      | {"best": record["curve"][-1] if record["curve"] else None,
                         "rescored": record["rescored"]}), flush=True)

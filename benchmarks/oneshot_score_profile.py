@@ -13,7 +13,6 @@ convolution before it. Appends a JSON line to benchmarks/results/oneshot_score_p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ def main(argv=None) -> int:
     from nasplay import oneshot_tf
     from nasplay.oneshot import OneShotConfig
     from nasplay.oneshot_score import cached_scorer
+    from proxy_benchmark import _append
     from search_space import get_space
     from supernet_step_profile import _profile
 
@@ -83,9 +83,7 @@ def main(argv=None) -> int:
         for op_type, (events, ms) in top:
             print(f"| {op_type} | {events:.0f} | {ms:.2f} |")
         record["calls"][name] = {"wall": wall, "ops": dict(top)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+    _append(args.out, record)
     return 0
 
 

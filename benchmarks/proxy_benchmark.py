@@ -71,10 +71,15 @@ def _setup(args, **overrides):
     return load_source(args.data), config
 
 
-def _emit(out: Path, record: dict) -> None:
+def _append(out: Path, record: dict) -> None:
+    """``record`` as one more JSON line of ``out`` (a results file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def _emit(out: Path, record: dict) -> None:
+    _append(out, record)
     print(json.dumps(record), flush=True)
 
 

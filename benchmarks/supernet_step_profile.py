@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
-import json
 import os
 import sys
 import tempfile
@@ -108,6 +107,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import oneshot_benchmark
+    from proxy_benchmark import _append
     from supernet_affine_ab import parse, setup, traced_step
 
     common = parse(rest, __doc__, 0)
@@ -137,9 +137,7 @@ def main(argv=None) -> int:
               "loadavg": os.getloadavg()[0], "max_rss_mb": _max_rss_mb(),
               "ops": {name: {"standalone": own.get(name), "supernet": sup.get(name)}
                       for name in names[:args.top]}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+    _append(args.out, record)
     return 0
 
 
