@@ -13,7 +13,6 @@ benchmarks/results/proxy_norms_ab.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from nasplay import proxy
+    from proxy_benchmark import _append
     from search_space import get_space
 
     rng = np.random.default_rng(args.seed)
@@ -51,8 +51,7 @@ def main(argv=None) -> int:
             row[way] = {k: metrics[k] for k in ("train_seconds", "first_step_seconds",
                                                 "steady_epoch_seconds", "val_accuracy")}
         row["loadavg"] = os.getloadavg()[0]
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        _append(args.out, row)
         rows.append(row)
         print(f"{row['cell']}: " + ", ".join(
             f"{way} {row[way]['train_seconds']:.1f} s (first step "
