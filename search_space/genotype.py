@@ -274,7 +274,15 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, d: dict) -> Genotype:
-        """Inverse of ``to_dict``. Errors name the field by its path, e.g. ``normal[2].ops[0]``."""
+        """Inverse of ``to_dict``. Errors name the field by its path, e.g. ``normal[2].ops[0]``.
+
+        The one reader of genotype JSON: a dict with a ``"nodes"`` key is an edge genotype
+        (``search_space.edge_genotype``, NAS-Bench-201's kind) and comes back as one, so run
+        records, files and Ray trial configs hold either kind."""
+        if isinstance(d, dict) and "nodes" in d:
+            from search_space.edge_genotype import EdgeGenotype
+
+            return EdgeGenotype.from_dict(d)
         d = _expect_dict(d, _GENOTYPE_KEYS, "genotype")
         missing = [key for key in _GENOTYPE_KEYS if key not in d]
         if missing:

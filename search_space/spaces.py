@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from search_space.edge_space import NB201_OPS, EdgeSpace
 from search_space.genotype import COMBINES, Block, CellSpec, Genotype, GenotypeError
 
 CELLS = ("normal", "reduction")
@@ -268,7 +269,10 @@ def _pick_other(options, current, rng: np.random.Generator):
     return others[int(rng.integers(len(others)))]
 
 
-SPACES: dict[str, SearchSpace] = {}
+SPACE_TYPES = (SearchSpace, EdgeSpace)
+"""The kinds of space: two-cell block spaces (NASNet's) and edge spaces (NAS-Bench-201's)."""
+
+SPACES: dict[str, SearchSpace | EdgeSpace] = {}
 """The registry: space name -> SearchSpace. Add to it with ``register_space``."""
 
 
@@ -278,8 +282,9 @@ def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
     Registering an equal space again is a no-op (re-running a notebook cell is fine); a
     different space under a taken name needs ``replace=True``.
     """
-    if not isinstance(space, SearchSpace):
-        raise ValueError(f"space: expected a SearchSpace, got {type(space).__name__}")
+    if not isinstance(space, SPACE_TYPES):
+        raise ValueError(f"space: expected a SearchSpace or an EdgeSpace, got "
+                         f"{type(space).__name__}")
     old = SPACES.get(space.name)
     if old is not None and old != space and not replace:
         raise ValueError(f"space {space.name!r} is already registered with different settings; "
@@ -301,3 +306,6 @@ register_space(SearchSpace("amoebanet", AMOEBANET_OPS, num_blocks=5))
 register_space(SearchSpace("article", AMOEBANET_OPS + ARTICLE_BLOCKS, num_blocks=5))
 # DARTS's cell has 4 intermediate nodes; published DARTS cells (search_space.published) live here.
 register_space(SearchSpace("darts", DARTS_OPS, num_blocks=4))
+# NAS-Bench-201's cell (Dong & Yang 2020): 4 nodes, an op on each of the 6 edges; its table of
+# all 15,625 cells trained is the playground's ground truth (``--scorer nb201``).
+register_space(EdgeSpace("nb201", NB201_OPS, num_nodes=4))

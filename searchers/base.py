@@ -19,6 +19,7 @@ and add their own fields with ``_extra_state`` / ``_load_extra_state``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import numbers
@@ -27,7 +28,7 @@ from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from search_space import Genotype, SearchSpace
+from search_space import GENOTYPE_TYPES, Genotype, SearchSpace
 
 # How many draws (samples or mutations) an ask tries before it falls back to the next source of
 # candidates. A draw is tens of microseconds, so this bounds an ask to a few milliseconds even
@@ -211,12 +212,12 @@ class BaseSearcher:
     def _own(self, genotype: Genotype) -> Genotype:
         """``genotype`` validated in this space and labelled with its name, so that it hashes
         (and de-duplicates) like this searcher's own proposals."""
-        if not isinstance(genotype, Genotype):
+        if not isinstance(genotype, GENOTYPE_TYPES):
             raise ValueError(f"genotype: expected a Genotype, got {type(genotype).__name__}")
         self.space.validate(genotype)
         if genotype.space == self.space.name:
             return genotype
-        return Genotype(space=self.space.name, normal=genotype.normal, reduction=genotype.reduction)
+        return dataclasses.replace(genotype, space=self.space.name)
 
     # ----------------------------------------------------------------- introspection
 
@@ -415,7 +416,7 @@ def warm_start(searcher: BaseSearcher, results) -> int:
             except (TypeError, ValueError, KeyError) as e:
                 raise ValueError(f"warm start: result {k} is not a genotype: "
                                  f"{_one_line(e)}") from None
-        if not isinstance(genotype, Genotype):
+        if not isinstance(genotype, GENOTYPE_TYPES):
             raise ValueError(f"warm start: result {k}: expected a Genotype or its dict, got "
                              f"{type(genotype).__name__}")
         if genotype.space != space.name:

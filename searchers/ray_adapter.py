@@ -56,7 +56,7 @@ import warnings
 from ray.tune.search import Searcher as RaySearcher
 from ray.tune.search.variant_generator import _has_unresolved_values
 
-from search_space import Genotype
+from search_space import GENOTYPE_TYPES, Genotype
 from search_space.files import atomic_write_text
 
 from .base import BaseSearcher, Searcher, check_mode, oriented
@@ -202,7 +202,7 @@ class TuneSearcher(RaySearcher):
             raise ValueError("add_evaluated_point: parameters must be a trial config holding "
                              "'genotype' (a Genotype.to_dict(), as TuneSearcher suggests)")
         genotype = parameters["genotype"]
-        genotype = genotype if isinstance(genotype, Genotype) else Genotype.from_dict(genotype)
+        genotype = genotype if isinstance(genotype, GENOTYPE_TYPES) else Genotype.from_dict(genotype)
         score = None if error or pruned else oriented(
             value, self._mode, f"add_evaluated_point: {self._metric!r}")
         self.wrapped.observe(genotype, score, {self._metric: value})
