@@ -1,4 +1,5 @@
-"""The CIFAR network of the NASNet, AmoebaNet and DARTS papers, built from a genotype.
+"""The CIFAR network of the NASNet, AmoebaNet and DARTS papers, built from a genotype (and, for an
+edge genotype, NAS-Bench-201's: ``cells.nb201``).
 
 Layout: stem (3x3 conv to ``stem_multiplier * filters`` + BN), N normal cells, a reduction cell
 (filters x2), N normal cells, a reduction cell (x2), N normal cells, ReLU, global average pooling,
@@ -12,8 +13,15 @@ import keras
 from keras import layers
 
 from cells.cell import Cell, check_rate
-from cells.ops import batch_norm, check_filters, check_int
+from cells.nb201 import NB201_CELLS_PER_STAGE, build_nb201_network
+from cells.ops import batch_norm, check_filters, check_int, softmax_classifier
+from search_space.edge_genotype import EdgeGenotype
 from search_space.genotype import Genotype
+
+CELLS_PER_STAGE = 2
+"""``build_network``'s N for a two-cell genotype (an edge genotype's: NAS-Bench-201's 5)."""
+STEM_MULTIPLIER = 3
+"""``build_network``'s stem width, in ``filters``, for a two-cell genotype (NAS-Bench-201's: 1)."""
 
 # The CIFAR auxiliary head of NASNet and DARTS (``AuxiliaryHeadCIFAR``): from 8x8 maps, a 5x5
 # average pool with stride 3 leaves 2x2, a 1x1 conv to 128, a 2x2 conv to 768, a classifier.
@@ -39,10 +47,27 @@ def cell_name(index: int, reduction: bool) -> str:
     return f"{'reduction' if reduction else 'normal'}_cell_{index}"
 
 
-def _classifier(x, num_classes: int, name: str):
-    """Logits in the layer policy's dtype, softmax in float32 (mixed precision stays stable)."""
-    x = layers.Dense(num_classes, name=f"{name}_logits")(x)
-    return layers.Activation("softmax", dtype="float32", name=name)(x)
+def default_cells_per_stage(genotype) -> int:
+    """``build_network``'s N for ``genotype`` (or its dict): 5 for an edge genotype
+    (NAS-Bench-201's network), 2 for a two-cell one."""
+    edge = isinstance(genotype, EdgeGenotype) or (isinstance(genotype, dict) and "nodes" in genotype)
+    return NB201_CELLS_PER_STAGE if edge else CELLS_PER_STAGE
+
+
+def _edge_network(genotype: EdgeGenotype, stem_multiplier, drop_path_rate, auxiliary_head,
+                  **kwargs) -> keras.Model:
+    """NAS-Bench-201's network; the two-cell networks' options it has no place for are refused
+    rather than ignored, so a setting never silently changes nothing."""
+    if auxiliary_head:
+        raise ValueError("auxiliary_head: NAS-Bench-201's network (an edge genotype) has no "
+                         "auxiliary head; pass auxiliary_head=False")
+    if check_rate(drop_path_rate, "drop_path_rate") > 0.0:
+        raise ValueError(f"drop_path_rate: NAS-Bench-201's network (an edge genotype) has no "
+                         f"drop path; got {drop_path_rate!r}, pass 0")
+    if stem_multiplier not in (None, 1) or isinstance(stem_multiplier, bool):
+        raise ValueError(f"stem_multiplier: NAS-Bench-201's stem (an edge genotype) has "
+                         f"`filters` channels, multiplier 1; got {stem_multiplier!r}")
+    return build_nb201_network(genotype, **kwargs)
 
 
 def _auxiliary_head(x, num_classes: int):
@@ -59,25 +84,50 @@ def _auxiliary_head(x, num_classes: int):
     x = layers.Conv2D(AUX_FEATURES, kernel, use_bias=False, name="aux_conv_2x2")(x)
     x = layers.ReLU(name="aux_relu_2")(batch_norm(name="aux_bn_2")(x))
     x = layers.GlobalAveragePooling2D(name="aux_pool_global")(x)
-    return _classifier(x, num_classes, "aux_predictions")
+    return softmax_classifier(x, num_classes, "aux_predictions")
 
 
-def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_stage: int = 2,
-                  stem_multiplier: int = 3, input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
+def build_network(genotype, num_classes: int = 10, filters: int = 16,
+                  cells_per_stage: int | None = None, stem_multiplier: int | None = None,
+                  input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
                   auxiliary_head: bool = False, name: str | None = None, *,
                   dropout_rate: float = 0.0, seed: int | None = None) -> keras.Model:
-    """A functional ``keras.Model`` from a genotype (a ``Genotype`` or its dict).
+    """A functional ``keras.Model`` from a genotype (a ``Genotype``, an ``EdgeGenotype`` or
+    either's dict).
 
     Outputs class probabilities (float32); with ``auxiliary_head=True`` the model has two outputs,
     ``[predictions, aux_predictions]``, the second taken after the second reduction cell (DARTS
-    weights its loss 0.4). ``cells_per_stage`` may be 0 (stem, two reduction cells, classifier).
-    ``seed`` seeds drop-path noise, cell ``k`` gets ``seed + 100 * k``.
+    weights its loss 0.4). ``cells_per_stage`` may be 0 (stem, two reduction cells, classifier);
+    None: 2. ``stem_multiplier`` None: 3. ``seed`` seeds drop-path noise, cell ``k`` gets
+    ``seed + 100 * k``, and the dropout.
+
+    An edge genotype (``nb201``) builds NAS-Bench-201's network (``cells.nb201``), where
+    ``cells_per_stage`` None means its N = 5; it has no auxiliary head, drop path or stem
+    multiplier, so ``auxiliary_head=True``, a ``drop_path_rate`` above 0 or a
+    ``stem_multiplier`` other than None or 1 is a ValueError.
     """
     if isinstance(genotype, dict):
-        genotype = Genotype.from_dict(genotype)
-    elif not isinstance(genotype, Genotype):
-        raise ValueError(f"genotype must be a search_space.Genotype or its dict, got "
-                         f"{type(genotype).__name__}")
+        genotype = Genotype.from_dict(genotype)  # an edge genotype's dict too ("nodes")
+    if cells_per_stage is None:
+        cells_per_stage = default_cells_per_stage(genotype)
+    if isinstance(genotype, EdgeGenotype):
+        return _edge_network(genotype, stem_multiplier, drop_path_rate, auxiliary_head,
+                             num_classes=num_classes, filters=filters,
+                             cells_per_stage=cells_per_stage, input_shape=input_shape, name=name,
+                             dropout_rate=dropout_rate, seed=seed)
+    if not isinstance(genotype, Genotype):
+        raise ValueError(f"genotype must be a search_space.Genotype, an EdgeGenotype or its "
+                         f"dict, got {type(genotype).__name__}")
+    return _two_cell_network(genotype, num_classes, filters, cells_per_stage,
+                             STEM_MULTIPLIER if stem_multiplier is None else stem_multiplier,
+                             input_shape, drop_path_rate, auxiliary_head, name,
+                             dropout_rate=dropout_rate, seed=seed)
+
+
+def _two_cell_network(genotype: Genotype, num_classes, filters, cells_per_stage, stem_multiplier,
+                      input_shape, drop_path_rate, auxiliary_head, name, *, dropout_rate,
+                      seed) -> keras.Model:
+    """``build_network`` for a two-cell genotype: NASNet's layout (the module docstring)."""
     check_int("num_classes", num_classes, 2)
     check_int("filters", filters, 2)
     check_int("cells_per_stage", cells_per_stage, 0)
@@ -109,6 +159,6 @@ def build_network(genotype, num_classes: int = 10, filters: int = 16, cells_per_
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     if dropout_rate > 0.0:
         x = layers.Dropout(dropout_rate, seed=seed, name="dropout")(x)
-    outputs = _classifier(x, num_classes, "predictions")
+    outputs = softmax_classifier(x, num_classes, "predictions")
     return keras.Model(inputs, [outputs, aux] if aux is not None else outputs,
                        name=name or f"{genotype.space}_network")

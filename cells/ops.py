@@ -72,6 +72,13 @@ def batch_norm(name: str | None = None, affine: bool | None = None) -> layers.Ba
                                      scale=affine, name=name)
 
 
+def softmax_classifier(x, num_classes: int, name: str):
+    """The project's classifier: logits in the layer policy's dtype, softmax in float32 (mixed
+    precision stays stable); every network's head and auxiliary head ends with it."""
+    x = layers.Dense(num_classes, name=f"{name}_logits")(x)
+    return layers.Activation("softmax", dtype="float32", name=name)(x)
+
+
 @contextlib.contextmanager
 def affine_free_norms():
     """Every batch norm an op creates inside this block, at construction or when it is built

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import cells
-from cells import Cell, DropPath, build_network
+from cells import Cell, DropPath, EdgeCell, build_network
 from cells.ops import FactorizedReduce, ReLUConvBN
+from search_space.edge_genotype import EdgeGenotype
 from search_space.genotype import Block, CellSpec, Genotype
 from search_space.published import PUBLISHED
 from search_space.spaces import SPACES
@@ -43,7 +44,13 @@ def space_names():
 # -- sampled genotypes of every space --------------------------------------------------------
 
 def check_cells_of(genotype, x):
-    """Both cells of ``genotype`` run on ``[x, x]`` with the shape they announce."""
+    """Both cells of ``genotype`` run on ``[x, x]`` with the shape they announce; an edge
+    genotype's one cell (``nb201``) runs on ``x`` and keeps its size."""
+    if isinstance(genotype, EdgeGenotype):
+        cell = EdgeCell(genotype, F)
+        y = cell(x, training=False)
+        assert tuple(y.shape) == cell.compute_output_shape(x.shape) == (*x.shape[:3], F)
+        return
     for spec, reduction in ((genotype.normal, False), (genotype.reduction, True)):
         cell = Cell(spec, F, reduction=reduction)
         y = cell([x, x], training=False)

@@ -6,6 +6,7 @@ import pytest
 
 import cells
 from cells.ops import OPS, PRIMITIVES, FactorizedReduce, IdentityOp, PoolOp, ReLUConvBN, SepConv
+from search_space import NB201_OPS
 
 EXPECTED_OPS = {
     "identity", "conv_1x1", "conv_3x3", "conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3",
@@ -14,12 +15,12 @@ EXPECTED_OPS = {
 }
 
 
-def test_registry_has_exactly_the_issue_names_and_the_blocks():
+def test_registry_has_exactly_the_issue_names_the_blocks_and_nb201s_ops():
     assert set(PRIMITIVES) == EXPECTED_OPS
-    assert set(OPS) == EXPECTED_OPS | set(cells.BLOCKS)
+    assert set(OPS) == EXPECTED_OPS | set(cells.BLOCKS) | set(NB201_OPS)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_OPS))
+@pytest.mark.parametrize("name", sorted(EXPECTED_OPS | {"none"}))
 @pytest.mark.parametrize("strides", [1, 2])
 @pytest.mark.parametrize("in_channels", [6, 8])
 def test_op_output_shape(name, strides, in_channels):
