@@ -80,6 +80,7 @@ def make_plan(config: SearchConfig, resume: bool = False,
     _check_space(config.space)
     _check_devices(config)
     scorer = get_scorer(config.scorer)
+    _check_scorer_fits(scorer, config)
     if config.backend not in scorer.backends:
         said = " or ".join(scorer.backends)
         raise UserError(f"the {scorer.name} scorer runs on the {said} backend only, not "
@@ -93,6 +94,8 @@ def make_plan(config: SearchConfig, resume: bool = False,
                                  warm_start=_absolute(config.warm_start),
                                  supernet=_absolute(config.supernet))
     config, options = resolve(scorer, config)
+    if scorer.check is not None:
+        scorer.check(options)
     notes: list[str] = []
     if saved is None:
         config, notes = _budget_defaults(config)
@@ -110,6 +113,18 @@ def make_plan(config: SearchConfig, resume: bool = False,
     if saved is not None:
         _load_progress(plan, saved)
     return plan
+
+
+def _check_scorer_fits(scorer: Scorer, config: SearchConfig) -> None:
+    """The scorer scores this space's genotypes, and the metric is a score, not one of the
+    scorer's report-only metrics (a table's test accuracy must never steer a search)."""
+    if not scorer.accepts(config.space):
+        raise UserError(f"the {scorer.name} scorer scores genotypes of space(s) "
+                        f"{', '.join(scorer.spaces)} only, not {config.space!r}; choose "
+                        f"--space {scorer.spaces[0]} or another scorer")
+    if config.metric in scorer.report_only:
+        raise UserError(f"--metric {config.metric}: the {scorer.name} scorer records it for "
+                        f"reports only, a search may not maximize it; use {scorer.metric}")
 
 
 def _with_added_settings(saved: SearchConfig) -> SearchConfig:
@@ -236,6 +251,9 @@ def _rescore_options(config: SearchConfig) -> dict:
     if not config.rerank_top:
         return {}
     rescorer = get_scorer(config.rerank_scorer)
+    if not rescorer.accepts(config.space):
+        raise UserError(f"--rerank-top: the {rescorer.name} scorer scores genotypes of "
+                        f"space(s) {', '.join(rescorer.spaces)} only, not {config.space!r}")
     proxy = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
                          seed=config.seed, scorer=config.rerank_scorer,
                          data=config.data or "cifar10",

@@ -25,7 +25,7 @@ from nasplay.errors import UserError
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
                "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top",
-               "supernet_epochs", "sampler", "supernet", "finetune_steps", "backend")
+               "supernet_epochs", "sampler", "supernet", "finetune_steps", "backend", "metric")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -95,6 +95,8 @@ def _add_scorer_options(add) -> None:
     add("--scorer", metavar="NAME",
         help=f"how candidates are scored: {', '.join(SCORERS)}, or package.module:function "
              f"(default: proxy, a short training)")
+    add("--metric", metavar="NAME",
+        help="the reported metric the search maximizes (default: the scorer's own score)")
     add("--warm-start", metavar="RUN_DIR",
         help="seed the searcher with another run's completed trials (same space): evolution's "
              "population, the controller's baseline and first updates")

@@ -12,14 +12,17 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 
 from __future__ import annotations
 
-from nasplay.scorers import oneshot, proxy, zero_cost
+from nasplay.scorers import nb201, oneshot, proxy, zero_cost
 from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer,
-                                      default_metric, get_scorer, register_scorer, score_metrics)
+                                      default_metric, get_scorer, register_scorer, score_metrics,
+                                      truth_for)
 
 __all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "default_metric", "get_scorer",
-           "register_scorer", "score_metrics"]
+           "register_scorer", "score_metrics", "truth_for"]
 
 # The built-in scorers, cheapest first; a new one is a module here plus one line.
 register_scorer(zero_cost.SCORER)
 register_scorer(oneshot.SCORER)
 register_scorer(proxy.SCORER)
+# Off the ladder: NAS-Bench-201's table, the ground truth of its space (no training at all).
+register_scorer(nb201.SCORER)

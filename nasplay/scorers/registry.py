@@ -50,6 +50,23 @@ class Scorer:
     # settings fields added since runs were first saved, with the value a run saved before the
     # field existed had: a resume fills them in, so an older run continues as it was trained
     added_since: dict = field(default_factory=dict)
+    # the spaces whose genotypes it can score (None: any); another is refused by the plan
+    spaces: tuple | None = None
+    # metrics it records for reports only: never told to a searcher, never the search metric
+    # (a table's test accuracy and true rank)
+    report_only: tuple = ()
+    # checks of the scorer's own files (a table), run by the plan wherever the search runs
+    check: Callable[[dict], None] | None = None
+    # candidates per Ray trial: a cheap scorer's many candidates share one trial's start-up
+    batch: int = 1
+    # ground truth for reports: genotype dict -> {column: value} or None (inspect shows it
+    # for runs of ``spaces``, whatever scored them)
+    truth: Callable[[dict], dict | None] | None = None
+    truth_columns: tuple = ()
+
+    def accepts(self, space: str) -> bool:
+        """Whether it scores genotypes of ``space``."""
+        return self.spaces is None or space in self.spaces
 
 
 SCORERS: dict[str, Scorer] = {}
@@ -84,6 +101,13 @@ def score_metrics() -> list[str]:
     cheap rung's best candidates are re-scored by the next (``--rerank-top``), so one record can
     hold several; ``inspect`` shows each one present."""
     return list(dict.fromkeys(scorer.metric for scorer in SCORERS.values()))
+
+
+def truth_for(space: str | None) -> Scorer | None:
+    """The registered scorer that knows the ground truth of ``space`` (a tabular benchmark's),
+    or None."""
+    return next((s for s in SCORERS.values()
+                 if s.truth is not None and s.spaces and space in s.spaces), None)
 
 
 def _function_scorer(spec: str) -> Scorer:
