@@ -66,12 +66,18 @@ def probe_batch(config: ZeroCostConfig, images=None) -> np.ndarray:
 
 def activation_model(network):
     """A model with ``network``'s input whose outputs are the stem's and every cell's output:
-    the pre-activations of the ReLUs that read them (see the module docstring)."""
+    the pre-activations of the ReLUs that read them (see the module docstring).
+
+    In NAS-Bench-201's network (an ``nb201`` genotype) the residual reduction blocks' outputs
+    are read the same way (by the next cells' ops), and the head's ReLU reads its batch norm
+    (``head_bn``), not the last cell: those are probed too. A two-cell network has neither.
+    """
     import keras
-    from cells import Cell
+    from cells import Cell, EdgeCell, ResidualReduction
 
     outputs = [layer.output for layer in network.layers
-               if isinstance(layer, Cell) or layer.name == "stem_bn"]
+               if isinstance(layer, (Cell, EdgeCell, ResidualReduction))
+               or layer.name in ("stem_bn", "head_bn")]
     if not outputs:
         raise ValueError(f"network {network.name!r} has no stem_bn or Cell layers to probe")
     return keras.Model(network.inputs, outputs, name=f"{network.name}_activations")
@@ -106,7 +112,8 @@ def log_det(kernel: np.ndarray) -> float:
 
 
 def evaluate(genotype, config: ZeroCostConfig = ZeroCostConfig(), images=None) -> dict:
-    """Score ``genotype`` (a ``Genotype`` or its dict) without training.
+    """Score ``genotype`` (a ``Genotype``, an ``EdgeGenotype`` or either's dict) without
+    training; ``config.cells_per_stage`` is the probed network's N for either kind.
 
     Returns metrics in the run-record style: ``naswot`` (higher is better), ``params`` of the
     probed network, ``units`` (length of an activation code) and ``score_seconds``.

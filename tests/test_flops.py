@@ -100,3 +100,22 @@ def test_an_untested_keras_trains_with_stock_sgd(monkeypatch):
     assert sgd_class("jax") is keras.optimizers.SGD
     monkeypatch.setattr(internals, "TESTED_KERAS", ((2, 0),))
     assert sgd_class("tensorflow") is keras.optimizers.SGD
+
+
+def test_nb201_network_matches_hand_count():
+    """NAS-Bench-201's network for six nor_conv_3x3 at C = 4, N = 1 on 8x8 images: every edge a
+    3x3 conv, the reductions' two 3x3 convs and 1x1 shortcut, the stem and the classifier."""
+    from cells import build_network
+    from search_space import EdgeGenotype
+
+    conv = EdgeGenotype(nodes=(("nor_conv_3x3",),) + (("nor_conv_3x3",) * 2,)
+                        + (("nor_conv_3x3",) * 3,))
+    model = build_network(conv, filters=4, cells_per_stage=1, input_shape=(8, 8, 3))
+    stem = 8 * 8 * 4 * 9 * 3
+    cells = sum(6 * size * size * c * 9 * c for size, c in ((8, 4), (4, 8), (2, 16)))
+    reductions = sum(size * size * c * 9 * (c // 2) + size * size * c * 9 * c
+                     + size * size * c * (c // 2) for size, c in ((4, 8), (2, 16)))
+    assert count_flops(model) == stem + cells + reductions + 16 * 10
+    none = EdgeGenotype(nodes=(("none",), ("none",) * 2, ("none",) * 3))
+    assert count_flops(build_network(none, filters=4, cells_per_stage=1,
+                                     input_shape=(8, 8, 3))) == stem + reductions + 16 * 10

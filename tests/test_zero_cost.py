@@ -62,3 +62,22 @@ def test_config_refuses_bad_sizes_naming_the_field(field, value):
 
     with pytest.raises(UserError, match=f"ZeroCostConfig.{field} must be an integer"):
         ZeroCostConfig(**{field: value})
+
+
+def test_nb201_genotypes_are_scored():
+    """NAS-Bench-201's network (an edge genotype) is probed at its cells, its residual
+    reductions and its head's batch norm; different cells score differently."""
+    from nasplay.zero_cost import activation_model
+    from search_space import load_genotype
+
+    conv = load_genotype("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+                         "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    mixed = load_genotype("|nor_conv_3x3~0|+|skip_connect~0|none~1|+"
+                          "|avg_pool_3x3~0|nor_conv_1x1~1|none~2|")
+    first, second = evaluate(conv, TINY), evaluate(mixed.to_dict(), TINY)
+    assert math.isfinite(first["naswot"]) and math.isfinite(second["naswot"])
+    assert first["naswot"] != second["naswot"] and first["params"] > second["params"]
+    import cells
+
+    network = cells.build_network(conv, filters=4, cells_per_stage=1, input_shape=(16, 16, 3))
+    assert len(activation_model(network).outputs) == 1 + 3 + 2 + 1  # stem, cells, reductions, head
