@@ -8,8 +8,10 @@
         --cells-per-stage 6 --augment --cutout 16 --cosine --drop-path 0.2 --auxiliary-head \\
         --test-data cifar10 --out runs/search1-final --backend jax
 
-``--genotype`` is a published name, a genotype JSON file, or a run directory (its
-``best_genotype.json``). With a run directory, or ``--like RUN_DIR``, training uses that run's
+``--genotype`` is a published name, a NAS-Bench-201 cell string (``'|nor_conv_3x3~0|+...|'``,
+quoted: it holds ``|``), a genotype JSON file, or a run directory (its ``best_genotype.json``).
+An ``nb201`` genotype trains NAS-Bench-201's network (``cells.nb201``; 5 cells per stage unless
+told), which has no drop path or auxiliary head. With a run directory, or ``--like RUN_DIR``, training uses that run's
 own settings (``nasplay.train_settings``), so the same seed reproduces the search's score; flags
 override them. Writes ``OUT/model.keras``, ``OUT/metrics.json`` (the proxy's metrics plus what
 was run) and ``OUT/genotype.json``. The validation images are carved from the training split as
@@ -41,8 +43,9 @@ LIKE = "the run's with --like or a run directory, else"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--genotype", metavar="NAME|FILE|DIR",
-        help="published cell (nasnet-a, amoebanet-a, enas, darts-v2), a genotype JSON file, or "
-             "a search run directory (its best_genotype.json, trained with the run's settings)")
+        help="published cell (nasnet-a, amoebanet-a, enas, darts-v2), a NAS-Bench-201 cell "
+             "string ('|nor_conv_3x3~0|+...|', quoted), a genotype JSON file, or a search run "
+             "directory (its best_genotype.json, trained with the run's settings)")
     add("--like", metavar="RUN_DIR",
         help="train with this search run's own settings (data, subset, epochs, network, seed, "
              "optimizer), so the same seed reproduces its score; flags override them; without "
@@ -57,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--epochs", type=int, metavar="E", help=f"training epochs (default: {LIKE} 10)")
     add("--filters", type=int, metavar="F", help=f"first-stage width (default: {LIKE} 16)")
     add("--cells-per-stage", type=int, metavar="N",
-        help=f"normal cells between reductions (default: {LIKE} 2)")
+        help=f"normal cells between reductions (default: {LIKE} 2; 5 for an nb201 cell)")
     add("--seed", type=int, metavar="S",
         help=f"initial weights, data order, subset choice (default: {LIKE} 0)")
     add("--out", required=True, metavar="DIR", help="where model.keras and metrics.json go")
@@ -68,9 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cutout", type=int, metavar="PX", help="cutout square side (default: the run's, else 0)")
     add("--cosine", action=argparse.BooleanOptionalAction,
         help="cosine decay of the learning rate to 0 (default: the run's, else off)")
-    add("--drop-path", type=float, metavar="P", help="drop-path rate (default: the run's, else 0)")
+    add("--drop-path", type=float, metavar="P",
+        help="drop-path rate (default: the run's, else 0; not for an nb201 cell)")
     add("--auxiliary-head", action=argparse.BooleanOptionalAction,
-        help="auxiliary classifier after the second reduction, loss weight 0.4 (default: off)")
+        help="auxiliary classifier after the second reduction, loss weight 0.4 (default: off; "
+             "not for an nb201 cell)")
     add("--test-data", default=None, metavar="SRC",
         help="report test accuracy on SRC's test split ('cifar10', python batches' test_batch, "
              "<dir>/test/<class>/*, or a folder of class folders)")

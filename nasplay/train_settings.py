@@ -31,6 +31,9 @@ FLAG_FIELDS = {"data": "data", "subset": "train_size", "val_size": "val_size",
                "augment": "augment", "cutout": "cutout", "cosine": "cosine",
                "drop_path": "drop_path", "auxiliary_head": "auxiliary_head", "cpus": "cpus",
                "mixed_precision": "mixed_precision"}
+# NAS-Bench-201's N (cells.nb201.NB201_CELLS_PER_STAGE; no Keras here, a test checks they agree):
+# the default of an nb201 genotype, whose network is NAS-Bench-201's
+NB201_CELLS_PER_STAGE = 5
 # a run's top-level config.json key -> ProxyConfig field
 RUN_FIELDS = {"data": "data", "subset": "train_size", "epochs": "epochs", "filters": "filters",
               "cells_per_stage": "cells_per_stage", "seed": "seed"}
@@ -53,8 +56,9 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     from nasplay.proxy import ProxyConfig
 
     if args.genotype is None and args.like is None:
-        raise UserError("give --genotype (a published name, a genotype JSON file or a run "
-                        "directory) or --like RUN_DIR (trains that run's best cell)")
+        raise UserError("give --genotype (a published name, a NAS-Bench-201 cell string, a "
+                        "genotype JSON file or a run directory) or --like RUN_DIR (trains that "
+                        "run's best cell)")
     _check_flags(args)
     like = _run_dir(args.like, "--like") if args.like else None
     genotype_spec = args.genotype if args.genotype is not None else str(like)
@@ -64,7 +68,7 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     given = {FLAG_FIELDS[k]: v for k, v in vars(args).items() if k in FLAG_FIELDS and v is not None}
     if "seed" in given:
         given["subset_seed"] = given["seed"]  # one --seed: weights, order and images
-    base = read_run(like) if like else {**TRAIN_DEFAULTS, "subset_seed": 0}
+    base = read_run(like) if like else {**train_defaults(genotype), "subset_seed": 0}
     values = {**base, **given}
     whole = "train_size" not in values
     # without a size, one batch's worth passes the checks; the data decides it later
@@ -78,7 +82,33 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     except UserError as e:
         raise UserError(f"{e} (check --subset, --batch-size, --lr, --drop-path, --cutout)") \
             from None
+    _check_fits(genotype, config)
     return TrainPlan(genotype, config, like, whole)
+
+
+def train_defaults(genotype) -> dict:
+    """:data:`TRAIN_DEFAULTS`, with NAS-Bench-201's N for an edge genotype: its network is
+    NAS-Bench-201's, which a user training an ``nb201`` cell expects at its own size."""
+    from search_space import EdgeGenotype
+
+    if isinstance(genotype, EdgeGenotype):
+        return {**TRAIN_DEFAULTS, "cells_per_stage": NB201_CELLS_PER_STAGE}
+    return dict(TRAIN_DEFAULTS)
+
+
+def _check_fits(genotype, config) -> None:
+    """NAS-Bench-201's network (an edge genotype) has no drop path and no auxiliary head:
+    refused here, in one line, before any data is loaded (the network builder would too)."""
+    from search_space import EdgeGenotype
+
+    if not isinstance(genotype, EdgeGenotype):
+        return
+    if config.drop_path:
+        raise UserError(f"--drop-path {config.drop_path}: NAS-Bench-201's network (an "
+                        f"{genotype.space} genotype) has no drop path; leave it at 0")
+    if config.auxiliary_head:
+        raise UserError(f"--auxiliary-head: NAS-Bench-201's network (an {genotype.space} "
+                        f"genotype) has no auxiliary head; use --no-auxiliary-head")
 
 
 def run_backend(args: argparse.Namespace) -> str | None:
@@ -159,7 +189,9 @@ def _run_dir(spec: str, flag: str) -> Path:
 
 
 def resolve_genotype(spec: str):
-    """A Genotype from a published name, a JSON file, or a run directory's best genotype."""
+    """A genotype from a published name, a NAS-Bench-201 cell string (``|nor_conv_3x3~0|+...``),
+    a JSON file, or a run directory's best genotype (``search_space.load_genotype`` reads all
+    but the last)."""
     from search_space import load_genotype
 
     path = Path(spec)

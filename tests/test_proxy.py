@@ -191,3 +191,19 @@ def test_cifar_subset_scores_clearly_above_chance(shared_cifar):
     config = proxy.ProxyConfig(data=str(shared_cifar), train_size=2000, val_size=500, epochs=3)
     metrics = proxy.evaluate(get_space("nasnet").sample(np.random.default_rng(0)), config)
     assert metrics["val_accuracy"] > 0.2
+
+
+def test_nb201_genotype_trains_and_is_scored(folder):
+    """NAS-Bench-201's network (an edge genotype, given as its cell string) through the same
+    proxy: metrics, parameters and multiply-adds of the network that ran."""
+    from search_space import load_genotype
+
+    genotype = load_genotype("|nor_conv_3x3~0|+|skip_connect~0|none~1|+"
+                             "|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    model, metrics = proxy.train(genotype, tiny_config(folder, cells_per_stage=1))
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["train_size"] == 32
+    assert metrics["params"] == model.count_params()
+    assert metrics["flops"] == count_flops(model) > 0
+    assert model.name == "nb201_network"
+    with pytest.raises(ValueError, match="auxiliary_head"):
+        proxy.train(genotype, tiny_config(folder, auxiliary_head=True))

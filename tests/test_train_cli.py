@@ -218,3 +218,70 @@ def test_another_backend_than_the_running_one_is_refused(capsys, folder, tmp_pat
 def test_like_a_missing_run_is_one_line(capsys, tmp_path):
     _fails_in_one_line(capsys, ["train", "--like", str(tmp_path / "nope"), "--out",
                                 str(tmp_path / "out")], "--like", "nope")
+
+
+# -- NAS-Bench-201 cells -------------------------------------------------------------------------
+
+NB201 = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+
+
+def test_an_nb201_genotype_as_a_string_a_file_or_a_run(tmp_path, folder):
+    from search_space import EdgeGenotype, load_genotype
+
+    genotype = load_genotype(NB201)
+    assert isinstance(genotype, EdgeGenotype)
+    planned = _plan(["--genotype", NB201, "--out", str(tmp_path / "out")])
+    assert planned.genotype == genotype
+    assert planned.config.cells_per_stage == 5  # NAS-Bench-201's network, at its own size
+    (tmp_path / "cell.json").write_text(genotype.to_json())
+    assert _plan(["--genotype", str(tmp_path / "cell.json"), "--out", "x"]).genotype == genotype
+    run, proxy = _fake_run(tmp_path, folder, genotype, **RUN_SETTINGS)
+    planned = _plan(["--genotype", str(run), "--out", "x"])
+    assert planned.genotype == genotype and planned.config == proxy  # the run's N, not 5
+
+
+def test_nb201_default_is_the_networks():
+    from cells.nb201 import NB201_CELLS_PER_STAGE
+    from nasplay import train_settings
+
+    assert train_settings.NB201_CELLS_PER_STAGE == NB201_CELLS_PER_STAGE
+
+
+@pytest.mark.parametrize("text, words", [
+    (NB201.replace("avg_pool_3x3~0", "max_pool_9x9~0"), ["unknown op 'max_pool_9x9'", "node 3"]),
+    (NB201.replace("none~1", "none~7"), ["reads node '7'", "node 2"]),
+    (NB201.rpartition("+")[0], ["node group"]),
+])
+def test_malformed_nb201_strings_are_one_line(capsys, folder, tmp_path, text, words):
+    argv = _tiny(folder, tmp_path / "out")
+    argv[argv.index("--genotype") + 1] = text
+    _fails_in_one_line(capsys, argv, "--genotype", *words)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag, word", [(["--drop-path", "0.2"], "drop path"),
+                                        (["--auxiliary-head"], "auxiliary head")])
+def test_nb201_refuses_what_its_network_has_not(capsys, folder, tmp_path, flag, word):
+    argv = _tiny(folder, tmp_path / "out", *flag)
+    argv[argv.index("--genotype") + 1] = NB201
+    _fails_in_one_line(capsys, argv, word, "NAS-Bench-201")
+
+
+def test_an_nb201_cell_trains_and_saves(capsys, folder, tmp_path):
+    import keras
+
+    import cells  # noqa: F401  (registers the cell layers for loading)
+    from search_space import load_genotype
+
+    out = tmp_path / "out"
+    argv = _tiny(folder, out)
+    argv[argv.index("--genotype") + 1] = NB201
+    argv[argv.index("--cells-per-stage") + 1] = "1"
+    assert main(argv) == 0
+    assert "val_accuracy" in capsys.readouterr().out
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["genotype"] == NB201 and record["config"]["cells_per_stage"] == 1
+    assert load_genotype(str(out / "genotype.json")) == load_genotype(NB201)
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.count_params() == record["metrics"]["params"]
+    assert sum(isinstance(layer, cells.EdgeCell) for layer in model.layers) == 3
