@@ -9,7 +9,8 @@ subset and are not worth keeping). Its genotype goes beside it as ``FILE.genotyp
     import cells, keras
     model = keras.saving.load_model("model.keras")
 
-Network settings default to the run's (``config.json``), then to ``build_network``'s defaults.
+Network settings default to the run's (``config.json``), then to ``build_network``'s defaults
+(for an ``nb201`` genotype, NAS-Bench-201's network: 5 cells per stage, not 2).
 Both files are written atomically (``search_space.files``), so a failed export leaves no
 half-written file, and an existing file is only replaced with ``--overwrite``.
 """
@@ -25,8 +26,9 @@ from nasplay.errors import UserError, check_int
 from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
-# build_network's defaults, used when neither the command line nor the run's config says
-DEFAULTS = {"filters": 16, "cells_per_stage": 2, "num_classes": 10}
+# build_network's defaults, used when neither the command line nor the run's config says;
+# cells_per_stage None: the genotype's kind decides (cells.network.default_cells_per_stage)
+DEFAULTS = {"filters": 16, "cells_per_stage": None, "num_classes": 10}
 
 
 def add_arguments(parser) -> None:
@@ -124,7 +126,10 @@ def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
     settings = network_settings(config, overrides)
 
     import cells
+    from cells.network import default_cells_per_stage
 
+    if settings["cells_per_stage"] is None:
+        settings["cells_per_stage"] = default_cells_per_stage(genotype)
     model = cells.build_network(genotype, name=f"{genotype.space}_{_safe(trial.get('trial_id'))}",
                                 **settings)
     genotype_out = genotype_path(out)

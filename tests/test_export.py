@@ -84,6 +84,42 @@ def test_network_settings_default_to_the_runs():
                                                      "num_classes": 10}
     assert network_settings({"filters": None}, {"filters": 12})["filters"] == 12
     assert network_settings({"filters": None}, {})["filters"] == 16      # build_network's
+    assert network_settings({}, {})["cells_per_stage"] is None  # the genotype's kind decides
+
+
+@pytest.fixture
+def nb201_run(tmp_path):
+    """A run over NAS-Bench-201's space whose config does not say how many cells it used."""
+    config = {"searcher": "random", "space": "nb201", "seed": 0, "filters": 2}
+    return write_run(tmp_path / "nb201", fake_trials(4, seed=1, space="nb201"), config)
+
+
+def test_export_of_an_nb201_run_reloads_and_predicts(nb201_run, tmp_path, capsys):
+    import keras
+
+    import cells
+
+    out = tmp_path / "nb201.keras"
+    code, stdout, err = export(capsys, nb201_run, "--out", out, "--cells-per-stage", "1")
+    assert code == 0, err
+    model = keras.saving.load_model(out)
+    assert sum(isinstance(layer, cells.EdgeCell) for layer in model.layers) == 3
+    assert model(np.zeros((2, 32, 32, 3), "float32"), training=False).shape == (2, 10)
+    best = rundir.ranked(rundir.read_trials(nb201_run))[0]
+    assert load_genotype(genotype_path(out)) == Genotype.from_dict(best["genotype"])
+    assert "cells_per_stage=1" in stdout
+
+
+def test_an_nb201_export_defaults_to_nas_bench_201s_five_cells(nb201_run, tmp_path, capsys,
+                                                               monkeypatch):
+    import cells
+
+    built = []
+    monkeypatch.setattr(cells, "build_network",
+                        lambda genotype, **settings: built.append(settings) or FakeModel(genotype))
+    code, stdout, err = export(capsys, nb201_run, "--out", tmp_path / "m.keras")
+    assert code == 0, err
+    assert built[0]["cells_per_stage"] == 5 and "cells_per_stage=5" in stdout
 
 
 @pytest.mark.parametrize("case", ["not_a_run", "empty", "all_failed", "no_such_trial",
