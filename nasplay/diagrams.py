@@ -13,6 +13,13 @@ Placement, left to right: a block's column is its depth, the longest path from t
 in blocks, so everything a block reads lies to its left; its two ops stand in the column just
 before it. Within a column blocks run in index order, top to bottom; ops and passing edges are
 placed around them to avoid crossings (``nasplay.layout``).
+
+An edge genotype (``nb201``, NAS-Bench-201's cell) is drawn as its own DAG instead
+(``edge_cell_figure``, ``edge_cell_dot``): nodes 0 (the input) to the output in a row, left to
+right, one arrow per edge labelled with its op. Edges between neighbours run straight; longer
+ones arc, the two of span 2 on opposite sides and the longest above them, so no two arrows cross
+in a 4-node cell. A ``none`` edge (zeros: no connection) is drawn dashed and grey, and the
+legend says so, so the drawing shows which connections the cell really has.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ COLOURS = {
     "pool": "#c7e9c0",
     "identity": "#f0f0f0",
     "other": "#fde0ef",
+    "node": "#fdd49e",
+    "none": "#ffffff",
 }
 # What the legend calls each op family.
 FAMILY_NAMES = {
@@ -78,8 +87,10 @@ class CellGraph:
 
 
 def op_family(op: str) -> str:
-    if op == "identity":
+    if op in ("identity", "skip_connect"):
         return "identity"
+    if op == "none":
+        return "none"
     if "pool" in op:
         return "pool"
     if op.startswith(("sep_", "dil_sep")):
@@ -246,3 +257,153 @@ def _dot_text(text: str) -> str:
 def _dot_id(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return cleaned if cleaned and not cleaned[0].isdigit() else f"cell_{cleaned}"
+
+
+# -- edge genotypes (NAS-Bench-201's cell) ---------------------------------------------------
+
+_NODE_SPACING = 2.6     # inches between neighbouring nodes: room for "nor_conv_3x3" between
+_NODE_RADIUS = 0.3
+_NONE_COLOUR = "#999999"
+
+
+@dataclass(frozen=True)
+class EdgeArrow:
+    source: int
+    target: int
+    op: str
+    rad: float          # matplotlib's arc3 curvature: 0 straight, < 0 above, > 0 below
+
+    def label_point(self) -> tuple[float, float]:
+        """Where the op's label goes: the middle of the arc (arc3 is a quadratic Bezier whose
+        control point lies ``rad * length`` off the chord's middle; its middle, half that)."""
+        x0, x1 = self.source * _NODE_SPACING, self.target * _NODE_SPACING
+        return (x0 + x1) / 2, -self.rad * (x1 - x0) / 2
+
+
+def edge_arrows(genotype) -> list[EdgeArrow]:
+    """The arrows of an edge genotype's drawing, in ``genotype.edges()`` order: neighbours
+    straight; span 2 above from an even source, below from an odd one; longer spans above,
+    higher the longer (so they enclose the shorter arcs rather than cross them)."""
+    arrows = []
+    for source, target, op in genotype.edges():
+        span = target - source
+        if span == 1:
+            rad = 0.0
+        elif span == 2:
+            rad = -0.28 if source % 2 == 0 else 0.28
+        else:
+            rad = -(0.28 + 0.04 * span)
+        arrows.append(EdgeArrow(source, target, op, rad))
+    return arrows
+
+
+def _node_label(j: int, last: int) -> str:
+    return {0: "input", last: "output"}.get(j, "")
+
+
+def draw_edge_cell(ax, genotype, title: str = "", legend: bool = True) -> None:
+    """Draw an edge genotype on a matplotlib Axes (see the module docstring)."""
+    from matplotlib.patches import Circle, FancyArrowPatch
+
+    last = genotype.num_nodes - 1
+    circles = []
+    for j in range(genotype.num_nodes):
+        family = "input" if j == 0 else "output" if j == last else "node"
+        circle = Circle((j * _NODE_SPACING, 0.0), _NODE_RADIUS, facecolor=COLOURS[family],
+                        edgecolor="#555555", linewidth=0.9, zorder=3)
+        ax.add_patch(circle)
+        circles.append(circle)
+        ax.text(j * _NODE_SPACING, 0.0, str(j), ha="center", va="center", fontsize=11,
+                fontweight="bold", zorder=4)
+        if _node_label(j, last):
+            ax.text(j * _NODE_SPACING + (-1 if j == 0 else 1) * (_NODE_RADIUS + 0.12), 0.0,
+                    _node_label(j, last), ha="right" if j == 0 else "left", va="center",
+                    fontsize=9, color="#333333")
+    for arrow in edge_arrows(genotype):
+        none = arrow.op == "none"
+        colour = _NONE_COLOUR if none else "#444444"
+        ax.add_patch(FancyArrowPatch(
+            patchA=circles[arrow.source], patchB=circles[arrow.target],
+            posA=circles[arrow.source].center, posB=circles[arrow.target].center,
+            connectionstyle=f"arc3,rad={arrow.rad}", arrowstyle="-|>", mutation_scale=12,
+            color=colour, linewidth=1.0, linestyle="--" if none else "-", zorder=2))
+        ax.text(*arrow.label_point(), arrow.op, ha="center", va="center", zorder=3, fontsize=9,
+                color=_NONE_COLOUR if none else "black", fontstyle="italic" if none else "normal",
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": COLOURS[op_family(arrow.op)],
+                      "edgecolor": colour, "linewidth": 0.8, "linestyle": "--" if none else "-"})
+    _frame_edge_cell(ax, genotype, title)
+    if legend:
+        _edge_legend(ax, genotype)
+
+
+def _frame_edge_cell(ax, genotype, title: str) -> None:
+    points = [arrow.label_point()[1] for arrow in edge_arrows(genotype)] + [0.0]
+    ax.set_xlim(-1.2, (genotype.num_nodes - 1) * _NODE_SPACING + 1.2)
+    ax.set_ylim(min(points) - 0.55, max(points) + 0.45)
+    ax.set_aspect("equal")   # arc3's curves are computed on screen: their middles stay put
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def _edge_legend(ax, genotype) -> None:
+    """The op families the cell uses, then ``none`` as a dashed line, and what a node is."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    used = {op_family(op) for _, _, op in genotype.edges()}
+    handles = [Patch(facecolor=COLOURS[f], edgecolor="#555555", linewidth=0.8, label=name)
+               for f, name in FAMILY_NAMES.items() if f in used]
+    if "none" in used:
+        handles.append(Line2D([], [], color=_NONE_COLOUR, linestyle="--",
+                              label="none: zeros, no connection"))
+    handles.append(Patch(facecolor=COLOURS["node"], edgecolor="#555555", linewidth=0.8,
+                         label="node: sum of its incoming edges"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              ncol=len(handles), frameon=False, fontsize=8, handlelength=1.6,
+              columnspacing=1.2)
+
+
+def edge_cell_figure(genotype, path, title: str = "") -> None:
+    """Draw an edge genotype into a PNG at ``path`` (at 1 inch per data unit, so labels keep
+    their room at any number of nodes)."""
+    from matplotlib.figure import Figure
+
+    points = [arrow.label_point()[1] for arrow in edge_arrows(genotype)] + [0.0]
+    width = (genotype.num_nodes - 1) * _NODE_SPACING + 2.4
+    fig = Figure(figsize=(width, max(points) - min(points) + 2.0))
+    draw_edge_cell(fig.subplots(), genotype, title=title)
+    save_png(fig, path)
+
+
+def arch_string(genotype) -> str:
+    """NAS-Bench-201's cell string of an edge genotype (``|nor_conv_3x3~0|+|...|``, how
+    NAS-Bench-201's table and papers name a cell), or "" when its space (unknown to this
+    process, or without those ops) cannot write it."""
+    from search_space import get_space
+
+    try:
+        return get_space(genotype.space).to_arch_str(genotype)
+    except (ValueError, AttributeError):
+        return ""
+
+
+def edge_cell_dot(genotype, name: str = "cell", title: str = "") -> str:
+    """An edge genotype as a graphviz DOT digraph, nodes left to right, an edge per op (``none``
+    dashed and grey), in ``genotype.edges()`` order."""
+    last = genotype.num_nodes - 1
+    lines = [f"digraph {_dot_id(name)} {{", "  rankdir=LR;",
+             '  node [shape=circle, style=filled, fontname="Helvetica"];',
+             '  edge [fontname="Helvetica", fontsize=10];']
+    if title:
+        lines.insert(2, f'  label="{_dot_text(title)}"; labelloc=t;')
+    for j in range(genotype.num_nodes):
+        family = "input" if j == 0 else "output" if j == last else "node"
+        label = f"{j}\\n{_node_label(j, last)}" if _node_label(j, last) else str(j)
+        lines.append(f'  n{j} [label="{label}", fillcolor="{COLOURS[family]}"];')
+    for source, target, op in genotype.edges():
+        style = f', style=dashed, color="{_NONE_COLOUR}", fontcolor="{_NONE_COLOUR}"' \
+            if op == "none" else ""
+        lines.append(f'  n{source} -> n{target} [label="{_dot_text(op)}"{style}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

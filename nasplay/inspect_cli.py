@@ -239,21 +239,31 @@ def best_genotype(run: Run, trial: dict | None = None):
 
 
 def write_figures(run: Run, out_dir: Path) -> list[Path]:
-    """The per-run figures and DOT files in ``out_dir``; returns the paths written."""
+    """The per-run figures and DOT files in ``out_dir``; returns the paths written: the best
+    genotype's ``best_normal``/``best_reduction`` cells, or for an edge genotype (``nb201``) its
+    one ``best_cell`` (titled with NAS-Bench-201's cell string too), then the plots."""
     from nasplay import diagrams
+    from search_space import EdgeGenotype
     from search_space.files import atomic_write_text
 
     genotype = best_genotype(run)
     best = run.best_first[0]
     about = f"trial {best.get('trial_id')}, {run.metric} {_score(score_of(best, run.metric))}"
     written = []
-    for kind, cell in (("normal", genotype.normal), ("reduction", genotype.reduction)):
-        title, reduction = f"best {kind} cell ({about})", kind == "reduction"
-        png, dot = out_dir / f"best_{kind}.png", out_dir / f"best_{kind}.dot"
-        diagrams.cell_figure(cell, png, title=title, reduction=reduction)
-        atomic_write_text(dot, diagrams.cell_dot(cell, name=kind, reduction=reduction,
-                                                 title=title))
+    if isinstance(genotype, EdgeGenotype):
+        title, arch = f"best cell ({about})", diagrams.arch_string(genotype)
+        png, dot = out_dir / "best_cell.png", out_dir / "best_cell.dot"
+        diagrams.edge_cell_figure(genotype, png, title=f"{title}\n{arch}".strip())
+        atomic_write_text(dot, diagrams.edge_cell_dot(genotype, title=f"{title} {arch}".strip()))
         written += [png, dot]
+    else:
+        for kind, cell in (("normal", genotype.normal), ("reduction", genotype.reduction)):
+            title, reduction = f"best {kind} cell ({about})", kind == "reduction"
+            png, dot = out_dir / f"best_{kind}.png", out_dir / f"best_{kind}.dot"
+            diagrams.cell_figure(cell, png, title=title, reduction=reduction)
+            atomic_write_text(dot, diagrams.cell_dot(cell, name=kind, reduction=reduction,
+                                                     title=title))
+            written += [png, dot]
     plots = [(out_dir / PROGRESS_FIGURE, plot_progress),
              (out_dir / params_figure_name(run.metric), plot_score_vs_params)]
     for other in other_scores(run):

@@ -13,7 +13,7 @@ from nasplay import cli, rundir
 from nasplay import plots
 from nasplay.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
 from nasplay.inspect_cli import best_so_far, load_run
-from search_space import PUBLISHED, Genotype, load_genotype
+from search_space import PUBLISHED, Genotype, get_space, load_genotype
 
 FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "val_accuracy_vs_params.png")
 
@@ -446,3 +446,65 @@ def test_spearman():
     assert plots.spearman([1, 1, 1], [1, 2, 3]) is None
     # ranks (0, 1.5, 1.5, 3) and (0, 2, 1, 3): covariance 4.5, variances 4.5 and 5
     assert plots.spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / math.sqrt(22.5))
+
+
+# --- edge genotypes (nb201): one cell, drawn as its DAG ------------------------------------------
+
+NB201_CELL = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+
+
+def test_nb201_run_draws_its_one_best_cell(tmp_path, capsys):
+    trials = fake_trials(6, seed=2, space="nb201")
+    run_dir = write_run(tmp_path / "nb201", trials,
+                        config={"searcher": "random", "space": "nb201", "seed": 0})
+    code, out, _ = inspect(capsys, run_dir)
+    assert code == 0
+    report = run_dir / "report"
+    assert_nontrivial_png(report / "best_cell.png")
+    assert not list(report.glob("best_normal*")) and "best_cell.dot" in out
+    best = Genotype.from_dict(rundir.ranked(rundir.read_trials(run_dir))[0]["genotype"])
+    text = (report / "best_cell.dot").read_text()
+    assert text.startswith("digraph") and get_space("nb201").to_arch_str(best) in text
+    assert text.count("->") == 6
+    for source, target, op in best.edges():
+        assert f'n{source} -> n{target} [label="{op}"' in text
+
+
+def test_edge_cell_arrows_never_cross_and_labels_stay_apart():
+    """Neighbours straight; the two span-2 edges on opposite sides; the longest arcs above, higher
+    than the span-2 arc it encloses; every label at its own place."""
+    from nasplay.diagrams import edge_arrows
+
+    arrows = {(a.source, a.target): a for a in edge_arrows(load_genotype(NB201_CELL))}
+    assert [arrows[(i, i + 1)].rad for i in range(3)] == [0.0, 0.0, 0.0]
+    assert arrows[(0, 2)].rad * arrows[(1, 3)].rad < 0
+    above = arrows[(0, 2)] if arrows[(0, 2)].rad < 0 else arrows[(1, 3)]
+    assert arrows[(0, 3)].label_point()[1] > above.label_point()[1] > 0
+    points = [a.label_point() for a in arrows.values()]
+    assert len(set(points)) == 6
+
+
+def test_edge_cell_legend_and_dot_say_none_is_dashed():
+    from matplotlib.figure import Figure
+
+    from nasplay.diagrams import draw_edge_cell, edge_cell_dot
+
+    genotype = load_genotype(NB201_CELL)
+    ax = Figure().subplots()
+    draw_edge_cell(ax, genotype)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["convolution", "pooling", "identity", "none: zeros, no connection",
+                      "node: sum of its incoming edges"]
+    edge_labels = [t.get_text() for t in ax.texts if "_" in t.get_text() or t.get_text() == "none"]
+    assert sorted(edge_labels) == sorted(op for _, _, op in genotype.edges())
+    text = edge_cell_dot(genotype, title='best "cell"')
+    assert 'label="best \\"cell\\""' in text
+    dashed = [line for line in text.splitlines() if "style=dashed" in line]
+    assert dashed == ['  n1 -> n2 [label="none", style=dashed, color="#999999", '
+                      'fontcolor="#999999"];',
+                      '  n2 -> n3 [label="none", style=dashed, color="#999999", '
+                      'fontcolor="#999999"];']
+    without_none = load_genotype(NB201_CELL.replace("none", "nor_conv_3x3"))
+    ax = Figure().subplots()
+    draw_edge_cell(ax, without_none)
+    assert "none: zeros, no connection" not in [t.get_text() for t in ax.get_legend().get_texts()]
