@@ -164,9 +164,34 @@ class Driver:
         for proposal in self.searcher.pending:
             record = by_id.get(proposal.trial_id)
             if record is not None:
-                self.searcher.tell(proposal.trial_id, score_of(record, self.metric),
-                                   record.get("metrics"))
+                score = score_of(record, self.metric)
+                self.searcher.tell(proposal.trial_id, score, self.told(score))
                 self.pending_steps.pop(proposal.trial_id, None)
+
+    def told(self, score: float | None) -> dict | None:
+        """What a searcher is told beside a score: the run's metric only, never a scorer's
+        report-only metrics (a table's test accuracy and true rank)."""
+        return None if score is None else {self.metric: score}
+
+    @property
+    def batched(self) -> bool:
+        """Whether a Ray trial scores several candidates (the scorer's ``batch``; never under
+        ASHA, which judges one candidate's epochs)."""
+        return self.plan.scorer.batch > 1 and self.config.scheduler != "asha"
+
+    @property
+    def tensorboard(self) -> bool:
+        """Whether Ray's TensorBoard logs are written (batch trials report no curves)."""
+        return not self.batched
+
+    @property
+    def batch_size(self) -> int:
+        """Candidates per Ray trial: the scorer's ``batch`` (1 unless ``batched``), no more
+        than keeps every worker busy."""
+        if not self.batched:
+            return 1
+        remaining = max(1, self.config.trials - len(self.records))
+        return max(1, min(self.plan.scorer.batch, -(-remaining // self.config.workers)))
 
     def pending_proposals(self) -> list[tuple[str, dict, int]]:
         """The saved state's pending proposals, oldest first: they are issued again first."""
@@ -182,7 +207,11 @@ class Driver:
 
     def on_proposed(self, trial_id: str, step: int) -> None:
         """A new proposal left the searcher: persist it as pending before it runs."""
-        self.pending_steps[trial_id] = step
+        self.on_proposed_batch([(trial_id, step)])
+
+    def on_proposed_batch(self, proposals: list[tuple[str, int]]) -> None:
+        """New proposals (a batch's) left the searcher: persisted as pending, in one write."""
+        self.pending_steps.update(proposals)
         self.save_state()
 
     def on_finished(self, config: dict, metrics: dict, error: str | None,
@@ -192,9 +221,27 @@ class Driver:
         ``metrics`` is what the trial reported, with ``final`` (0: stopped early by the
         scheduler), and ``failed``/``error``/``traceback`` when the scorer raised; ``error`` is
         set when the trial was lost (its worker or node died)."""
+        record = self._trial_record(config, metrics, error, started_at, **extra)
+        if record is not None:
+            self._record([record])
+
+    def on_finished_batch(self, config: dict, results: list[dict] | None, error: str | None,
+                          started_at: float | None = None, **extra) -> None:
+        """A batch trial ended: a line per candidate (``results[k]`` is candidate ``k``'s
+        metrics; None with ``error`` when the trial was lost), then the state once."""
+        from nasplay.trial import BATCH_KEY
+
+        items = config[BATCH_KEY]
+        records = [self._trial_record(item, {} if results is None else results[k], error,
+                                      started_at, **extra) for k, item in enumerate(items)]
+        self._record([r for r in records if r is not None])
+
+    def _trial_record(self, config: dict, metrics: dict, error: str | None,
+                      started_at: float | None, **extra) -> dict | None:
+        """A finished trial's line (None if it is recorded already)."""
         trial_id = config.get("trial_id")
         if trial_id is None or trial_id in self.recorded:
-            return
+            return None
         metrics = dict(metrics)
         final = metrics.pop("final", 1)
         scorer_failed = metrics.pop("failed", 0)
@@ -204,25 +251,33 @@ class Driver:
             extra["traceback"] = metrics.pop("traceback", "")
         if error is None and not final:
             metrics["stopped_early"] = True
-        record = trial_record(trial_id, config["genotype"],
-                              "failed" if error is not None else "completed",
-                              metrics=metrics, error=error, step=config.get("step"),
-                              started_at=started_at, **{k: v for k, v in extra.items() if v})
-        self._record(record)
+        self.recorded.add(trial_id)
+        return trial_record(trial_id, config["genotype"],
+                            "failed" if error is not None else "completed",
+                            metrics=metrics, error=error, step=config.get("step"),
+                            started_at=started_at, **{k: v for k, v in extra.items() if v})
 
-    def _record(self, record: dict) -> None:
-        self.run_dir.append_trial(record)
-        self.records.append(record)
-        self.recorded.add(record["trial_id"])
-        score = score_of(record, self.metric)
-        if score is not None and (self.best is None or score > score_of(self.best, self.metric)):
-            self.best = record
+    def _record(self, records: list[dict]) -> None:
+        """Append the lines (one write), then the best genotype, then the searcher state."""
+        if not records:
+            return
+        self.run_dir.append_trials(records)
+        best = self.best
+        for record in records:
+            self.records.append(record)
+            self.recorded.add(record["trial_id"])
+            score = score_of(record, self.metric)
+            if score is not None and (best is None or score > score_of(best, self.metric)):
+                best = record
+        if best is not self.best:
+            self.best = best
             from search_space import Genotype
 
-            self.run_dir.write_best(Genotype.from_dict(record["genotype"]).to_json())
+            self.run_dir.write_best(Genotype.from_dict(best["genotype"]).to_json())
         self.save_state()
         if self.progress:
-            self.progress.trial_done(record)
+            for record in records:
+                self.progress.trial_done(record)
 
     # -------------------------------------------------------------- run
 
@@ -346,7 +401,8 @@ class Driver:
         elif result.stopped in ("interrupted", "time budget"):
             lines.append(f"stopped ({result.stopped}); continue with: nasplay search --run-dir "
                          f"{path} --resume")
-        lines.append(f"TensorBoard: tensorboard --logdir {self.run_dir.ray_path}")
+        if self.tensorboard:
+            lines.append(f"TensorBoard: tensorboard --logdir {self.run_dir.ray_path}")
         for line in lines:
             print(f"nasplay search: {line}")
         sys.stdout.flush()

@@ -11,7 +11,7 @@ import sys
 import time
 
 from nasplay.errors import first_line
-from nasplay.records import best_record, score_of
+from nasplay.records import score_of
 
 
 class Progress:
@@ -32,12 +32,25 @@ class Progress:
         self.running = 0
         self._drawn = 0.0
         self._width = 0
+        # kept up to date as records arrive (a line per trial must not re-read them all)
+        self._counted = 0
+        self._failed = 0
+        self._best: float | None = None
+
+    def _count(self) -> None:
+        """Fold the records added since the last status into the counts."""
+        for record in self.records[self._counted:]:
+            self._failed += record.get("status") == "failed"
+            score = score_of(record, self.metric)
+            if score is not None and (self._best is None or score > self._best):
+                self._best = score
+        self._counted = len(self.records)
 
     def status(self) -> str:
+        self._count()
         done = len(self.records)
-        failed = sum(r.get("status") == "failed" for r in self.records)
-        best = best_record(self.records, self.metric)
-        best_text = (f"best {self.metric} {score_of(best, self.metric):.4f}" if best
+        failed = self._failed
+        best_text = (f"best {self.metric} {self._best:.4f}" if self._best is not None
                      else f"best {self.metric} -")
         elapsed = time.time() - self.start
         finished_here = done - self.before

@@ -276,10 +276,15 @@ class RunDir:
 
     def append_trial(self, record: dict) -> None:
         """Append one record as one line, flushed and fsynced before returning."""
-        line = (json.dumps(record, allow_nan=True) + "\n").encode("utf-8")
+        self.append_trials([record])
+
+    def append_trials(self, records: list[dict]) -> None:
+        """Append records, a line each, in one write, flushed and fsynced before returning (a
+        kill mid-write leaves whole lines and at most one torn last line, which is repaired)."""
+        lines = "".join(json.dumps(record, allow_nan=True) + "\n" for record in records)
         new = not self.trials_path.exists()
         with open(self.trials_path, "ab") as f:
-            f.write(line)
+            f.write(lines.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         if new:

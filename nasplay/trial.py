@@ -11,6 +11,7 @@ the same candidate would fail the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -58,21 +59,60 @@ class TrialSettings:
 
 
 def run_trial(config: dict, settings: TrialSettings) -> None:
-    """Ray Tune's trainable: score ``config["genotype"]`` and report the metrics once."""
+    """Ray Tune's trainable: score ``config["genotype"]`` and report the metrics once; or, for
+    a batch (``config["batch"]``, a cheap scorer's candidates), each candidate's metrics."""
     from ray import tune
 
     started = time.time()
+    if BATCH_KEY in config:
+        tune.report(_run_batch(config[BATCH_KEY], settings, started))
+        return
     try:
         cpus = configure_environment(settings)
         metrics = _score(config, settings, cpus)
     except Exception as exc:  # noqa: BLE001 - any scorer failure is the trial's failure
-        text = traceback.format_exc()
-        print(text, file=sys.stderr)
-        tune.report({"final": 1, "failed": 1, "error": first_line(exc)[:2000],
-                     "traceback": text[-8000:], "trial_seconds": time.time() - started})
+        tune.report({**_failure(exc), "trial_seconds": time.time() - started})
         return
     metrics["trial_seconds"] = time.time() - started
     tune.report({**metrics, "final": 1})
+
+
+BATCH_KEY = "batch"      # a trial config's candidates, [{"trial_id", "genotype", "step"}, ...]
+
+
+def _run_batch(items: list[dict], settings: TrialSettings, started: float) -> dict:
+    """Score every candidate of a batch: each one's metrics, or its failure (one candidate's
+    error fails that candidate only). The results travel as one JSON text (Ray's loggers
+    would try to draw a list of dicts)."""
+    results = []
+    try:
+        cpus = configure_environment(settings)
+    except Exception as exc:  # noqa: BLE001 - the whole batch fails alike
+        results = [_failure(exc)] * len(items)
+    for item in items[len(results):]:
+        begun = time.time()
+        try:
+            metrics = _score(item, settings, cpus)
+        except Exception as exc:  # noqa: BLE001 - this candidate's failure
+            metrics = _failure(exc)
+        metrics["trial_seconds"] = time.time() - begun
+        results.append(metrics)
+    return {"final": 1, BATCH_KEY: json.dumps(results, allow_nan=True),
+            "batch_size": len(items), "trial_seconds": time.time() - started}
+
+
+def _failure(exc: BaseException) -> dict:
+    text = traceback.format_exc()
+    print(text, file=sys.stderr)
+    return {"final": 1, "failed": 1, "error": first_line(exc)[:2000], "traceback": text[-8000:]}
+
+
+def batch_results(result: dict, size: int) -> list[dict]:
+    """A batch trial's report, one metrics dict per candidate (driver side)."""
+    results = json.loads(result[BATCH_KEY])
+    if not isinstance(results, list) or len(results) != size:
+        raise ValueError(f"a batch of {size} reported {len(results)} result(s)")
+    return results
 
 
 def _score(config: dict, settings: TrialSettings, cpus: int) -> dict:

@@ -32,7 +32,8 @@ from ray.tune.search import Searcher as RaySearcher
 from nasplay.driver import Cluster
 from nasplay.errors import UserError, first_line
 from nasplay.quiet import no_colour_reset_at_exit, quiet
-from nasplay.trial import TrialSettings, run_trial
+from nasplay.trial import BATCH_KEY, TrialSettings, batch_results, run_trial
+from searchers.base import oriented
 from searchers.ray_adapter import TuneSearcher
 
 # ASHA (--scheduler asha): candidates are compared after 1, 3, 9, ... epochs; a third go on.
@@ -79,7 +80,12 @@ def ray_session(config):
 
 
 class RunSearcher(TuneSearcher):
-    """The run's searcher as a Ray Tune ``Searcher``; see the module docstring."""
+    """The run's searcher as a Ray Tune ``Searcher``; see the module docstring.
+
+    A cheap scorer's trial scores a batch of candidates (``Driver.batch_size``): its config
+    holds them under ``"batch"``, each asked of the searcher (or re-issued) and persisted as
+    pending before the trial starts, each told its own score when it ends.
+    """
 
     def __init__(self, driver):
         super().__init__(driver.searcher, metric=driver.metric, mode="max")
@@ -91,6 +97,8 @@ class RunSearcher(TuneSearcher):
     def suggest(self, trial_id: str):
         if self._at_capacity():
             return None
+        if self._driver.batch_size > 1:
+            return self._suggest_batch(trial_id, self._driver.batch_size)
         if self._reissue:
             our_id, genotype, step = self._reissue.pop(0)
             config = {"trial_id": our_id, "genotype": genotype, "step": step}
@@ -99,12 +107,43 @@ class RunSearcher(TuneSearcher):
             config = super().suggest(trial_id)
             searcher = self._driver.searcher
             if not isinstance(config, dict):
-                if config == RaySearcher.FINISHED and searcher.num_proposed < (
-                        searcher.max_trials or 0):
-                    self.exhausted = True  # finished before its budget: no new genotype left
+                self._note_finished(config)
                 return config
             config["step"] = searcher.num_proposed - 1
             self._driver.on_proposed(config["trial_id"], config["step"])
+        self._configs[trial_id] = config
+        return config
+
+    def _note_finished(self, answer) -> None:
+        searcher = self._driver.searcher
+        if answer == RaySearcher.FINISHED and searcher.num_proposed < (searcher.max_trials or 0):
+            self.exhausted = True  # finished before its budget: no new genotype left
+
+    def _suggest_batch(self, trial_id: str, size: int):
+        """Up to ``size`` candidates: re-issued ones first, then new ones (persisted at once)."""
+        self._check_properties()
+        searcher = self._driver.searcher
+        items, new = [], []
+        while len(items) < size and self._reissue:
+            our_id, genotype, step = self._reissue.pop(0)
+            items.append({"trial_id": our_id, "genotype": genotype, "step": step})
+        while len(items) < size and not searcher.finished:
+            proposal = searcher.ask()
+            if proposal is None:
+                break
+            step = searcher.num_proposed - 1
+            items.append({"trial_id": proposal.trial_id, "genotype": proposal.genotype.to_dict(),
+                          "step": step})
+            new.append((proposal.trial_id, step))
+        if new:
+            self._driver.on_proposed_batch(new)
+        if not items:
+            answer = RaySearcher.FINISHED if searcher.finished else None
+            self._note_finished(answer)
+            return answer
+        name = items[0]["trial_id"] + (f"+{len(items) - 1}" if len(items) > 1 else "")
+        config = {"trial_id": name, BATCH_KEY: items}
+        self._proposals[trial_id] = name
         self._configs[trial_id] = config
         return config
 
@@ -116,9 +155,24 @@ class RunSearcher(TuneSearcher):
             # proposal stays pending, to be issued again in this session or on resume.
             self._proposals.pop(trial_id, None)
             if config is not None:
-                self._reissue.append((config["trial_id"], config["genotype"], config["step"]))
+                self._reissue += [(c["trial_id"], c["genotype"], c["step"])
+                                  for c in config.get(BATCH_KEY, [config])]
             return
-        super().on_trial_complete(trial_id, result=result, error=error)
+        if config is not None and BATCH_KEY in config:
+            self._proposals.pop(trial_id, None)
+            self._tell_batch(config[BATCH_KEY], None if error else result)
+            return
+        # the searcher is told the run's metric, nothing else the scorer reported
+        told = {k: result[k] for k in (self.metric,) if k in result} if result else result
+        super().on_trial_complete(trial_id, result=told, error=error)
+
+    def _tell_batch(self, items: list[dict], result: dict | None) -> None:
+        results = batch_results(result, len(items)) if result is not None else None
+        for k, item in enumerate(items):
+            metrics = results[k] if results is not None else {}
+            score = None if metrics.get("failed") else oriented(
+                metrics.get(self.metric), "max", f"trial {item['trial_id']}'s {self.metric!r}")
+            self.wrapped.tell(item["trial_id"], score, self._driver.told(score))
 
     def __getstate__(self) -> dict:
         # Tuner pickles its settings into tuner.pkl (for Tuner.restore, which we do not use);
@@ -168,10 +222,16 @@ class Recorder(Callback):
         result = dict(trial.last_result or {})
         if error is None and "final" not in result:
             return  # cancelled, not finished: stays pending (see RunSearcher.on_trial_complete)
+        started_at = self._started.pop(trial.trial_id, None)
+        if BATCH_KEY in trial.config:
+            items = trial.config[BATCH_KEY]
+            results = batch_results(result, len(items)) if error is None else None
+            self._driver.on_finished_batch(trial.config, results, error, started_at=started_at,
+                                           node_ip=result.get("node_ip"))
+            return
         metrics = {k: v for k, v in result.items() if k not in RAY_RESULT_KEYS}
         self._finished(trial.config, metrics if error is None else {}, error,
-                       started_at=self._started.pop(trial.trial_id, None),
-                       node_ip=result.get("node_ip"))
+                       started_at=started_at, node_ip=result.get("node_ip"))
 
     def __getstate__(self) -> dict:
         return {}
@@ -221,11 +281,13 @@ def trial_dirname(trial) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_ray():
+def _quiet_ray(tensorboard: bool = True):
     """Ray's legacy output engine (so our silent reporter is used), no strict metric check
     (a failed trial reports an error, not a score), Tune's own log lines off: failures are
-    recorded in trials.jsonl and shown on the progress line."""
-    env = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+    recorded in trials.jsonl and shown on the progress line. Without ``tensorboard`` Tune adds
+    no loggers of its own (``_fit`` gives it the CSV and JSON ones)."""
+    env = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+           "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0" if tensorboard else "1"}
     saved_env = {key: os.environ.get(key) for key in env}
     loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.train", "ray.air")]
     saved_levels = [log.level for log in loggers]
@@ -297,9 +359,19 @@ def _fit(driver, settings: TrialSettings, cpus: float, searcher, num_samples: in
         run_config=tune.RunConfig(
             name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str(driver.run_dir.ray_path.resolve()),
-            callbacks=[recorder],
+            callbacks=[recorder, *_loggers(driver.tensorboard)],
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             verbose=0, progress_reporter=SilentReporter(), log_to_file=True),
     )
-    with _quiet_ray():
+    with _quiet_ray(driver.tensorboard):
         tuner.fit()
+
+
+def _loggers(tensorboard: bool) -> list:
+    """Tune's CSV and JSON loggers where its TensorBoard one is left out: batch trials report
+    no scalars worth a curve, and tensorboardX costs seconds to import (it imports torch)."""
+    if tensorboard:
+        return []  # Tune adds all three itself
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
