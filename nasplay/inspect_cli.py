@@ -170,12 +170,52 @@ def other_scores(run: Run, trials: list[dict] | None = None) -> list[str]:
             if m != run.metric and any(score_of(t, m) is not None for t in trials)]
 
 
+def _truth_value(value) -> str:
+    return str(value) if isinstance(value, int) else _score(value)
+
+
+def truth_of(run: Run):
+    """The ``Truth`` of the run's space (a tabular benchmark's: NAS-Bench-201's table for an
+    ``nb201`` run, whatever scored it), or None."""
+    from nasplay.scorers import truth_for
+
+    space = run.config.get("space")
+    if not isinstance(space, str) and run.best_first:
+        space = (run.best_first[0].get("genotype") or {}).get("space")
+    scorer = truth_for(space if isinstance(space, str) else None)
+    return None if scorer is None else scorer.truth
+
+
+def truth_columns(run: Run) -> list:
+    """Leaderboard columns of the ground truth (``truth_of``), each genotype looked up once."""
+    truth = truth_of(run)
+    if truth is None:
+        return []
+    rows: dict[int, dict] = {}
+
+    def read(trial: dict, column: str):
+        if id(trial) not in rows:
+            rows[id(trial)] = truth.row(trial.get("genotype")) or {}
+        return rows[id(trial)].get(column)
+
+    return [(c, lambda t, c=c: read(t, c), _truth_value) for c in truth.columns]
+
+
+def truth_line(run: Run) -> str | None:
+    """The ground truth's one line on the run (where its best ranks in the table), or None."""
+    truth = truth_of(run)
+    return None if truth is None or truth.summary is None else \
+        truth.summary(run.best_first, run.metric)
+
+
 def leaderboard(run: Run, top: int = 10) -> str:
     """The ``top`` best trials of a run as a table, best first by the run's metric, with a
-    column for each other score a listed trial has ("-" where a trial has not got it)."""
+    column for each other score a listed trial has ("-" where a trial has not got it), and for
+    a space with a known ground truth (``nb201``) the truth's columns."""
     shown = run.best_first[:top]
     scores = [(m, lambda t, m=m: score_of(t, m), _score) for m in other_scores(run, shown)]
-    columns = scores + [c for c in _COLUMNS if any(_is_number(c[1](t)) for t in shown)]
+    columns = scores + truth_columns(run)
+    columns += [c for c in _COLUMNS if any(_is_number(c[1](t)) for t in shown)]
     header = ["rank", "trial", run.metric] + [c[0] for c in columns]
     rows = []
     for rank, trial in enumerate(shown, start=1):
@@ -317,6 +357,9 @@ def run(args) -> int:
             print(f"warning: {run_.path / rundir.TRIALS_FILE}: skipped unreadable line(s) "
                   f"{', '.join(map(str, run_.log.bad_lines[:5]))}", file=sys.stderr)
         print(leaderboard(run_, args.top))
+        truth = truth_line(run_)
+        if truth:
+            print(truth)
         if not args.no_figures:
             written = write_figures(run_, _writable_dir(out_dir))
             print(f"figures: {', '.join(str(p) for p in written if p.suffix == '.png')}")

@@ -13,12 +13,12 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 from __future__ import annotations
 
 from nasplay.scorers import nb201, oneshot, proxy, zero_cost
-from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer,
+from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer, Truth,
                                       default_metric, get_scorer, register_scorer, score_metrics,
                                       truth_for)
 
-__all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "default_metric", "get_scorer",
-           "register_scorer", "score_metrics", "truth_for"]
+__all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "Truth", "default_metric",
+           "get_scorer", "register_scorer", "score_metrics", "truth_for"]
 
 # The built-in scorers, cheapest first; a new one is a module here plus one line.
 register_scorer(zero_cost.SCORER)

@@ -19,6 +19,18 @@ DEFAULT_METRIC = "val_accuracy"
 
 
 @dataclass(frozen=True)
+class Truth:
+    """What a tabular benchmark knows of every genotype of its space, for reports
+    (``nasplay inspect``): leaderboard ``columns``, ``row(genotype dict) -> {column: value}``
+    (None for a genotype it does not hold), and ``summary(completed records, metric)``, one
+    line on the run as a whole (or None)."""
+
+    columns: tuple
+    row: Callable[[dict], dict | None]
+    summary: Callable[[list, str], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class Scorer:
     """One way to score a candidate.
 
@@ -59,10 +71,9 @@ class Scorer:
     check: Callable[[dict], None] | None = None
     # candidates per Ray trial: a cheap scorer's many candidates share one trial's start-up
     batch: int = 1
-    # ground truth for reports: genotype dict -> {column: value} or None (inspect shows it
-    # for runs of ``spaces``, whatever scored them)
-    truth: Callable[[dict], dict | None] | None = None
-    truth_columns: tuple = ()
+    # the ground truth of its spaces (a tabular benchmark's), which reports show for any run
+    # of them, whatever scored it
+    truth: Truth | None = None
 
     def accepts(self, space: str) -> bool:
         """Whether it scores genotypes of ``space``."""

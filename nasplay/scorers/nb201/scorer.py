@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from nasplay.errors import UserError
 from nasplay.scorers.nb201 import table as tables
-from nasplay.scorers.registry import Scorer
+from nasplay.scorers.registry import Scorer, Truth
 
 SPACE = "nb201"
 METRIC = "val_accuracy"
@@ -71,18 +71,43 @@ def score(genotype, ctx) -> dict:
             "nb201_rank": entry.rank, "nb201_index": entry.index}
 
 
-def truth(genotype: dict) -> dict | None:
-    """The table's columns for a report (``nasplay inspect``), None if the genotype is not an
-    ``nb201`` cell of the table."""
+def _entry_of(genotype: dict) -> tables.Entry | None:
+    """The table's row of a recorded genotype, None for one it lacks (another space, a
+    malformed record): the cell string built straight from the dict, since only the table's
+    own 15,625 strings match (a report looks up every trial of a run)."""
     try:
-        entry = lookup(genotype)
-    except ValueError:
+        if genotype.get("space") != SPACE:
+            return None
+        arch = "+".join("|" + "|".join(f"{op}~{i}" for i, op in enumerate(incoming)) + "|"
+                        for incoming in genotype["nodes"])
+    except (AttributeError, KeyError, TypeError):
         return None
-    values = (entry.val_accuracy, entry.test_accuracy, entry.rank)
-    return dict(zip(TRUTH_COLUMNS, values))
+    return tables.table().lookup(arch) if arch in tables.table() else None
+
+
+def _row(genotype: dict) -> dict | None:
+    entry = _entry_of(genotype)
+    if entry is None:
+        return None
+    return dict(zip(TRUTH_COLUMNS, (entry.val_accuracy, entry.test_accuracy, entry.rank)))
+
+
+def _summary(records: list[dict], metric: str) -> str | None:
+    """``NAS-Bench-201 truth: ...``: where the run's best by its metric and the truly best cell
+    it found rank among the table's 15,625."""
+    found = [(r, _entry_of(r.get("genotype"))) for r in records]
+    found = [(r, e) for r, e in found if e is not None]
+    if not found:
+        return None
+    record, entry = found[0]      # records come best first by the run's metric
+    top, top_entry = min(found, key=lambda pair: pair[1].rank)
+    return (f"NAS-Bench-201: the best by {metric} ({record.get('trial_id')}) ranks "
+            f"{entry.rank:,} of {tables.NUM_CELLS:,}, test {entry.test_accuracy:.4f}; the truly "
+            f"best of {len(found):,} found ({top.get('trial_id')}) ranks {top_entry.rank:,}, "
+            f"test {top_entry.test_accuracy:.4f}")
 
 
 SCORER = Scorer(
     name="nb201", metric=METRIC, score=score, defaults=_defaults, seed_fields=(),
     uses_keras=False, spaces=(SPACE,), report_only=REPORT_ONLY, check=_check, batch=BATCH,
-    truth=truth, truth_columns=TRUTH_COLUMNS)
+    truth=Truth(columns=TRUTH_COLUMNS, row=_row, summary=_summary))
