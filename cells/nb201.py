@@ -39,7 +39,7 @@ from search_space.edge_genotype import EdgeGenotype
 _PACKAGE = "nasplay"
 
 NB201_CELLS_PER_STAGE = 5
-"""NAS-Bench-201's N: ``build_network``'s default for an edge genotype (its C, 16, is everyone's)."""
+"""NAS-Bench-201's N: ``build_network``'s default for an edge genotype (C = 16 is everyone's)."""
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

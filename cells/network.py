@@ -50,8 +50,9 @@ def cell_name(index: int, reduction: bool) -> str:
 def default_cells_per_stage(genotype) -> int:
     """``build_network``'s N for ``genotype`` (or its dict): 5 for an edge genotype
     (NAS-Bench-201's network), 2 for a two-cell one."""
-    edge = isinstance(genotype, EdgeGenotype) or (isinstance(genotype, dict) and "nodes" in genotype)
-    return NB201_CELLS_PER_STAGE if edge else CELLS_PER_STAGE
+    if isinstance(genotype, EdgeGenotype) or (isinstance(genotype, dict) and "nodes" in genotype):
+        return NB201_CELLS_PER_STAGE
+    return CELLS_PER_STAGE
 
 
 def _edge_network(genotype: EdgeGenotype, stem_multiplier, drop_path_rate, auxiliary_head,

@@ -11,13 +11,13 @@
 ``--genotype`` is a published name, a NAS-Bench-201 cell string (``'|nor_conv_3x3~0|+...|'``,
 quoted: it holds ``|``), a genotype JSON file, or a run directory (its ``best_genotype.json``).
 An ``nb201`` genotype trains NAS-Bench-201's network (``cells.nb201``; 5 cells per stage unless
-told), which has no drop path or auxiliary head. With a run directory, or ``--like RUN_DIR``, training uses that run's
-own settings (``nasplay.train_settings``), so the same seed reproduces the search's score; flags
-override them. Writes ``OUT/model.keras``, ``OUT/metrics.json`` (the proxy's metrics plus what
-was run) and ``OUT/genotype.json``. The validation images are carved from the training split as
-in a search; ``--test-data`` adds ``test_accuracy`` from a test split, which a search never
-sees. Every input is checked before anything is written, and an ``--out`` that already holds a
-model is refused unless ``--overwrite``.
+told), which has no drop path or auxiliary head. With a run directory, or ``--like RUN_DIR``,
+training uses that run's own settings (``nasplay.train_settings``), so the same seed reproduces
+the search's score; flags override them. Writes ``OUT/model.keras``, ``OUT/metrics.json`` (the
+proxy's metrics plus what was run) and ``OUT/genotype.json``. The validation images are carved
+from the training split as in a search; ``--test-data`` adds ``test_accuracy`` from a test
+split, which a search never sees. Every input is checked before anything is written, and an
+``--out`` that already holds a model is refused unless ``--overwrite``.
 
 Module-level imports stay light (the CLI builds every subcommand's parser); the backend is
 selected (``--backend``, else the run's, else ``KERAS_BACKEND``) before Keras is imported.

@@ -255,3 +255,15 @@ def test_sampled_nb201_networks_run():
         model = build_network(space.sample(rng), filters=2, cells_per_stage=1,
                               input_shape=(SIZE, SIZE, 3))
         assert tuple(model(images(channels=3), training=False).shape) == (2, 10)
+
+
+def test_mixed_precision_keeps_float32_probabilities():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_network(MIXED, filters=F, cells_per_stage=1, input_shape=(9, 9, 3))
+        y = model(images(size=9, channels=3), training=True)
+        assert "float32" in str(y.dtype)
+        assert {layer.compute_dtype for layer in model.layers
+                if isinstance(layer, (EdgeCell, ResidualReduction))} == {"bfloat16"}
+    finally:
+        keras.config.set_dtype_policy("float32")
