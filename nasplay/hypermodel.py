@@ -24,7 +24,7 @@ import keras_tuner
 
 from cells import build_network
 from search_space.genotype import Genotype
-from search_space.spaces import SearchSpace, get_space
+from search_space.spaces import SPACE_TYPES, SearchSpace, get_space
 from searchers.kt_oracle import genotype_from_hp, has_genotype
 
 
@@ -32,21 +32,22 @@ class CellHyperModel(keras_tuner.HyperModel):
     """Builds and compiles ``cells.build_network`` for the genotype a trial's choices encode.
 
     Args:
-        space: a ``SearchSpace`` or the name of a registered one.
+        space: a ``SearchSpace`` or ``EdgeSpace`` (``nb201``), or a registered one's name.
         filters, cells_per_stage, stem_multiplier, num_classes, input_shape, drop_path_rate:
-            passed to ``build_network`` (a small proxy network by default).
+            passed to ``build_network`` (a small proxy network by default; ``stem_multiplier``
+            None is build_network's: 3 for two-cell genotypes, 1 for NAS-Bench-201's).
         learning_rate: of the Adam optimizer the model is compiled with.
     """
 
     def __init__(self, space: SearchSpace | str, filters: int = 16, cells_per_stage: int = 1,
-                 stem_multiplier: int = 3, num_classes: int = 10, input_shape=(32, 32, 3),
-                 drop_path_rate: float = 0.0, learning_rate: float = 1e-3, name=None,
-                 tunable: bool = True):
+                 stem_multiplier: int | None = None, num_classes: int = 10,
+                 input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
+                 learning_rate: float = 1e-3, name=None, tunable: bool = True):
         super().__init__(name=name, tunable=tunable)
         self.space = get_space(space) if isinstance(space, str) else space
-        if not isinstance(self.space, SearchSpace):
-            raise ValueError(f"space must be a SearchSpace or a registered space name, got "
-                             f"{type(space).__name__}")
+        if not isinstance(self.space, SPACE_TYPES):  # a cell space, or an edge one (nb201)
+            raise ValueError(f"space must be a SearchSpace, an EdgeSpace or a registered space "
+                             f"name, got {type(space).__name__}")
         self.network_kwargs = {"filters": filters, "cells_per_stage": cells_per_stage,
                                "stem_multiplier": stem_multiplier, "num_classes": num_classes,
                                "input_shape": tuple(input_shape), "drop_path_rate": drop_path_rate}
