@@ -7,8 +7,12 @@ every result (so ``kill -9`` loses at most the trials that were running). It doe
 search) that calls back ``propose``/``on_proposed``/``on_finished`` as trials start and end,
 so the driver is tested with a plain loop as the executor.
 
-On resume, completed lines stay as they are, the searcher reloads its saved state, and the
-proposals it had pending (trials that were running) are issued again before any new one.
+A cheap scorer's Ray trial scores a batch of candidates (``Scorer.batch``): each candidate is
+asked of the searcher, persisted as pending and told its own score, and gets its own line, so a
+batch changes the records of a run in no way; the searcher is told the run's metric and nothing
+else (``told``). On resume, completed lines stay as they are, the searcher reloads its saved
+state, and the proposals it had pending (trials that were running) are issued again before any
+new one.
 """
 
 from __future__ import annotations

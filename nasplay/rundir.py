@@ -12,10 +12,10 @@
 Durability rules, so that a search killed at any instant (``kill -9``, a lost machine) loses at
 most the trials that were running:
 
-- ``trials.jsonl`` is only ever appended to: one ``write`` of a whole line, then ``flush`` and
-  ``fsync``, before anything else learns of the trial. Existing lines are never rewritten; the
-  only repair is cutting off a torn last line (a write interrupted mid-line), which no reader
-  counts as a trial.
+- ``trials.jsonl`` is only ever appended to: one ``write`` of whole lines (a trial's, or a batch
+  trial's, one per candidate), then ``flush`` and ``fsync``, before anything else learns of the
+  trials. Existing lines are never rewritten; the only repair is cutting off a torn last line
+  (a write interrupted mid-line), which no reader counts as a trial.
 - every other file is replaced atomically (``search_space.files.atomic_write_text``): a reader
   sees the old or the new version, never half of one.
 - the searcher state is written after its trial lines, so on resume a trial is either recorded

@@ -4,9 +4,10 @@ This is the only code Ray ships to its workers (``nasplay.tune_backend`` wraps `
 the Tune trainable). It imports neither the CLI nor the driver: a worker needs the scorer
 registry, the search space and, for Keras scorers, ``nasplay.devices``.
 
-A scorer's exception becomes a reported failure (recorded with its error by the driver); the
-traceback goes to the trial's stderr file under the run's ``ray/`` folder. Nothing is retried:
-the same candidate would fail the same way.
+A batch trial (a cheap scorer's, ``config["batch"]``) scores several candidates and reports
+each one's metrics or failure in one report. A scorer's exception becomes a reported failure
+(recorded with its error by the driver); the traceback goes to the trial's stderr file under
+the run's ``ray/`` folder. Nothing is retried: the same candidate would fail the same way.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 - ``ray_session``: start or join Ray (or use the caller's session) and say what it offers;
 - ``RunSearcher``: ``searchers.ray_adapter.TuneSearcher`` plus what a resumable run needs: the
   proposals pending in a saved state are issued again before new ones, every new proposal is
-  persisted before it runs, and a trial cancelled by the end of the experiment stays pending;
+  persisted before it runs, a trial cancelled by the end of the experiment stays pending, a
+  cheap scorer's trial carries a batch of candidates, and the searcher is told the run's
+  metric only (never a scorer's report-only metrics);
 - ``Recorder``: the Tune callback through which the driver, and only the driver, writes the
   run directory as trials end (Tune tells the search algorithm first, then the callbacks);
 - ``run_experiment``: one Tuner for the remaining trials (the driver's executor).

@@ -245,6 +245,23 @@ def test_a_batch_trial_records_a_line_per_candidate_and_tells_only_the_score(tmp
     assert state["pending"] == [] and pending == {}
 
 
+def test_a_one_candidate_trial_tells_the_searcher_its_score_and_nothing_else(tmp_path):
+    from nasplay.tune_backend import RunSearcher
+
+    driver = Driver(make_plan(SearchConfig(searcher="random", space="nb201", trials=2,
+                                           run_dir=str(tmp_path / "run"), scorer="zero-cost")),
+                    CLUSTER)
+    driver.open_run()
+    told = []
+    _spy(driver.searcher, told)
+    searcher = RunSearcher(driver)
+    config = searcher.suggest("ray-0")
+    assert "batch" not in config and driver.batch_size == 1
+    searcher.on_trial_complete("ray-0", {"naswot": 12.5, "test_accuracy": 0.9, "params": 7,
+                                         "final": 1})
+    assert told == [(config["trial_id"], {"naswot": 12.5})]
+
+
 def _spy(searcher, told: list) -> None:
     tell = searcher.tell
 
