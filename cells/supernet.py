@@ -52,8 +52,7 @@ divides the classifier's input by the last cell's count of loose ends (a per-pat
 votes. In a 300-step check with random wiring it kept the training loss under chance where the
 plain head stayed above it (BENCHMARKS.md, "Does the supernet learn?").
 
-Only spaces whose blocks add are supported: a concatenating block (``nasnet``) changes the width
-of a hidden state, so the ops reading it would change their own structure with the genotype.
+Only blocks that add (``nasnet``'s concatenations change widths); edge spaces: cells.supernet_nb201.
 
 Training needs one more thing from the model, :meth:`SuperNet.update_groups`: which variables the
 current path uses. TensorFlow gives the variables of unchosen branches zero gradients, not None,
@@ -78,18 +77,21 @@ from cells.ops import (FactorizedReduce, ReLUConvBN, affine_free_norms, batch_no
 DECISIONS_PER_BLOCK = 4  # input_a, input_b, op_a, op_b: spaces whose only combine is "add"
 
 
-def check_space(space):
-    """``space`` (a SearchSpace or its name) if a supernet can hold it; else a one-line
-    ValueError naming the supported spaces."""
-    from search_space import SPACES, get_space
+def check_space(space, edges: bool = True):
+    """``space`` (or by name) if a supernet holds it: blocks that add, or with ``edges`` an
+    edge space (``cells.supernet_nb201``); else a one-line ValueError."""
+    from search_space import SPACES, EdgeSpace, get_space
+
+    def holds(s):
+        return (edges and isinstance(s, EdgeSpace)) or tuple(getattr(s, "combines", ())) == ("add",)
 
     space = get_space(space) if isinstance(space, str) else space
-    if tuple(space.combines) != ("add",):
-        supported = ", ".join(sorted(n for n, s in SPACES.items() if tuple(s.combines) == ("add",)))
-        raise ValueError(f"space {space.name!r}: a supernet holds only spaces whose blocks add "
-                         f"(supported: {supported}); its combines {', '.join(space.combines)} "
-                         f"change the width of hidden states")
-    return space
+    if holds(space):
+        return space
+    why = "ops are on edges (cells.supernet_nb201)" if isinstance(space, EdgeSpace) else \
+        f"combines {', '.join(space.combines)} change the width of hidden states"
+    raise ValueError(f"space {space.name!r}: its {why}, so a supernet cannot hold it (supported: "
+                     f"{', '.join(sorted(n for n, s in SPACES.items() if holds(s)))})")
 
 
 def _select(index, states):
@@ -316,7 +318,7 @@ class SuperNet(keras.Model):
                  stem_multiplier: int = 3, input_shape=(32, 32, 3), drop_path_rate: float = 0.0,
                  seed: int | None = None, affine_ops: bool = False, loose_mean: bool = False,
                  name: str | None = None):
-        self.space = check_space(space)
+        self.space = check_space(space, edges=False)
         super().__init__(name=name or f"{self.space.name}_supernet")
         self.num_classes = check_int("num_classes", num_classes, 2)
         self.filters = check_int("filters", filters, 2)

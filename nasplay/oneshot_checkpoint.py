@@ -150,14 +150,28 @@ def check_matches(meta: dict, expect: dict, directory, what: str = "supernet") -
                             f"train a new one in another directory")
 
 
-def build(meta: dict):
-    """An untrained SuperNet of the meta's space and sizes."""
-    from cells.supernet import SuperNet
+def new_supernet(space, **sizes):
+    """An untrained supernet of ``space`` (or its name), by the space's kind: a
+    ``cells.supernet.SuperNet`` for cells of blocks, a ``cells.supernet_nb201.EdgeSuperNet``
+    for ops on edges; ``sizes`` are both classes' keyword arguments. A setting the kind has no
+    place for (``loose_mean`` on edges) is a one-line UserError."""
+    from cells.supernet import SuperNet, check_space
+    from cells.supernet_nb201 import EdgeSuperNet
+    from search_space import EdgeSpace
 
-    return SuperNet(meta["space"], num_classes=meta["num_classes"], filters=meta["filters"],
-                    cells_per_stage=meta["cells_per_stage"],
-                    input_shape=tuple(meta["input_shape"]), affine_ops=meta["affine_ops"],
-                    loose_mean=meta["loose_mean"])
+    try:
+        space = check_space(space)
+        return (EdgeSuperNet if isinstance(space, EdgeSpace) else SuperNet)(space, **sizes)
+    except ValueError as e:
+        raise UserError(first_line(e)) from None
+
+
+def build(meta: dict):
+    """An untrained supernet of the meta's space and sizes."""
+    return new_supernet(meta["space"], num_classes=meta["num_classes"], filters=meta["filters"],
+                        cells_per_stage=meta["cells_per_stage"],
+                        input_shape=tuple(meta["input_shape"]), affine_ops=meta["affine_ops"],
+                        loose_mean=meta["loose_mean"])
 
 
 def restore(supernet, checkpoint: Checkpoint, directory) -> None:

@@ -85,13 +85,20 @@ def _cosine(base: float, step: int, total: int) -> float:
     return 0.5 * base * (1.0 + math.cos(math.pi * step / total))
 
 
-def _space(space_name: str):
+def _space(space_name: str, config):
+    """The space, if a supernet holds it with ``config``'s settings (checked before anything is
+    written: an edge space has no loose ends to average, so ``loose_mean`` is refused)."""
     from cells.supernet import check_space
+    from search_space import EdgeSpace
 
     try:
-        return check_space(space_name)
+        space = check_space(space_name)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if isinstance(space, EdgeSpace) and config.loose_mean:
+        raise UserError(f"loose_mean: space {space.name!r} has no loose ends (a cell's output "
+                        f"is its last node); set loose_mean=False")
+    return space
 
 
 ENGINES = {"tensorflow": "nasplay.oneshot_tf", "torch": "nasplay.oneshot_torch"}
@@ -126,7 +133,7 @@ def _prepare(space_name, config, directory):
     """Load the data, then check ``directory``: empty, or a run of the same settings."""
     from nasplay import proxy
 
-    space = _space(space_name)
+    space = _space(space_name, config)
     setup_devices(config)
     sets = proxy.subsets(proxy.ProxyConfig(
         data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,
@@ -156,15 +163,13 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
     """
     import keras
 
-    from cells.supernet import SuperNet
-
     config.check()
     space, sets, meta, checkpoint = _prepare(space_name, config, directory)
     keras.utils.set_random_seed(config.seed)
-    supernet = SuperNet(space, num_classes=len(sets.classes), filters=config.filters,
-                        cells_per_stage=config.cells_per_stage,
-                        input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops,
-                        loose_mean=config.loose_mean)
+    supernet = ckpt.new_supernet(space, num_classes=len(sets.classes), filters=config.filters,
+                                 cells_per_stage=config.cells_per_stage,
+                                 input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops,
+                                 loose_mean=config.loose_mean)
     optimizer = engine().MaskedSGD(supernet.trainable_variables, config.momentum,
                                    config.weight_decay)
     sampler = (ControllerSampler if config.sampler == "controller" else UniformSampler)(
