@@ -8,6 +8,10 @@ exit (Python and Ray start-up included), for each searcher::
     python benchmarks/nb201_search_speed.py --trials 200 --searchers random evolution
     python benchmarks/nb201_search_speed.py --checkout /tmp/nasplay-old --label before
 
+``--quality`` instead checks what batching costs the search (no Ray): evolution told its results
+in batches (as the driver's batch trials tell them) against told one at a time, on the table,
+by the true rank of the best cell found over many seeds (``nasplay.driver.BATCH_ROUNDS``).
+
 Prints a table (trials, wall seconds, candidates a second end to end, and within the search:
 from the announcement line, once Ray is up, to the last trial line) with the load average
 before each run (two other users share this machine), and appends one JSON line per searcher to
@@ -87,6 +91,38 @@ def table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines)
 
 
+def batch_quality(seeds: int = 60) -> None:
+    """Evolution told in batches vs one at a time: the true rank of the best cell found."""
+    import statistics
+
+    sys.path.insert(0, str(REPO))
+    from nasplay.scorers.nb201 import lookup
+    from search_space import get_space
+    from searchers import RegularizedEvolution
+
+    space = get_space("nb201")
+
+    def best_found(seed: int, batch: int, trials: int):
+        searcher, best = RegularizedEvolution.for_budget(space, trials, seed=seed), None
+        while not searcher.finished:
+            asked = [p for p in (searcher.ask() for _ in range(batch)) if p is not None]
+            for proposal in asked:
+                entry = lookup(proposal.genotype)
+                searcher.tell(proposal.trial_id, entry.val_accuracy)
+                best = entry if best is None or entry.val_accuracy > best.val_accuracy else best
+        return best
+
+    print(f"evolution on the nb201 table, {seeds} seeds: the best cell's true rank")
+    print(f"{'trials':>6}  {'batch':>5}  {'median':>6}  {'mean':>6}  {'mean test':>9}")
+    for trials, batches in ((50, (1, 3)), (100, (1, 5, 25)), (200, (1, 10)), (500, (1, 25))):
+        for batch in batches:
+            found = [best_found(seed, batch, trials) for seed in range(seeds)]
+            ranks = [e.rank for e in found]
+            print(f"{trials:>6}  {batch:>5}  {statistics.median(ranks):>6.1f}  "
+                  f"{statistics.mean(ranks):>6.1f}  "
+                  f"{statistics.mean(e.test_accuracy for e in found):>9.4f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=500)
@@ -95,7 +131,12 @@ def main() -> None:
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--out", default=str(RESULTS), help="results file (JSON lines)")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--quality", action="store_true",
+                        help="what batching costs evolution's results (no Ray, no timing)")
     args = parser.parse_args()
+    if args.quality:
+        batch_quality()
+        return
     rows = []
     for searcher in args.searchers:
         folder = Path(tempfile.mkdtemp(prefix="nasplay-nb201-speed-"))

@@ -200,7 +200,7 @@ class Killed(Exception):
     """The driver's process dies here."""
 
 
-def batch_loop(kill=None):
+def batch_loop(kill=None, sizes=None):
     """An executor that runs the real ``RunSearcher`` without Ray's scheduler: each batch it
     suggests is scored at once as a worker would score it, told, then recorded. ``kill(driver,
     config)`` may end the run (raise ``Killed``) after a batch was suggested."""
@@ -216,6 +216,8 @@ def batch_loop(kill=None):
                 return "exhausted" if searcher.exhausted else "done"
             if kill is not None:
                 kill(driver, config)
+            if sizes is not None:
+                sizes.append(len(config[BATCH_KEY]))
             metrics = [scorer.score(Genotype.from_dict(item["genotype"]), None)
                        for item in config[BATCH_KEY]]
             result = {"final": 1, BATCH_KEY: json.dumps(metrics)}
@@ -231,9 +233,11 @@ def test_a_batch_trial_records_a_line_per_candidate_and_tells_only_the_score(tmp
     told = []
     driver.open_run = (lambda open_run: lambda: (open_run(), _spy(driver.searcher, told)))(
         driver.open_run)
-    result = driver.run(batch_loop())
+    sizes = []
+    result = driver.run(batch_loop(sizes=sizes))
     records = RunDir(tmp_path / "run").read_trials()
     assert result.stopped == "finished" and len(records) == 60
+    assert sizes == [3] * 20                # a 20th of the budget: the searcher learns between
     assert [r["trial_id"] for r in records] == [f"random-{k:05d}" for k in range(60)]
     assert [r["step"] for r in records] == list(range(60))
     for record in records:
@@ -275,7 +279,8 @@ def _spy(searcher, told: list) -> None:
 def test_a_kill_in_the_middle_of_a_batch_resumes_exactly(tmp_path):
     """Killed while writing the second batch's lines (3 whole and a torn one): the resumed run
     records what an uninterrupted one records, the same candidates under the same ids."""
-    whole = Driver(make_plan(table_config(tmp_path / "whole")), CLUSTER).run(batch_loop())
+    config = lambda name: table_config(tmp_path / name, trials=500)  # noqa: E731 - batches of 25
+    whole = Driver(make_plan(config("whole")), CLUSTER).run(batch_loop())
 
     def kill(driver, config):
         if config["batch"][0]["step"] == 0:
@@ -290,17 +295,17 @@ def test_a_kill_in_the_middle_of_a_batch_resumes_exactly(tmp_path):
         raise Killed
 
     with pytest.raises(Killed):
-        Driver(make_plan(table_config(tmp_path / "parts")), CLUSTER).run(batch_loop(kill))
+        Driver(make_plan(config("parts")), CLUSTER).run(batch_loop(kill))
     state, _ = RunDir(tmp_path / "parts").load_state()
     assert len(state["pending"]) == 25      # the whole second batch, persisted before it ran
-    plan = make_plan(table_config(tmp_path / "parts"), resume=True, explicit=set())
-    assert plan.remaining == 60 - 28
+    plan = make_plan(config("parts"), resume=True, explicit=set())
+    assert plan.remaining == 500 - 28
     resumed = Driver(plan, CLUSTER).run(batch_loop())
     assert resumed.stopped == "finished"
     by_id = lambda records: {r["trial_id"]: (r["genotype"], r["step"], r["metrics"])  # noqa
                              for r in records}
     records = RunDir(tmp_path / "parts").read_trials()
-    assert len(records) == 60 and by_id(records) == by_id(whole.records)
+    assert len(records) == 500 and by_id(records) == by_id(whole.records)
 
 
 # ---------------------------------------------------------------------- inspect shows the truth
@@ -359,7 +364,7 @@ def test_a_table_search_runs_on_ray_in_batches(table_run):
         assert record["metrics"]["nb201_rank"] == entry.rank
     (experiment,) = (table_run / "ray").glob("search-*")
     trials = [p for p in experiment.iterdir() if p.is_dir()]
-    assert 2 <= len(trials) <= 4           # batches of up to 25, not 60 Ray trials
+    assert len(trials) == 20               # batches of 3 (a 20th of the budget), not 60 trials
     config = SearchConfig.load(table_run / "config.json")
     assert (config.scorer, config.metric, config.scorer_options) == ("nb201", "val_accuracy", {})
     best = max(records, key=lambda r: r["metrics"]["val_accuracy"])
