@@ -287,8 +287,9 @@ class Driver:
             self.run_dir.write_best(Genotype.from_dict(best["genotype"]).to_json())
         self.save_state()
         if self.progress:
-            for record in records:
-                self.progress.trial_done(record)
+            first = len(self.records) - len(records)
+            for k, record in enumerate(records, start=1):
+                self.progress.trial_done(record, done=first + k)
 
     # -------------------------------------------------------------- run
 

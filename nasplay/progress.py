@@ -37,18 +37,19 @@ class Progress:
         self._failed = 0
         self._best: float | None = None
 
-    def _count(self) -> None:
-        """Fold the records added since the last status into the counts."""
-        for record in self.records[self._counted:]:
+    def _count(self, upto: int) -> None:
+        """Fold the records up to ``upto`` not counted yet into the counts."""
+        for record in self.records[self._counted:upto]:
             self._failed += record.get("status") == "failed"
             score = score_of(record, self.metric)
             if score is not None and (self._best is None or score > self._best):
                 self._best = score
-        self._counted = len(self.records)
+        self._counted = max(self._counted, upto)
 
-    def status(self) -> str:
-        self._count()
-        done = len(self.records)
+    def status(self, done: int | None = None) -> str:
+        """The status line after the first ``done`` records (default: all of them)."""
+        done = len(self.records) if done is None else done
+        self._count(done)
         failed = self._failed
         best_text = (f"best {self.metric} {self._best:.4f}" if self._best is not None
                      else f"best {self.metric} -")
@@ -76,7 +77,9 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")
             self._width = 0
 
-    def trial_done(self, record: dict) -> None:
+    def trial_done(self, record: dict, done: int | None = None) -> None:
+        """A line for a finished trial; ``done``: the records up to it (a batch's records are
+        all in before their lines are written)."""
         self._clear()
         self.running = max(0, self.running - 1)
         if record["status"] == "failed":
@@ -86,7 +89,7 @@ class Progress:
             what = f"{self.metric} {score:.4f}" if score is not None else "completed"
             if record["metrics"].get("stopped_early"):
                 what += " (stopped early)"
-        self.stream.write(f"{record['trial_id']} {what}  {self.status()}\n")
+        self.stream.write(f"{record['trial_id']} {what}  {self.status(done)}\n")
         self.stream.flush()
         if self.tty:
             self._draw()
