@@ -42,7 +42,8 @@ class SearchConfig:
     seed: int = 0                    # seeds the searcher and the proxy (its images, weights, order)
     # more make_searcher arguments, e.g. {"population_size": 20, "sample_size": 5}
     searcher_options: dict = field(default_factory=dict)
-    # proxy | zero-cost | "package.module:function" (fn(genotype, TrialContext) -> metrics)
+    # proxy | zero-cost | oneshot | nb201 (the nb201 space's table) | "package.module:function"
+    # (fn(genotype, TrialContext) -> metrics)
     scorer: str = "proxy"
     metric: str | None = None        # the score maximized; None: val_accuracy, naswot (zero-cost)
     data: str | None = None          # cifar10, a folder of CIFAR python batches or of images

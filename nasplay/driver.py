@@ -386,7 +386,8 @@ class Driver:
         verb = "resuming" if self.plan.resume else "starting"
         print(f"nasplay search: {verb} {c.searcher} on {c.space}, {remaining} of {c.trials} "
               f"trials to go; {where} ({cluster.nodes} node(s), {cluster.cpus:g} CPUs, "
-              f"{cluster.gpus:g} GPUs), {c.workers} worker(s) x {cpus:g} CPU{gpus}")
+              f"{cluster.gpus:g} GPUs), {c.workers} worker(s) x {cpus:g} CPU{gpus}"
+              + (f", {self.batch_size} candidates a trial" if self.batched else ""))
         for note in self.plan.notes:
             print(f"nasplay search: warning: {note}")
         fits = cluster.trials_that_fit(cpus, c.gpus_per_trial)

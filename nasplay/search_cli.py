@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--searcher", choices=searcher_names(), help="search algorithm (needed for a new search)")
     add("--space", metavar="NAME",
-        help="search space: nasnet, amoebanet, article, darts (needed for a new search)")
+        help="search space: nasnet, amoebanet, article, darts, nb201 (needed for a new search)")
     add("--trials", type=int, metavar="N",
         help="candidates to evaluate, completed + failed (needed for a new search)")
     add("--run-dir", metavar="DIR", help="where the run's records go (required)")
