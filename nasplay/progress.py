@@ -54,8 +54,9 @@ class Progress:
         best_text = (f"best {self.metric} {self._best:.4f}" if self._best is not None
                      else f"best {self.metric} -")
         elapsed = time.time() - self.start
-        finished_here = done - self.before
-        eta = (_duration(elapsed / finished_here * (self.target - done)) if finished_here
+        finished = len(self.records)          # a batch's records are all in: the ETA's pace
+        finished_here = finished - self.before
+        eta = (_duration(elapsed / finished_here * (self.target - finished)) if finished_here
                else "?")
         return (f"[{done}/{self.target}] {failed} failed, {self.running} running | {best_text} | "
                 f"elapsed {_duration(elapsed)}, ETA {eta}")
