@@ -31,13 +31,15 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from search_space import Genotype, SearchSpace, get_space  # noqa: E402
-from searchers import make_searcher  # noqa: E402
+from searchers import RegularizedEvolution, make_searcher  # noqa: E402
 
 # The rows: name -> (searcher, settings); the constructors' defaults unless listed.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "random": ("random", {}),
     "evolution": ("evolution", {}),  # the paper's population 100, tournament 25
     "evolution-small": ("evolution", {"population_size": 30, "sample_size": 10}),
+    # sized by RegularizedEvolution.for_budget(space, --evals), as `nasplay search` makes it
+    "evolution-budget": ("evolution", {"for_budget": True}),
     "controller": ("controller", {}),
     "controller-ppo": ("controller", {"algorithm": "ppo", "learning_rate": 0.003, "batch_size": 5,
                                       "entropy_weight": 0.03}),
@@ -76,7 +78,11 @@ def run_one(name: str, space: SearchSpace, seed: int, evals: int, noise: float, 
     """One search: the incumbent's true closeness after each evaluation, and the searcher's
     asks+tells per second over the whole run and over its second half (steady state: after
     the controller's first update, which traces its training step)."""
-    searcher = make_searcher(name, space, seed=seed, max_trials=evals, **settings)
+    settings = dict(settings)
+    if settings.pop("for_budget", False):
+        searcher = RegularizedEvolution.for_budget(space, evals, seed=seed, **settings)
+    else:
+        searcher = make_searcher(name, space, seed=seed, max_trials=evals, **settings)
     world = np.random.default_rng(10_000 + seed)  # target, noise and completion order
     objective = Closeness(space, space.sample(world))
     curve = np.zeros(evals)
@@ -141,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"({late_speed:.0f} in the second half)", file=sys.stderr)
         curves = np.asarray(curves)
         cells = [f"{curves[:, b - 1].mean():.3f} ± {curves[:, b - 1].std():.3f}" for b in budgets]
-        label = searcher + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else " (defaults)")
+        if settings.get("for_budget"):
+            sizes = RegularizedEvolution.budget_defaults(args.evals)
+            label = (f"{searcher} (for_budget({args.evals}): population {sizes['population_size']}, "
+                     f"tournament {sizes['sample_size']})")
+        else:
+            label = searcher + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings
+                                else " (defaults)")
         rows.append(f"| {label} | " + " | ".join(cells)
                     + f" | {np.median(speeds):.0f} | {np.median(late_speeds):.0f} |")
 

@@ -111,14 +111,15 @@ def _planned(tmp_path, *argv) -> SearchConfig:
 
 def test_evolution_population_fits_the_budget_unless_given(tmp_path):
     options = lambda *argv: _planned(tmp_path, *argv).searcher_options  # noqa: E731
-    assert options("--trials", "20") == {"population_size": 10, "sample_size": 2}
-    assert options("--trials", "5000") == {"population_size": 100, "sample_size": 25}
+    assert options("--trials", "20") == {"population_size": 10, "sample_size": 5}
+    assert options("--trials", "300") == {"population_size": 30, "sample_size": 15}
+    assert options("--trials", "5000") == {"population_size": 50, "sample_size": 25}
     assert options("--trials", "20", "--population-size", "6", "--sample-size", "3") == {
         "population_size": 6, "sample_size": 3}
-    # a population without a tournament size gets a quarter of it (the class default, 25,
+    # a population without a tournament size gets half of it (the class default, 25,
     # would not fit)
     assert options("--trials", "20", "--population-size", "12") == {"population_size": 12,
-                                                                     "sample_size": 3}
+                                                                     "sample_size": 6}
 
 
 def test_a_budget_that_leaves_evolution_no_mutation_is_warned_about(tmp_path):

@@ -325,7 +325,7 @@ def test_warm_start_refuses_another_space_and_changes_nothing():
 # ----------------------------------------------------------------------------- evolution's budget
 
 @pytest.mark.parametrize("trials, population, sample", [
-    (20, 10, 2), (150, 30, 7), (300, 60, 15), (5000, 100, 25),
+    (20, 10, 5), (150, 15, 7), (300, 30, 15), (500, 50, 25), (5000, 50, 25),
 ])
 def test_evolution_for_budget_sizes_the_population_to_the_trials(trials, population, sample):
     searcher = RegularizedEvolution.for_budget(TINY, trials, seed=3)
@@ -335,7 +335,9 @@ def test_evolution_for_budget_sizes_the_population_to_the_trials(trials, populat
 
 def test_evolution_for_budget_keeps_given_sizes_and_fits_the_tournament_to_a_given_population():
     assert RegularizedEvolution.for_budget(TINY, 300, population_size=40).config() == \
-        {"population_size": 40, "sample_size": 10}
+        {"population_size": 40, "sample_size": 20}
+    assert RegularizedEvolution.for_budget(TINY, 300, population_size=3).config() == \
+        {"population_size": 3, "sample_size": 2}
     assert RegularizedEvolution.for_budget(TINY, 300, population_size=1).config() == \
         {"population_size": 1, "sample_size": 1}
     assert RegularizedEvolution.for_budget(TINY, 300, population_size=20, sample_size=3,
