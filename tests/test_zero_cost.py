@@ -81,3 +81,47 @@ def test_nb201_genotypes_are_scored():
 
     network = cells.build_network(conv, filters=4, cells_per_stage=1, input_shape=(16, 16, 3))
     assert len(activation_model(network).outputs) == 1 + 3 + 2 + 1  # stem, cells, reductions, head
+
+
+def test_kernel_by_popcount_equals_the_papers_two_products():
+    codes = np.random.default_rng(0).random((16, 1000)) > 0.5
+    c = codes.astype(np.float64)
+    np.testing.assert_array_equal(naswot_kernel(codes), c @ c.T + (1 - c) @ (1 - c).T)
+
+
+def test_every_relu_codes_are_the_papers_and_read_more_units(two_genotypes):
+    """codes='relus' reads every ReLU layer (the paper's definition), one code array a layer:
+    a finite score from more units than the stem and cell outputs give."""
+    import cells
+    from nasplay.zero_cost import relu_codes
+
+    relus = ZeroCostConfig(**{**TINY.__dict__, "codes": "relus"})
+    outputs = evaluate(two_genotypes[0], TINY)
+    every = evaluate(two_genotypes[0], relus)
+    assert math.isfinite(every["naswot"]) and every["naswot"] != outputs["naswot"]
+    assert every["units"] > outputs["units"]
+    network = cells.build_network(two_genotypes[0], filters=4, cells_per_stage=1,
+                                  input_shape=(16, 16, 3))
+    import keras
+
+    count = sum(isinstance(layer, keras.layers.ReLU) for layer in _all_layers(network))
+    assert len(relu_codes(network, np.zeros((2, 16, 16, 3), "float32"))) == count
+
+
+def _all_layers(network):
+    from nasplay._keras_internals import layer_calls
+
+    return [layer for _, layer in layer_calls.walk(network, network.name)]
+
+
+def test_config_refuses_unknown_codes():
+    from nasplay.errors import UserError
+
+    with pytest.raises(UserError, match="ZeroCostConfig.codes must be one of outputs, relus"):
+        ZeroCostConfig(codes="all")
+
+
+def test_a_run_saved_before_codes_existed_keeps_the_outputs_codes():
+    from nasplay.scorers import SCORERS
+
+    assert SCORERS["zero-cost"].added_since == {"codes": "outputs"}

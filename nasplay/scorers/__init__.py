@@ -12,7 +12,7 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 
 from __future__ import annotations
 
-from nasplay.scorers import nb201, oneshot, proxy, zero_cost
+from nasplay.scorers import nb201, oneshot, proxy, synflow, zero_cost
 from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer, Truth,
                                       default_metric, get_scorer, register_scorer, score_metrics,
                                       truth_for)
@@ -24,5 +24,7 @@ __all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "Truth", "defau
 register_scorer(zero_cost.SCORER)
 register_scorer(oneshot.SCORER)
 register_scorer(proxy.SCORER)
+# A second zero-cost score (data free), as cheap as the first; listed after the ladder's rungs.
+register_scorer(synflow.SCORER)
 # Off the ladder: NAS-Bench-201's table, the ground truth of its space (no training at all).
 register_scorer(nb201.SCORER)

@@ -32,4 +32,5 @@ def score(genotype, ctx) -> dict:
 
 SCORER = Scorer(
     name="zero-cost", metric="naswot", score=score, defaults=_defaults,
-    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"}, passthrough=("data",))
+    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"}, passthrough=("data",),
+    added_since={"codes": "outputs"})
