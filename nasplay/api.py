@@ -17,7 +17,7 @@ import sys
 from nasplay import runlock
 from nasplay.config import SearchConfig
 from nasplay.driver import SearchResult
-from nasplay.errors import UserError, one_line
+from nasplay.errors import UserError, one_line, plural
 from nasplay.plan import make_plan
 
 
@@ -50,7 +50,7 @@ def search(config: SearchConfig, resume: bool = False,
 
 
 def _target_reached(plan) -> SearchResult:
-    print(f"nasplay search: {plan.run_dir.path} holds {len(plan.records)} trials, the target "
+    print(f"nasplay search: {plan.run_dir.path} holds {plural(len(plan.records), 'trial')}, the target "
           f"of {plan.config.trials} is reached; raise --trials to continue")
     return SearchResult(run_dir=plan.run_dir.path, records=plan.records,
                         target=plan.config.trials, metric=plan.metric, stopped="finished")

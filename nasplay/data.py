@@ -41,7 +41,7 @@ import numpy as np
 
 from nasplay import cache, decode
 from nasplay.data_error import DataError
-from nasplay.errors import first_line
+from nasplay.errors import first_line, plural
 # Per-channel mean and standard deviation of CIFAR-10's 50,000 training images, pixels in [0, 1].
 # Fixed constants rather than statistics of the data at hand, so that training, validation and
 # test pipelines, and subsets of any size, all normalize alike. Pass others for other data.
@@ -263,7 +263,7 @@ def stratified_split(y: np.ndarray, train_size: int, val_size: int,
         raise DataError(f"subset sizes must be >= 0, got train {train_size}, val {val_size}")
     if train_size + val_size > len(y):
         raise DataError(f"a subset of {train_size} training + {val_size} validation images "
-                        f"is larger than the {len(y)} images in the training split")
+                        f"is larger than the {plural(len(y), 'image')} in the training split")
     rng = np.random.default_rng(seed)
     classes, y_idx = np.unique(y, return_inverse=True)
     members = [rng.permutation(np.flatnonzero(y_idx == c)) for c in range(len(classes))]

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from nasplay.data_error import DataError
-from nasplay.errors import first_line
+from nasplay.errors import first_line, plural
 
 _DECODE_BATCH = 1024  # images per decoded batch: the granularity of locating a corrupt file
 
@@ -36,7 +36,7 @@ def decode_images(paths: list[str]) -> np.ndarray:
     else:
         x, resized = _decode_pil(paths)
     if resized:
-        warnings.warn(f"resized {resized} of {len(paths)} images under "
+        warnings.warn(f"resized {resized} of {plural(len(paths), 'image')} under "
                       f"{os.path.dirname(os.path.dirname(paths[0]))} to {x.shape[1]}x"
                       f"{x.shape[2]}, the size of the first image", stacklevel=5)
     return x

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from nasplay.errors import UserError, first_line
+from nasplay.errors import UserError, first_line, plural
 from nasplay.plan import Plan, make_searcher, searcher_class
 from nasplay.progress import Progress
 from nasplay.quiet import quiet
@@ -387,7 +387,7 @@ class Driver:
         print(f"nasplay search: {verb} {c.searcher} on {c.space}, {remaining} of {c.trials} "
               f"trials to go; {where} ({cluster.nodes} node(s), {cluster.cpus:g} CPUs, "
               f"{cluster.gpus:g} GPUs), {c.workers} worker(s) x {cpus:g} CPU{gpus}"
-              + (f", {self.batch_size} candidates a trial" if self.batched else ""))
+              + (f", {plural(self.batch_size, 'candidate')} a trial" if self.batched else ""))
         for note in self.plan.notes:
             print(f"nasplay search: warning: {note}")
         fits = cluster.trials_that_fit(cpus, c.gpus_per_trial)
@@ -398,7 +398,7 @@ class Driver:
 
     def _summarize(self, result: SearchResult) -> None:
         path = self.run_dir.path
-        lines = [f"{len(result.records)} of {result.target} trials recorded "
+        lines = [f"{len(result.records)} of {plural(result.target, 'trial')} recorded "
                  f"({result.completed} completed, {result.failed} failed) in {path}"]
         best = result.best
         if best is not None:

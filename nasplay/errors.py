@@ -36,6 +36,12 @@ def is_user_error(error: BaseException) -> bool:
     return module.split(".")[0] in VALIDATING_PACKAGES
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 epoch"``, ``"2 epochs"``: a count and its noun, agreeing (``many``: an irregular
+    plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
 def first_line(error: BaseException | str) -> str:
     """One line for a message: an exception as ``Type: first line``, a text's first line."""
     text = str(error).strip()

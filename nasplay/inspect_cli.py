@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasplay import rundir
-from nasplay.errors import UserError
+from nasplay.errors import UserError, plural
 from nasplay.plots import (best_so_far, human_count, pair_figure_name, paired_scores,
                            params_figure_name, plot_overlay, plot_progress, plot_score_pair,
                            plot_score_vs_params)
@@ -237,10 +237,10 @@ def summary_line(run: Run) -> str:
     if run.log.bad_lines:
         notes.append(f"{len(run.log.bad_lines)} unreadable line(s) skipped: "
                      f"{', '.join(map(str, run.log.bad_lines[:5]))}")
-    trials = "1 trial" if counts["finished"] == 1 else f"{counts['finished']} trials"
+    trials = plural(counts["finished"], "trial")
     budget = run.config.get("trials")
     if _is_number(budget) and budget != counts["finished"]:
-        trials = f"{counts['finished']} of {budget} trials"
+        trials = f"{counts['finished']} of {plural(budget, 'trial')}"
     return (f"{run.path}{f' ({about})' if about else ''}: {trials} finished: "
             f"{counts['completed']} completed, {counts['failed']} failed"
             + "".join(f"; {n}" for n in notes))

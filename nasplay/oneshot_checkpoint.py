@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasplay.errors import UserError, first_line
+from nasplay.errors import UserError, first_line, plural
 from search_space.files import atomic_write_bytes, atomic_write_text
 
 META_FILE = "supernet.json"
@@ -202,7 +202,7 @@ def load_supernet(directory, expect: dict | None = None, allow_partial: bool = F
     check_matches(meta, expect or {}, directory)
     if not allow_partial and meta["epochs_done"] < meta["epochs"]:
         raise UserError(f"supernet in {directory} has trained {meta['epochs_done']} of "
-                        f"{meta['epochs']} epochs; resume its training first")
+                        f"{plural(meta['epochs'], 'epoch')}; resume its training first")
     supernet = build(meta)
     restore(supernet, checkpoint, directory)
     return supernet

@@ -18,6 +18,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from nasplay.diagrams import save_png
+from nasplay.errors import plural
 from nasplay.records import score_of
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def plot_score_pair(run, other: str, path) -> Figure:
     about = f"Spearman {rho:.2f}, " if rho is not None else ""
     ax.set_xlabel(score_label(run.metric))
     ax.set_ylabel(score_label(other))
-    ax.set_title(f"{run.label}: {other} against {run.metric}\n({about}{len(pairs)} trials)",
+    ax.set_title(f"{run.label}: {other} against {run.metric}\n({about}{plural(len(pairs), 'trial')})",
                  fontsize=10)
     ax.grid(alpha=0.3)
     save_png(fig, path)

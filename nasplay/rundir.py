@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasplay.config import SearchConfig
-from nasplay.errors import UserError
+from nasplay.errors import UserError, plural
 from nasplay.records import merge_rescore, ranked
 from search_space.files import atomic_write_text, fsync_dir
 
@@ -168,8 +168,9 @@ def require_scored(run_dir, trials: list[dict], metric: str = DEFAULT_METRIC) ->
         return best_first
     failed = [t for t in trials if t.get("status") == "failed"]
     if len(failed) == len(trials):
-        raise UserError(f"all {len(trials)} trials of run {run_dir} failed; first error: "
-                        f"{error_summary(failed[0])}")
+        every = "all " if len(trials) > 1 else ""
+        raise UserError(f"{every}{plural(len(trials), 'trial')} of run {run_dir} failed; first "
+                        f"error: {error_summary(failed[0])}")
     raise UserError(f"no completed trial of run {run_dir} has a numeric {metric!r} metric; "
                     f"choose another with --metric")
 

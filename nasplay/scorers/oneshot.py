@@ -15,7 +15,7 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from nasplay.errors import UserError
+from nasplay.errors import UserError, plural
 from nasplay.scorers.registry import Scorer
 
 SUPERNET_DIR = "supernet"        # in the run directory
@@ -75,7 +75,7 @@ def _prepare(config, run_dir, options: dict) -> dict:
         return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
     directory = Path(run_dir.path) / SUPERNET_DIR
     print(f"nasplay search: training the {config.space} supernet in {directory} "
-          f"({options['epochs']} epochs; resumes where it stopped)", flush=True)
+          f"({plural(options['epochs'], 'epoch')}; resumes where it stopped)", flush=True)
     training = _config(options).replace(gpus=config.gpus_per_trial > 0)
     context = multiprocessing.get_context("spawn")
     child = context.Process(target=_train, args=(config.space, training, str(directory),
