@@ -28,3 +28,12 @@ def test_readme_snippets_run(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_install_makes_a_virtualenv_before_pip_install():
+    readme = (REPO / "README.md").read_text()
+    install = readme.split("## Install and run", 1)[1].split("\n## ", 1)[0]
+    assert "python3 -m venv .venv && . .venv/bin/activate" in install
+    assert install.index("-m venv .venv") < install.index("pip install -e")
+    ignored = (REPO / ".gitignore").read_text().split()
+    assert "/.venv/" in ignored
