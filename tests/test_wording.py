@@ -58,3 +58,21 @@ def test_the_supernet_line_says_1_epoch(tmp_path, monkeypatch, capsys):
     oneshot._prepare(config, RunDir(tmp_path / "run"), options)
     out = capsys.readouterr().out
     assert "(1 epoch;" in out and "epochs" not in out
+
+
+def test_the_one_shot_search_says_the_first_candidate_loads_the_supernet(tmp_path, monkeypatch,
+                                                                          capsys):
+    # trained here or reused (--supernet DIR): either way one line before the first trial
+    from nasplay.config import SearchConfig
+    from nasplay.rundir import RunDir
+    from nasplay.scorers import oneshot
+
+    monkeypatch.setattr(oneshot.multiprocessing, "get_context", lambda _: _Context())
+    config = SearchConfig(searcher="random", space="nasnet", trials=2, scorer="oneshot",
+                          run_dir=str(tmp_path / "run"))
+    for options in ({"epochs": 2, "space": "nasnet", "run_dir": str(tmp_path / "run")},
+                    {"supernet": str(tmp_path), "space": "nasnet"}):
+        oneshot._prepare(config, RunDir(tmp_path / "run"), options)
+        last = capsys.readouterr().out.splitlines()[-1]
+        assert "first candidate" in last and "loads the supernet and traces its graph" in last
+        assert "minutes on a CPU" in last

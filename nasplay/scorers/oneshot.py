@@ -21,6 +21,9 @@ from nasplay.scorers.registry import Scorer
 SUPERNET_DIR = "supernet"        # in the run directory
 # options that say where the supernet is, beside OneShotConfig's fields
 _WHERE = ("supernet", "supernet_dir", "space", "run_dir")
+# said before the first trial, which otherwise sits at "[0/N] ... 1 running ... ETA ?"
+FIRST_TRIAL_NOTE = ("nasplay search: the first candidate (on each worker) loads the supernet and "
+                    "traces its graph: minutes on a CPU; the candidates after it take seconds")
 
 
 def _defaults(gpu: bool):
@@ -72,6 +75,7 @@ def _prepare(config, run_dir, options: dict) -> dict:
     stops it after its last finished epoch, which a resumed run continues from.
     """
     if options.get("supernet"):
+        print(FIRST_TRIAL_NOTE, flush=True)
         return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
     directory = Path(run_dir.path) / SUPERNET_DIR
     print(f"nasplay search: training the {config.space} supernet in {directory} "
@@ -85,6 +89,7 @@ def _prepare(config, run_dir, options: dict) -> dict:
     if child.exitcode != 0:
         raise UserError(f"the supernet training in {directory} failed (exit status "
                         f"{child.exitcode}; its error is above); fix it and --resume")
+    print(FIRST_TRIAL_NOTE, flush=True)
     return {**options, "supernet_dir": str(directory.resolve())}
 
 
