@@ -49,14 +49,22 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+def plain(text: str) -> str:
+    """A docstring's text as help shows it: no reStructuredText double backticks."""
+    return text.replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nasplay", description=__doc__.splitlines()[0],
+    # RawDescriptionHelpFormatter: argparse leaves the description and the examples as written,
+    # so an example stays whole on its own line (re-wrapped, it broke mid-flag: "--run-" / "dir")
+    parser = _Parser(prog="nasplay", description=plain(__doc__.splitlines()[0]),
                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=overview())
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name, (module_name, help_text, example) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text,
-                                    epilog=f"example: {example}")
+                                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    epilog=f"example:\n  {example}")
         module = importlib.import_module(module_name)
         module.add_arguments(sub_parser)
         sub_parser.add_argument("--verbose", action="store_true",
