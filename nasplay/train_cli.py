@@ -89,11 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare(args: argparse.Namespace) -> None:
-    """Select the backend (``--backend``, else the run's with ``--like``, else the process's):
-    the CLI calls this before it imports Keras. UserError for an unknown or uninstalled one, or
-    one other than the backend Keras already runs on."""
+    """Check the arguments (an ``--out`` that holds a model, the genotype, the flags), then select
+    the backend (``--backend``, else the run's with ``--like``, else the process's): the CLI calls
+    this before it imports Keras, so a refusal comes at once, not after TensorFlow's start-up.
+    UserError for bad input, or for an unknown or uninstalled backend, or one other than the
+    backend Keras already runs on."""
     from nasplay import backends, train_settings
 
+    _check_out(Path(args.out), args.overwrite)
+    args._train_plan = train_settings.plan(args)   # needs no Keras (nasplay.train_settings)
     backend = args.backend or train_settings.run_backend(args)
     if backend is not None:
         backends.select_backend(backend)
@@ -105,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from nasplay import train_settings
 
     out = Path(args.out)
-    _check_out(out, args.overwrite)
-    plan = train_settings.plan(args)
-    prepare(args)  # a no-op when the CLI did it already; before anything imports Keras
+    if getattr(args, "_train_plan", None) is None:
+        prepare(args)  # the CLI did it already, before Keras; otherwise checks, backend here
+    plan = args._train_plan
     config, data, test = _load(plan, args)
 
     from nasplay import devices, proxy

@@ -285,3 +285,30 @@ def test_an_nb201_cell_trains_and_saves(capsys, folder, tmp_path):
     model = keras.saving.load_model(out / "model.keras")
     assert model.count_params() == record["metrics"]["params"]
     assert sum(isinstance(layer, cells.EdgeCell) for layer in model.layers) == 3
+
+
+# -- refusals before TensorFlow ------------------------------------------------------------------
+
+def test_bad_arguments_are_refused_before_keras_is_imported(tmp_path):
+    # a refusal needs no framework: a child process refuses each and has not imported one
+    import subprocess
+    import sys
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "model.keras").write_bytes(b"an earlier model")
+    cases = [["--genotype", "nasnet-a", "--out", str(taken)],
+             ["--genotype", "no-such-cell", "--out", str(tmp_path / "a")],
+             ["--genotype", "nasnet-a", "--epochs", "0", "--out", str(tmp_path / "b")],
+             ["--like", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]]
+    script = ("import json, sys\nfrom nasplay.cli import main\n"
+              "codes = [main(['train', *argv]) for argv in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch')"
+              " if m in sys.modules)]))\n")
+    child = subprocess.run([sys.executable, "-c", script, json.dumps(cases)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    codes, imported = json.loads(child.stdout.splitlines()[-1])
+    assert codes == [2, 2, 2, 2] and imported == []
+    assert child.stderr.count("nasplay train: error:") == 4
+    assert (taken / "model.keras").read_bytes() == b"an earlier model"
