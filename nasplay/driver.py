@@ -126,6 +126,7 @@ class Driver:
         self.searcher = None
         self.progress: Progress | None = None
         self.rescorer = None              # --rerank-top: the scorer of the second scores
+        self.rescored: list[dict] = []    # --rerank-top: the re-scoring results, as they came
 
     # -------------------------------------------------------------- opening the run
 
@@ -339,9 +340,15 @@ class Driver:
         from nasplay.scorers import get_scorer
 
         self.rescorer = get_scorer(self.config.rerank_scorer)
+        if self.progress:
+            self.progress.close()   # the search's line ends before the re-scoring's messages
         print(f"nasplay search: re-scoring the best {len(due)} by {self.metric} with the "
               f"{self.rescorer.name} scorer ({self.rescorer.metric})")
         sys.stdout.flush()
+        # the re-scoring phase's own line: its count, its best and its ETA
+        self.rescored = []
+        self.progress = Progress(target=len(due), metric=self.rescorer.metric,
+                                 records=self.rescored, label="re-scoring")
         settings = replace(self.trial_settings(cpus), scorer=self.rescorer.name,
                            options=self.plan.rescore_options, metric=self.rescorer.metric,
                            report_epochs=False)
@@ -360,11 +367,14 @@ class Driver:
                               "failed" if error else "completed", metrics, error)
         self.run_dir.append_trial(line)
         merge_rescore(record, line)
-        score = score_of(record, self.rescorer.metric)
-        what = f"{self.rescorer.metric} {score:.4f}" if score is not None else f"failed: {error}"
-        print(f"{record['trial_id']} re-scored: {what} ({self.metric} "
-              f"{score_of(record, self.metric):.4f})")
-        sys.stdout.flush()
+        # the re-scoring's own view of it: its status, its metrics (the trial's stay its own)
+        view = {"trial_id": record["trial_id"], **line["rescore"]}
+        self.rescored.append(view)
+        note = f" (re-scored; {self.metric} {score_of(record, self.metric):.4f})"
+        if self.progress:
+            self.progress.trial_done(view, note=note)
+        else:
+            print(f"{record['trial_id']} re-scored{note}")
 
     def _stopped(self, outcome: str, start: float) -> str:
         if len(self.records) >= self.config.trials:

@@ -3,6 +3,8 @@
 ``[done/N] failed, running | best <metric> | elapsed, ETA``, plus a line per finished trial.
 On a terminal the status line is redrawn in place between trial lines; when the output is a
 file or a pipe nothing but whole lines is written (no carriage returns, no escape sequences).
+``close`` ends the status line with a newline, so what is printed next starts a line of its own;
+a phase after the search (``--rerank-top``'s re-scoring) gets a Progress of its own, labelled.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ class Progress:
 
     REDRAW_S = 1.0
 
-    def __init__(self, target: int, metric: str, records: list[dict], stream=None):
+    def __init__(self, target: int, metric: str, records: list[dict], stream=None,
+                 label: str = ""):
         self.target = target
+        self.label = label              # before the counts: "re-scoring [1/2] ..."
         self.metric = metric
         self.records = records
         self.stream = stream or sys.stdout
@@ -58,7 +62,8 @@ class Progress:
         finished_here = finished - self.before
         eta = (_duration(elapsed / finished_here * (self.target - finished)) if finished_here
                else "?")
-        return (f"[{done}/{self.target}] {failed} failed, {self.running} running | {best_text} | "
+        return (f"{self.label + ' ' if self.label else ''}"
+                f"[{done}/{self.target}] {failed} failed, {self.running} running | {best_text} | "
                 f"elapsed {_duration(elapsed)}, ETA {eta}")
 
     def tick(self, running: int) -> None:
@@ -78,9 +83,9 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")
             self._width = 0
 
-    def trial_done(self, record: dict, done: int | None = None) -> None:
+    def trial_done(self, record: dict, done: int | None = None, note: str = "") -> None:
         """A line for a finished trial; ``done``: the records up to it (a batch's records are
-        all in before their lines are written)."""
+        all in before their lines are written); ``note`` follows its score."""
         self._clear()
         self.running = max(0, self.running - 1)
         if record["status"] == "failed":
@@ -90,13 +95,18 @@ class Progress:
             what = f"{self.metric} {score:.4f}" if score is not None else "completed"
             if record["metrics"].get("stopped_early"):
                 what += " (stopped early)"
+        what += note
         self.stream.write(f"{record['trial_id']} {what}  {self.status(done)}\n")
         self.stream.flush()
         if self.tty:
             self._draw()
 
     def close(self) -> None:
-        self._clear()
+        """End the status line (on a terminal: its last state, then a newline), so the next
+        message starts a line of its own instead of being glued onto it."""
+        if self.tty and self._width:
+            self.stream.write("\r" + self.status().ljust(self._width) + "\n")
+            self._width = 0
         self.stream.flush()
 
 

@@ -200,3 +200,60 @@ def test_a_warm_start_seeds_evolutions_population_from_another_run(tmp_path, cap
     assert "warm start from" in capsys.readouterr().out
     assert SearchConfig.load(tmp_path / "run" / "config.json").warm_start == str(
         tmp_path / "other")
+
+
+# -- --rerank-top: the re-scoring phase --------------------------------------------------------
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal: the status line is redrawn in place on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def rescoring(scores: dict | None = None, fail: tuple = ()):
+    """A rescore executor: each trial's second score at once (``scores[trial_id]``, default
+    ``fake_score``), ticking the progress line first as Ray's callback does."""
+    def rescore(driver, settings, cpus, trials):
+        for trial in trials:
+            driver.progress.tick(1)
+            if trial["trial_id"] in fail:
+                driver.on_rescored(trial, {"failed": 1, "error": "OOM"}, None)
+                continue
+            score = (scores or {}).get(trial["trial_id"],
+                                     fake_score(Genotype.from_dict(trial["genotype"])))
+            driver.on_rescored(trial, {settings.metric: score, "final": 1}, None)
+
+    return rescore
+
+
+def rerank_plan(run_dir, trials=6, top=2):
+    return make_plan(config(run_dir, trials=trials, rerank_top=top,
+                            rerank_scorer="runner_fakes:score"))
+
+
+def test_rescoring_ends_the_search_line_and_shows_its_own(tmp_path, monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr(Progress, "REDRAW_S", 0.0)
+    Driver(rerank_plan(tmp_path / "run"), CLUSTER).run(loop(), rescore=rescoring())
+    text = terminal.getvalue()
+    lines = [line.split("\r")[-1] for line in text.split("\n")]
+    # the announcement starts a line of its own, after the search's last status line
+    assert any(line.startswith("nasplay search: re-scoring the best 2") for line in lines), text
+    assert "snasplay search" not in text
+    # one line per re-scored trial, counted by the re-scoring's own line, not the search's
+    rescored = [line for line in lines if "(re-scored; naswot" in line]
+    assert len(rescored) == 2
+    assert "re-scoring [1/2]" in rescored[0] and "re-scoring [2/2]" in rescored[1]
+    assert "best val_accuracy" in rescored[0]
+    assert text.endswith("\n")
+
+
+def test_progress_close_ends_the_status_line_on_a_terminal():
+    terminal = Terminal()
+    progress = Progress(target=3, metric="val_accuracy", records=[], stream=terminal)
+    progress.REDRAW_S = 0.0
+    progress.tick(1)
+    progress.close()
+    assert terminal.getvalue().endswith("ETA ?\n")
