@@ -16,6 +16,10 @@ the best validation accuracy and on the returned cell's test accuracy, per budge
 tables to stdout, the results (per-seed values too) to ``--out`` (JSON) and the best-so-far
 curves with 95% bands next to it (same name, ``.png``).
 
+Seeds: run k of every searcher is seed ``--first-seed + k`` plus its algorithm's offset
+(``SEED_OFFSETS``), so that random search and evolution (whose initial population is drawn as
+random search draws) are independent samples, and variants of one algorithm are paired.
+
 Searchers are given as ``name[:key=value...]`` (``controller:learning_rate=0.05:batch_size=5``);
 ``evolution`` is ``RegularizedEvolution.for_budget(space, --budget)``, as ``nasplay search``
 makes it, the others ``make_searcher(name, space, max_trials=--budget)``.
@@ -26,8 +30,9 @@ makes it, the others ``make_searcher(name, space, max_trials=--budget)``.
 
 ``--grid`` runs aging evolution with every population/tournament pair of ``--populations`` and
 ``--tournaments`` for ``--grid-budgets`` (one run to the largest budget per seed: a search's
-proposals do not depend on its budget) next to the budget rule of ``for_budget`` and random
-search, and writes ``nb201_evolution_grid.json``.
+proposals do not depend on its budget) next to random search, the budget rule of
+``for_budget`` and the rule it had before this study (``previous_budget_rule``), each of these
+sized for and run to each budget; it writes ``nb201_evolution_grid.json``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,14 @@ BUDGETS = (10, 25, 50, 100, 200, 500)
 DEFAULT_SEARCHERS = "random,evolution,controller"
 GRID_BUDGETS = (100, 200, 500, 1000)
 GRID_POPULATIONS = (10, 20, 30, 50, 100)
-GRID_TOURNAMENTS = (2, 3, 5, 10, 25)
+GRID_TOURNAMENTS = (2, 5, 10, 15, 25, 50)
+
+
+def previous_budget_rule(trials: int) -> dict:
+    """``for_budget``'s sizes before this study: population ``trials // 5`` between 10 and 100,
+    tournament a quarter of it (the grid's baseline row)."""
+    population = max(10, min(100, trials // 5))
+    return {"population_size": population, "sample_size": min(population, max(2, population // 4))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +362,7 @@ def plot(results: dict, path: Path) -> None:
         right.fill_between(x, c["rank_q25"], c["rank_q75"], color=line.get_color(), alpha=0.2,
                            linewidth=0)
     best = 100 * results["table"]["best_val"]
-    left.axhline(best, color="grey", linestyle="--", linewidth=0.8)
+    left.axhline(best, color="grey", linestyle="--", linewidth=0.8, label="the best cell")
     left.set_xscale("log")
     left.set_xlabel("candidates evaluated")
     left.set_ylabel("best validation accuracy so far (%)")
@@ -392,13 +404,14 @@ def run_grid(args, oracle: Oracle, seeds) -> dict:
 
     rand = search_many("random", "random", {}, oracle, seeds, longest, verbose=False)["curves"]
     record("random", "random", {}, {b: rand for b in budgets})
-    # the budget rule: a search sized for each budget, run to it
-    sized = {}
-    for b in budgets:
-        run = search_many(f"for_budget({b})", "evolution", {}, oracle, seeds, b, verbose=False)
-        sized[b] = run["curves"]
-    record("for_budget rule", "rule",
-           {str(b): RegularizedEvolution.budget_defaults(b) for b in budgets}, sized)
+    # the budget rules: a search sized for each budget, run to it
+    for label, rule in (("for_budget rule", RegularizedEvolution.budget_defaults),
+                        ("previous rule", previous_budget_rule)):
+        sized = {}
+        for b in budgets:
+            sized[b] = search_many(f"{label} ({b})", "evolution", rule(b), oracle, seeds, b,
+                                   verbose=False)["curves"]
+        record(label, "rule", {str(b): rule(b) for b in budgets}, sized)
     for population in (int(p) for p in args.populations.split(",")):
         for tournament in (int(t) for t in args.tournaments.split(",")):
             if tournament > population:
@@ -466,7 +479,9 @@ def _jsonable(value):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed+seeds-1, each plus the algorithm's "
+                             "offset (SEED_OFFSETS)")
     parser.add_argument("--budget", type=int, default=500, help="candidates per search")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
                         help="where to report (those above --budget are dropped)")

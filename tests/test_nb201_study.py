@@ -101,8 +101,12 @@ def test_smoke_grid(tmp_path):
     assert study.main(["--smoke", "--grid", "--out", str(out)]) == 0
     grid = json.loads(out.read_text())["grid"]
     assert grid["budgets"] == [20, 30]
-    assert [row["label"] for row in grid["rows"]] == ["random", "for_budget rule", "P=10 S=2",
-                                                       "P=10 S=5"]
+    assert [row["label"] for row in grid["rows"]] == ["random", "for_budget rule", "previous rule",
+                                                       "P=10 S=2", "P=10 S=5"]
+    rule = grid["rows"][1]["settings"]
+    assert rule == {"20": {"population_size": 10, "sample_size": 5},
+                    "30": {"population_size": 10, "sample_size": 5}}
+    assert grid["rows"][2]["settings"]["30"] == {"population_size": 10, "sample_size": 2}
 
 
 @pytest.mark.slow
