@@ -28,8 +28,8 @@ from nasplay.errors import UserError, first_line, plural
 from nasplay.plan import Plan, make_searcher, searcher_class
 from nasplay.progress import Progress
 from nasplay.quiet import quiet
-from nasplay.records import (best_record, merge_rescore, rescore_record, score_of,
-                             trial_record)
+from nasplay.records import (best_lines, best_record, merge_rescore, rescore_record,
+                             rescored_best, run_best, score_of, trial_record)
 from nasplay.trial import TrialSettings
 
 
@@ -79,7 +79,9 @@ class SearchResult:
 
     @property
     def best(self) -> dict | None:
-        return best_record(self.records, self.metric)
+        """The run's best (``records.run_best``): by the re-scoring metric among the re-scored
+        trials where the run re-scored its best (``--rerank-top``), else by ``metric``."""
+        return run_best(self.records, self.metric)[0]
 
     @property
     def all_failed(self) -> bool:
@@ -121,7 +123,8 @@ class Driver:
         self.metric = plan.metric
         self.records = list(plan.records)
         self.recorded = {r["trial_id"] for r in self.records}
-        self.best = best_record(self.records, self.metric)
+        self.best = best_record(self.records, self.metric)       # by the run's metric
+        self.rescored_best = rescored_best(self.records)          # (record, metric) or None
         self.pending_steps: dict[str, int] = {}
         self.searcher = None
         self.progress: Progress | None = None
@@ -283,9 +286,8 @@ class Driver:
                 best = record
         if best is not self.best:
             self.best = best
-            from search_space import Genotype
-
-            self.run_dir.write_best(Genotype.from_dict(best["genotype"]).to_json())
+            if self.rescored_best is None:    # else a re-scored trial stays the run's best
+                self._write_best(best)
         self.save_state()
         if self.progress:
             first = len(self.records) - len(records)
@@ -367,6 +369,13 @@ class Driver:
                               "failed" if error else "completed", metrics, error)
         self.run_dir.append_trial(line)
         merge_rescore(record, line)
+        # the re-scoring metric decides the run's best among the re-scored: best_genotype.json
+        # follows it (nasplay train --genotype RUN_DIR reads that file)
+        found = rescored_best(self.records)
+        if found is not None and (self.rescored_best is None
+                                  or found[0] is not self.rescored_best[0]):
+            self._write_best(found[0])
+        self.rescored_best = found
         # the re-scoring's own view of it: its status, its metrics (the trial's stay its own)
         view = {"trial_id": record["trial_id"], **line["rescore"]}
         self.rescored.append(view)
@@ -375,6 +384,11 @@ class Driver:
             self.progress.trial_done(view, note=note)
         else:
             print(f"{record['trial_id']} re-scored{note}")
+
+    def _write_best(self, record: dict) -> None:
+        from search_space import Genotype
+
+        self.run_dir.write_best(Genotype.from_dict(record["genotype"]).to_json())
 
     def _stopped(self, outcome: str, start: float) -> str:
         if len(self.records) >= self.config.trials:
@@ -410,10 +424,7 @@ class Driver:
         path = self.run_dir.path
         lines = [f"{len(result.records)} of {plural(result.target, 'trial')} recorded "
                  f"({result.completed} completed, {result.failed} failed) in {path}"]
-        best = result.best
-        if best is not None:
-            lines.append(f"best: {best['trial_id']} {self.metric} "
-                         f"{score_of(best, self.metric):.4f} -> {self.run_dir.best_path}")
+        lines += best_lines(result.records, self.metric, self.run_dir.best_path)
         if result.all_failed:
             error, count = result.most_common_error()
             lines.append(f"every trial failed; the most common error ({count} of "
@@ -429,3 +440,4 @@ class Driver:
         for line in lines:
             print(f"nasplay search: {line}")
         sys.stdout.flush()
+

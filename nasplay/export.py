@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nasplay import rundir
 from nasplay.errors import UserError, check_int
+from nasplay.records import rescored_best
 from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
@@ -36,13 +37,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.keras",
                         help=f"the model file to write; its genotype goes beside it as "
                              f"FILE{GENOTYPE_SUFFIX}")
-    parser.add_argument("--trial", metavar="ID", help="export this trial instead of the best one")
+    parser.add_argument("--trial", metavar="ID", help="export this trial instead of the best one "
+                        "(the run's best_genotype.json: where the run re-scored its best with "
+                        "--rerank-top, the best re-scored one by the re-scoring metric)")
     parser.add_argument("--filters", type=int, help="width of the first stage (default: the run's)")
     parser.add_argument("--cells-per-stage", type=int,
                         help="normal cells per stage (default: the run's)")
     parser.add_argument("--num-classes", type=int,
                         help="classifier outputs (default: the run's, else 10)")
-    parser.add_argument("--metric", help="the metric that picks the best trial (default: the run's "
+    parser.add_argument("--metric", help="the metric that picks the best trial (default: the "
+                        "re-scoring's where the run re-scored its best, else the run's "
                         "config.json 'metric', else its scorer's: val_accuracy, or naswot "
                         "for zero-cost)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -73,12 +77,18 @@ def check_out_path(out, overwrite: bool = False) -> Path:
     return out
 
 
-def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str) -> dict:
-    """The chosen trial, or the best scored one; UserErrors as ``nasplay.rundir`` says."""
+def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str,
+               rescored: bool = False) -> dict:
+    """The chosen trial, or the best scored one; UserErrors as ``nasplay.rundir`` says.
+    ``rescored``: where the run re-scored its best (``--rerank-top``), the best is the best
+    re-scored one by the re-scoring metric (``records.run_best``, as ``best_genotype.json``)."""
     if trial_id is not None:
         if not trials:
             rundir.require_scored(run_dir, trials, metric)   # the "no trials yet" message
         return rundir.find_trial(run_dir, trials, trial_id)
+    found = rescored_best(trials) if rescored else None
+    if found is not None:
+        return found[0]
     return rundir.require_scored(run_dir, trials, metric)[0]
 
 
@@ -113,7 +123,9 @@ def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
     run_dir = rundir.check_run_dir(run_dir)
     config = rundir.read_config(run_dir)
     trials = rundir.read_trials(run_dir)
-    trial = pick_trial(run_dir, trials, trial_id, rundir.run_metric(config, metric))
+    # without --metric, the run's best as the search chose it (a re-scored one, if any)
+    trial = pick_trial(run_dir, trials, trial_id, rundir.run_metric(config, metric),
+                       rescored=metric is None)
     if trial.get("status") != "completed":
         print(f"warning: trial {trial.get('trial_id')!r} did not complete "
               f"({trial.get('status')}); exporting its genotype anyway", file=sys.stderr)

@@ -25,7 +25,7 @@ from nasplay.errors import UserError, plural
 from nasplay.plots import (best_so_far, human_count, pair_figure_name, paired_scores,
                            params_figure_name, plot_overlay, plot_progress, plot_score_pair,
                            plot_score_vs_params)
-from nasplay.records import score_of
+from nasplay.records import rescored_best, score_of
 
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
@@ -237,6 +237,12 @@ def summary_line(run: Run) -> str:
     if run.log.bad_lines:
         notes.append(f"{len(run.log.bad_lines)} unreadable line(s) skipped: "
                      f"{', '.join(map(str, run.log.bad_lines[:5]))}")
+    rescored = rescored_best(run.trials)
+    if rescored is not None and rescored[1] != run.metric:
+        # the run's best is the re-scoring's (best_genotype.json, export, train); ranks stay
+        best, metric = rescored
+        notes.append(f"its best is {best.get('trial_id')}, the best by {metric} of those "
+                     f"re-scored (best_genotype.json; export and train take it)")
     trials = plural(counts["finished"], "trial")
     budget = run.config.get("trials")
     if _is_number(budget) and budget != counts["finished"]:

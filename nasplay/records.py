@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any
 
+from nasplay.errors import plural
 from searchers.base import clean_score
 
 
@@ -74,6 +75,59 @@ def best_record(records: list[dict], metric: str) -> dict | None:
         if score is not None and score > best_score:
             best, best_score = record, score
     return best
+
+
+def rescored_best(records: list[dict]) -> tuple[dict, str] | None:
+    """The best trial by its re-scoring metric among those re-scored (``--rerank-top``), and that
+    metric; None when no re-scoring completed. A re-scoring is the costlier, truer rung, so
+    where a run has one it decides the run's best (the last re-scoring's metric, should a
+    resumed run have been re-scored by another scorer)."""
+    rescored = [r for r in records if (r.get("rescore") or {}).get("status") == "completed"]
+    if not rescored:
+        return None
+    metric = rescored[-1]["rescore"].get("metric")
+    best = best_record([r for r in rescored if r["rescore"].get("metric") == metric], metric)
+    return None if best is None else (best, metric)
+
+
+def run_best(records: list[dict], metric: str) -> tuple[dict | None, str]:
+    """The run's best trial and the metric that chose it: the best re-scored one by the
+    re-scoring metric (``rescored_best``) where the run re-scored its best, else the best by
+    the run's ``metric`` (``best_record``). ``best_genotype.json``, ``nasplay export`` and
+    ``nasplay train --genotype RUN_DIR`` all take this one."""
+    found = rescored_best(records)
+    return found if found is not None else (best_record(records, metric), metric)
+
+
+def best_lines(records: list[dict], metric: str, where) -> list[str]:
+    """The search summary's lines on the run's best (``run_best``), written to ``where``: with
+    a re-scoring, which metric chose it and the best by ``metric`` alone where that differs."""
+    best, by = run_best(records, metric)
+    if best is None:
+        return []
+    if by == metric:
+        return [f"best: {best['trial_id']} {metric} {score_of(best, metric):.4f} -> {where}"]
+    rescored = sum((r.get("rescore") or {}).get("status") == "completed"
+                   and r["rescore"].get("metric") == by for r in records)
+    lines = [f"best: {best['trial_id']} {by} {score_of(best, by):.4f} (the best by {by} of the "
+             f"{plural(rescored, 'trial')} re-scored; its {metric} "
+             f"{score_of(best, metric):.4f}) -> {where}"]
+    first = best_record(records, metric)
+    if first is not best:
+        lines.append(f"best by {metric} alone: {first['trial_id']} "
+                     f"{score_of(first, metric):.4f} ({_rescored_text(first, by)})")
+    return lines
+
+
+def _rescored_text(record: dict, metric: str) -> str:
+    """What the re-scoring made of a trial, for the summary."""
+    rescore = record.get("rescore")
+    if rescore is None:
+        return "not re-scored"
+    if rescore.get("status") != "completed":
+        return "its re-scoring failed"
+    score = score_of(record, metric)
+    return f"re-scored: {metric} {score:.4f}" if score is not None else "re-scored"
 
 
 def ranked(records: list[dict], metric: str = "val_accuracy") -> list[dict]:

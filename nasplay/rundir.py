@@ -4,7 +4,9 @@
 
     DIR/config.json           the SearchConfig, every default filled in (repeats the run)
     DIR/trials.jsonl          one JSON object per finished trial, in finishing order
-    DIR/best_genotype.json    the best completed trial's genotype (Genotype.to_json)
+    DIR/best_genotype.json    the best completed trial's genotype (Genotype.to_json); where the
+                              run re-scored its best (--rerank-top), the best re-scored one by
+                              the re-scoring metric (``records.run_best``)
     DIR/searcher_state.json   the searcher's state_dict and its pending proposals
     DIR/ray/                  Ray Tune's own experiment folders (``tensorboard --logdir DIR/ray``)
     DIR/.lock                 held (flock) by the one search writing the run (``RunLock``)

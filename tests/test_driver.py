@@ -257,3 +257,44 @@ def test_progress_close_ends_the_status_line_on_a_terminal():
     progress.tick(1)
     progress.close()
     assert terminal.getvalue().endswith("ETA ?\n")
+
+
+def test_after_rescoring_the_run_s_best_is_the_best_rescored_one(tmp_path, capsys):
+    # one-shot's 0.378 vs 0.411: the second best by the cheap score is the best re-scored, and
+    # best_genotype.json (what nasplay train --genotype RUN_DIR trains) names it
+    from nasplay.train_settings import resolve_genotype
+
+    def rescore(driver, settings, cpus, trials):
+        ids = [t["trial_id"] for t in trials]
+        rescoring({ids[0]: 0.378, ids[1]: 0.411})(driver, settings, cpus, trials)
+
+    result = Driver(rerank_plan(tmp_path / "run"), CLUSTER).run(loop(), rescore=rescore)
+    records = RunDir(tmp_path / "run").read_trials()
+    by_naswot = sorted(records, key=lambda r: -r["metrics"]["naswot"])
+    winner = by_naswot[1]
+    assert winner["metrics"]["val_accuracy"] == 0.411
+    best_file = Genotype.from_json(RunDir(tmp_path / "run").best_path.read_text())
+    assert best_file == Genotype.from_dict(winner["genotype"])
+    assert resolve_genotype(str(tmp_path / "run")) == best_file
+    assert result.best["trial_id"] == winner["trial_id"]
+    out = capsys.readouterr().out
+    assert (f"best: {winner['trial_id']} val_accuracy 0.4110 (the best by val_accuracy of the "
+            f"2 trials re-scored; its naswot") in out
+    assert f"best by naswot alone: {by_naswot[0]['trial_id']}" in out
+    # a resume that adds trials keeps the re-scored best as the run's best
+    plan = make_plan(config(tmp_path / "run", trials=9, rerank_top=2,
+                            rerank_scorer="runner_fakes:score"), resume=True)
+    Driver(plan, CLUSTER).run(loop())
+    assert Genotype.from_json(RunDir(tmp_path / "run").best_path.read_text()) == best_file
+
+
+def test_a_failed_rescoring_leaves_the_best_to_the_others(tmp_path):
+    def rescore(driver, settings, cpus, trials):
+        ids = [t["trial_id"] for t in trials]
+        rescoring({ids[0]: 0.5}, fail=(ids[1],))(driver, settings, cpus, trials)
+
+    Driver(rerank_plan(tmp_path / "run"), CLUSTER).run(loop(), rescore=rescore)
+    records = RunDir(tmp_path / "run").read_trials()
+    first = max(records, key=lambda r: r["metrics"]["naswot"])
+    assert Genotype.from_json(RunDir(tmp_path / "run").best_path.read_text()) == \
+        Genotype.from_dict(first["genotype"])

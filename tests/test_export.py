@@ -151,3 +151,37 @@ def test_bad_input_exits_2_with_one_line(run_dir, tmp_path, capsys, case):
     assert err.startswith("nasplay export: error:")
     if case == "exists":
         assert out.read_bytes() == b"precious" and "--overwrite" in err
+
+
+def test_export_takes_the_best_rescored_trial_of_a_rescored_run(tmp_path, capsys, monkeypatch):
+    # a one-shot run that re-scored its best 2: the second by oneshot_accuracy scored higher by
+    # the proxy, so it is the run's best (as its best_genotype.json); --metric still ranks by one
+    import cells
+    from nasplay.records import rescore_record
+
+    trials = [t for t in fake_trials(8, seed=5, failed_every=0)]
+    for k, trial in enumerate(trials):
+        trial["metrics"] = {"oneshot_accuracy": 0.1 + 0.01 * k}
+    run = write_run(tmp_path / "run", trials, config={"scorer": "oneshot",
+                                                      "metric": "oneshot_accuracy",
+                                                      "filters": 4, "cells_per_stage": 1})
+    writer = rundir.RunDir(run)
+    writer.append_trial(rescore_record(trials[-1]["trial_id"], "proxy", "val_accuracy",
+                                       "completed", {"val_accuracy": 0.378}))
+    writer.append_trial(rescore_record(trials[-2]["trial_id"], "proxy", "val_accuracy",
+                                       "completed", {"val_accuracy": 0.411}))
+    built = []
+
+    def build_network(genotype, **settings):
+        built.append(FakeModel(genotype, **settings))
+        return built[-1]
+
+    monkeypatch.setattr(cells, "build_network", build_network)
+    code, stdout, err = export(capsys, run, "--out", tmp_path / "a.keras")
+    assert code == 0, err
+    assert built[-1].genotype == Genotype.from_dict(trials[-2]["genotype"])
+    assert trials[-2]["trial_id"] in stdout
+    code, _, err = export(capsys, run, "--out", tmp_path / "b.keras", "--metric",
+                          "oneshot_accuracy")
+    assert code == 0, err
+    assert built[-1].genotype == Genotype.from_dict(trials[-1]["genotype"])

@@ -508,3 +508,24 @@ def test_edge_cell_legend_and_dot_say_none_is_dashed():
     ax = Figure().subplots()
     draw_edge_cell(ax, without_none)
     assert "none: zeros, no connection" not in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_a_rescored_runs_summary_names_its_best_rescored_trial(tmp_path, capsys):
+    # the leaderboard stays by the run's metric; the summary says which trial the run's
+    # best_genotype.json (and export, and train) took: the best by the re-scoring metric
+    from nasplay.records import rescore_record
+
+    trials = fake_trials(6, seed=5, failed_every=0)
+    for k, trial in enumerate(trials):
+        trial["metrics"] = {"oneshot_accuracy": 0.1 + 0.01 * k}
+    run_dir = write_run(tmp_path / "os", trials, config={"scorer": "oneshot",
+                                                         "metric": "oneshot_accuracy"})
+    writer = rundir.RunDir(run_dir)
+    for trial, score in ((trials[-1], 0.378), (trials[-2], 0.411)):
+        writer.append_trial(rescore_record(trial["trial_id"], "proxy", "val_accuracy",
+                                           "completed", {"val_accuracy": score}))
+    code, out, _ = inspect(capsys, run_dir, "--no-figures")
+    assert code == 0
+    assert (f"its best is {trials[-2]['trial_id']}, the best by val_accuracy of those "
+            f"re-scored") in out
+    assert leaderboard_rows(out)[0][1] == trials[-1]["trial_id"]
