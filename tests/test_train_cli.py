@@ -312,3 +312,32 @@ def test_bad_arguments_are_refused_before_keras_is_imported(tmp_path):
     assert codes == [2, 2, 2, 2] and imported == []
     assert child.stderr.count("nasplay train: error:") == 4
     assert (taken / "model.keras").read_bytes() == b"an earlier model"
+
+
+# -- progress: a bar on a terminal, whole lines in a log -------------------------------------------
+
+class _Terminal:
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
+    import io
+
+    from nasplay.train_cli import progress
+
+    assert progress(False, _Terminal()) == (1, [])
+    assert progress(True, io.StringIO()) == (0, [])
+    log = io.StringIO()
+    verbose, callbacks = progress(False, log)
+    assert verbose == 0 and len(callbacks) == 1
+    line = callbacks[0]
+    line.set_params({"epochs": 3, "steps": 4, "verbose": 0})
+    for epoch in range(3):
+        line.on_epoch_begin(epoch)
+        line.on_epoch_end(epoch, {"loss": 2.0 - epoch / 10, "accuracy": 0.25})
+    text = log.getvalue()
+    assert not any(c in text for c in "\r\b\x1b")
+    lines = text.splitlines()
+    assert len(lines) == 3 and text.endswith("\n")
+    assert lines[0].startswith("epoch 1/3: accuracy 0.2500, loss 2.0000 (")
