@@ -122,9 +122,9 @@ def _add_scorer_options(add) -> None:
 
 def _add_searcher_options(add) -> None:
     add("--population-size", type=int, metavar="P",
-        help="evolution: population size (default: trials / 5, between 10 and 100)")
+        help="evolution: population size (default: trials / 10, between 10 and 50)")
     add("--sample-size", type=int, metavar="S",
-        help="evolution: tournament size (default: population / 4, at least 2)")
+        help="evolution: tournament size (default: population / 2, at least 2)")
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
