@@ -23,7 +23,7 @@ SUBCOMMANDS = {
     "inspect": ("nasplay.inspect_cli", "leaderboard, best cell diagrams and progress plots of runs",
                 "nasplay inspect runs/evo --top 10"),
     "export": ("nasplay.export", "save the best (or a chosen) cell's network as a .keras file",
-               "nasplay export runs/evo --out runs/evo/best.keras"),
+               "nasplay export runs/evo"),
     "train": ("nasplay.train_cli", "train a published or found cell (proxy or final training)",
               "nasplay train --genotype runs/evo --out runs/evo-train"),
 }

@@ -4,7 +4,10 @@ The network is built from the trial's genotype with ``cells.build_network`` and 
 a run records genotypes and scores, not the proxy's weights (they belong to a few epochs on a
 subset and are not worth keeping). Its genotype goes beside it as ``FILE.genotype.json``
 (``model.keras`` -> ``model.genotype.json``), which ``search_space.load_genotype`` and
-``nasplay train --genotype`` read. Loading needs the custom layers registered::
+``nasplay train --genotype`` read. Without ``--out`` both go to ``RUN_DIR/export/``, named after
+the trial (``export/evolution-00012.keras``): beside the search's ``best_genotype.json`` an
+export's ``best.genotype.json`` read as the same file under two spellings. Loading needs the
+custom layers registered::
 
     import cells, keras
     model = keras.saving.load_model("model.keras")
@@ -27,6 +30,7 @@ from nasplay.records import rescored_best
 from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
+EXPORT_DIR = "export"          # in the run directory: where an export goes without --out
 # build_network's defaults, used when neither the command line nor the run's config says;
 # cells_per_stage None: the genotype's kind decides (cells.network.default_cells_per_stage)
 DEFAULTS = {"filters": 16, "cells_per_stage": None, "num_classes": 10}
@@ -34,9 +38,10 @@ DEFAULTS = {"filters": 16, "cells_per_stage": None, "num_classes": 10}
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", metavar="DIR", help="a run directory")
-    parser.add_argument("--out", required=True, metavar="FILE.keras",
+    parser.add_argument("--out", metavar="FILE.keras",
                         help=f"the model file to write; its genotype goes beside it as "
-                             f"FILE{GENOTYPE_SUFFIX}")
+                             f"FILE{GENOTYPE_SUFFIX} (default: DIR/{EXPORT_DIR}/TRIAL.keras, so "
+                             f"it is not confused with the search's best_genotype.json)")
     parser.add_argument("--trial", metavar="ID", help="export this trial instead of the best one "
                         "(the run's best_genotype.json: where the run re-scored its best with "
                         "--rerank-top, the best re-scored one by the re-scoring metric)")
@@ -112,20 +117,35 @@ def _write(path: Path, write) -> None:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def export(run_dir, out, trial_id: str | None = None, overwrite: bool = False,
+def default_out(run_dir, trial: dict) -> Path:
+    """``RUN_DIR/export/<trial_id>.keras``: an export of its own folder, so its genotype file
+    (``<trial_id>.genotype.json``) is not confused with the search's ``best_genotype.json``."""
+    return Path(run_dir) / EXPORT_DIR / f"{_safe(trial.get('trial_id'))}.keras"
+
+
+def export(run_dir, out=None, trial_id: str | None = None, overwrite: bool = False,
            metric: str | None = None, **overrides) -> tuple[Path, Path, dict]:
-    """Build and save the network of a run's best (or chosen) trial.
+    """Build and save the network of a run's best (or chosen) trial, to ``out`` (default:
+    ``default_out``).
 
     ``overrides`` may set ``filters``, ``cells_per_stage`` and ``num_classes``. Returns the model
     path, the genotype path and the trial record with ``network`` (the settings) and ``params``.
     """
-    out = check_out_path(out, overwrite)
+    if out is not None:
+        out = check_out_path(out, overwrite)
     run_dir = rundir.check_run_dir(run_dir)
     config = rundir.read_config(run_dir)
     trials = rundir.read_trials(run_dir)
     # without --metric, the run's best as the search chose it (a re-scored one, if any)
     trial = pick_trial(run_dir, trials, trial_id, rundir.run_metric(config, metric),
                        rescored=metric is None)
+    if out is None:
+        out = default_out(run_dir, trial)
+        try:
+            out.parent.mkdir(exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+        out = check_out_path(out, overwrite)
     if trial.get("status") != "completed":
         print(f"warning: trial {trial.get('trial_id')!r} did not complete "
               f"({trial.get('status')}); exporting its genotype anyway", file=sys.stderr)

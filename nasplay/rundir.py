@@ -8,6 +8,7 @@
                               run re-scored its best (--rerank-top), the best re-scored one by
                               the re-scoring metric (``records.run_best``)
     DIR/searcher_state.json   the searcher's state_dict and its pending proposals
+    DIR/export/               ``nasplay export DIR`` without --out: TRIAL.keras, TRIAL.genotype.json
     DIR/ray/                  Ray Tune's own experiment folders (``tensorboard --logdir DIR/ray``)
     DIR/.lock                 held (flock) by the one search writing the run (``RunLock``)
 

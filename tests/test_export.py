@@ -185,3 +185,27 @@ def test_export_takes_the_best_rescored_trial_of_a_rescored_run(tmp_path, capsys
                           "oneshot_accuracy")
     assert code == 0, err
     assert built[-1].genotype == Genotype.from_dict(trials[-1]["genotype"])
+
+
+def test_export_without_out_goes_to_the_runs_export_folder(run_dir, tmp_path, capsys, monkeypatch):
+    # not RUN/best.genotype.json beside the search's RUN/best_genotype.json: an export folder,
+    # files named after the trial; load_genotype and train --genotype read new and old names
+    import cells
+    from nasplay.train_settings import resolve_genotype
+
+    monkeypatch.setattr(cells, "build_network", lambda genotype, **settings: FakeModel(genotype))
+    code, stdout, err = export(capsys, run_dir, *TINY)
+    assert code == 0, err
+    best = rundir.ranked(rundir.read_trials(run_dir))[0]
+    model = run_dir / "export" / f"{best['trial_id']}.keras"
+    sidecar = run_dir / "export" / f"{best['trial_id']}.genotype.json"
+    assert model.is_file() and sidecar.is_file() and str(model) in stdout
+    assert not list(run_dir.glob("*.genotype.json"))
+    expected = Genotype.from_dict(best["genotype"])
+    old = run_dir / "best.genotype.json"            # what `--out RUN/best.keras` wrote before
+    old.write_text(sidecar.read_text())
+    for path in (sidecar, old):
+        assert load_genotype(path) == expected and resolve_genotype(str(path)) == expected
+    # a second export without --out refuses to replace the first
+    code, _, err = export(capsys, run_dir, *TINY)
+    assert code == 2 and "--overwrite" in err
