@@ -209,7 +209,9 @@ def resolve_genotype(spec: str):
 
 
 def search_score(run_dir: Path | None, genotype) -> tuple[str, float] | None:
-    """(metric, score) the run recorded for ``genotype`` (its first completed trial), or None."""
+    """(metric, score) the run recorded for ``genotype`` (its first completed trial), or None;
+    for a trial the run re-scored (``--rerank-top``), its re-scoring's metric and score, which
+    chose the run's best (``records.run_best``)."""
     if run_dir is None:
         return None
     from nasplay.rundir import read_config, read_trials
@@ -221,7 +223,9 @@ def search_score(run_dir: Path | None, genotype) -> tuple[str, float] | None:
             same = Genotype.from_dict(record.get("genotype")).hash() == genotype.hash()
         except (ValueError, TypeError, AttributeError):
             continue
-        score = (record.get("metrics") or {}).get(metric)
+        rescore = record.get("rescore") or {}
+        by = rescore.get("metric") if rescore.get("status") == "completed" else metric
+        score = (record.get("metrics") or {}).get(by)
         if same and record.get("status") == "completed" and isinstance(score, (int, float)):
-            return metric, float(score)
+            return by, float(score)
     return None

@@ -341,3 +341,25 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
     lines = text.splitlines()
     assert len(lines) == 3 and text.endswith("\n")
     assert lines[0].startswith("epoch 1/3: accuracy 0.2500, loss 2.0000 (")
+
+
+def test_the_search_score_of_a_rescored_trial_is_its_rescoring(tmp_path):
+    # trained from a one-shot run that re-scored its best: the summary compares with the
+    # re-scoring's val_accuracy (what chose the run's best), not the one-shot proxy's score
+    from fake_runs import fake_trials, write_run
+
+    from nasplay.records import rescore_record
+    from nasplay.rundir import RunDir
+    from nasplay.train_settings import search_score
+    from search_space import Genotype
+
+    trials = fake_trials(3, seed=1, failed_every=0)
+    for trial in trials:
+        trial["metrics"] = {"oneshot_accuracy": 0.3}
+    run = write_run(tmp_path / "run", trials, config={"scorer": "oneshot",
+                                                      "metric": "oneshot_accuracy"})
+    RunDir(run).append_trial(rescore_record(trials[0]["trial_id"], "proxy", "val_accuracy",
+                                            "completed", {"val_accuracy": 0.411}))
+    first, second = (Genotype.from_dict(t["genotype"]) for t in trials[:2])
+    assert search_score(run, first) == ("val_accuracy", 0.411)
+    assert search_score(run, second) == ("oneshot_accuracy", 0.3)
