@@ -1,15 +1,18 @@
 """The zero-cost scores against NAS-Bench-201's ground truth, on the fixed 200-cell sample.
 
     python benchmarks/nb201_zero_cost.py measure --config 5x16      # N x C of the probed network
-    python benchmarks/nb201_zero_cost.py measure --config 1x8 1x16
+    python benchmarks/nb201_zero_cost.py measure --config 1x8 1x16 --batches noise32 real32 noise128 real128
+    python benchmarks/nb201_zero_cost.py measure --naswot-only --config 1x8 --tag rep --batches \
+        real32 real32s1 real32s2 real32s3 noise32 noise32s1 noise32s2 noise32s3
     python benchmarks/nb201_zero_cost.py table                      # the table, and the JSON
     python benchmarks/nb201_zero_cost.py amoebanet                  # the 48 amoebanet cells
 
 ``measure`` builds each cell's network once per configuration (``NxC``: ``cells_per_stage`` x
 ``filters``) and takes every score from it: NASWOT with the codes of the stem and cell outputs
 ("outputs", the zero-cost scorer's default) and of every ReLU ("relus", the paper's), each on the
-batches ``--batches`` names (32 or 128 images, noise or real CIFAR-10 (``--data``; standardized per channel,
-the training-split images ``nasplay.proxy.subsets`` picks, as ``--scorer zero-cost --data``);
+batches ``--batches`` names: 32 or 128 images, noise or real CIFAR-10 (``--data``: the
+training-split images ``nasplay.proxy.subsets`` picks, as ``--scorer zero-cost --data``),
+standardized per channel; ``real32s1`` is another draw (subset seed 1);
 synflow (``nasplay.synflow``: He-normal and standard-normal weights, on a float64 copy of the
 network); the parameter count and the multiply-adds (``nasplay.flops``). One forward pass a
 batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
