@@ -136,7 +136,7 @@ def test_the_plan_fills_every_default_into_the_config(tmp_path):
     config = _planned(tmp_path, "--trials", "30")
     assert config.metric == "naswot"
     assert (config.filters, config.cells_per_stage) == (8, 1)
-    assert config.scorer_options["batch_size"] == 32 and config.scorer_options["seed"] == 0
+    assert config.scorer_options["batch_size"] == 128 and config.scorer_options["seed"] == 0
     # the resolved config plans to itself: config.json repeats the run
     again = make_plan(config).config
     assert again == config
