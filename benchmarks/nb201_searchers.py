@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from nb201_truth import average_ranks  # noqa: E402  (the benchmarks' shared rank helper)
 from search_space import get_space  # noqa: E402
 from searchers import RegularizedEvolution, make_searcher  # noqa: E402
 
@@ -104,20 +105,6 @@ def summary(values) -> dict:
     mean = float(x.mean())
     return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half],
             "median": float(np.median(x)), "min": float(x.min()), "max": float(x.max())}
-
-
-def average_ranks(values) -> np.ndarray:
-    """Ranks 1..n of ``values``, ties given the average of the ranks they span."""
-    x = np.asarray(values, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    # start of each run of equal values, and the run each sorted position belongs to
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(len(x))
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return ranks
 
 
 def mann_whitney_u(x, y, continuity: bool = True) -> dict:
