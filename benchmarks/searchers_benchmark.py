@@ -17,6 +17,7 @@ asynchronous workers finishing out of order would.
 
     python benchmarks/searchers_benchmark.py                   # 10 seeds x 300 evaluations, nasnet
     python benchmarks/searchers_benchmark.py --seeds 3 --evals 100 --searchers random,evolution
+    python benchmarks/searchers_benchmark.py --searchers evolution:population_size=60:sample_size=15
 """
 
 from __future__ import annotations
@@ -113,6 +114,23 @@ def run_one(name: str, space: SearchSpace, seed: int, evals: int, noise: float, 
     return curve, len(call_seconds) / sum(call_seconds), len(late) / sum(late)
 
 
+def _overrides(row: str) -> dict:
+    """The ``key=value`` settings after a row's name (``evolution:population_size=60``), values
+    as Python literals (a bare word is a string)."""
+    import ast
+
+    settings = {}
+    for part in row.split(":")[1:]:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"searchers_benchmark: {row!r}: {part!r} is not key=value")
+        try:
+            settings[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            settings[key] = value
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", default="nasnet")
@@ -124,18 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", type=float, default=0.02, help="std of the Gaussian noise")
     parser.add_argument("--workers", type=int, default=1, help="asynchronous workers (outstanding asks)")
     parser.add_argument("--searchers", default="random,evolution,evolution-small,controller",
-                        help=f"rows, from: {', '.join(VARIANTS)}")
+                        help=f"rows, from: {', '.join(VARIANTS)}; a row may override its "
+                             f"settings, e.g. evolution:population_size=60:sample_size=15")
     args = parser.parse_args(argv)
 
     space = get_space(args.space)
     budgets = [b for b in (int(x) for x in args.budgets.split(",")) if b <= args.evals]
     names = args.searchers.split(",")
-    unknown = [name for name in names if name not in VARIANTS]
+    unknown = [name for name in names if name.split(":")[0] not in VARIANTS]
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(VARIANTS)}")
     rows = []
     for name in names:
-        searcher, settings = VARIANTS[name]
+        searcher, settings = VARIANTS[name.split(":")[0]]
+        settings = {**settings, **_overrides(name)}
         curves, speeds, late_speeds = [], [], []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             curve, speed, late_speed = run_one(searcher, space, seed, args.evals, args.noise, args.workers,
