@@ -259,7 +259,8 @@ def digest(run: dict, budgets) -> dict:
              "rank_q25": np.percentile(curves["rank"], 25, axis=0).tolist(),
              "rank_q75": np.percentile(curves["rank"], 75, axis=0).tolist()}
     return {"searcher": run["searcher"], "settings": run["settings"], "config": run["config"],
-            "searcher_seeds": run["seeds"], "seconds": run["seconds"], "per_budget": per_budget, "raw": raw, "curve": curve}
+            "searcher_seeds": run["seeds"], "seconds": run["seconds"], "per_budget": per_budget,
+            "raw": raw, "curve": curve}
 
 
 def compare(runs: dict, budgets, baseline: str = "random") -> dict:
@@ -308,7 +309,8 @@ def print_tables(results: dict) -> None:
         cells = []
         for b in budgets:
             s = run["per_budget"][str(b)]["val"]
-            cells.append(f"{_pct(s['mean'])} ± {_pct(s['std'])} [{_pct(s['ci95'][0])}, {_pct(s['ci95'][1])}]")
+            low, high = s["ci95"]
+            cells.append(f"{_pct(s['mean'])} ± {_pct(s['std'])} [{_pct(low)}, {_pct(high)}]")
         print(f"| {label} | " + " | ".join(cells) + " |")
     print("\nThe returned cell (best by validation so far): test accuracy (%) mean ± std; true rank "
           "mean (median); seeds returning the best cell (rank 1)\n")
