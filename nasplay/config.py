@@ -62,7 +62,10 @@ class SearchConfig:
     finetune_steps: int | None = None  # SGD steps on each candidate's path before scoring it
     warm_start: str | None = None    # a run directory whose completed trials seed the searcher
     rerank_top: int = 0              # re-score the best K after the search (0: none) ...
-    rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default
+    rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default,
+    rerank_metric: str | None = None  # ... by this metric of it (None: the re-scorer's own),
+    rerank_options: dict = field(default_factory=dict)  # ... with these settings of it
+    #                                  (as scorer_options: ProxyConfig fields for the proxy)
     # --- where and how it runs ---
     run_dir: str = "runs/search"     # the run directory (see the module docstring)
     workers: int = 1                 # trials evaluated at once
@@ -144,7 +147,12 @@ class SearchConfig:
         if not isinstance(self.scorer, str) or not self.scorer.strip():
             raise UserError("scorer: give a scorer name (proxy, zero-cost, ...) or "
                             "'package.module:function'")
-        for name in ("searcher_options", "scorer_options"):
+        if not isinstance(self.rerank_scorer, str) or not self.rerank_scorer.strip():
+            raise UserError("rerank_scorer: give a scorer name (proxy, zero-cost, ...)")
+        if self.rerank_top > self.trials:
+            raise UserError(f"--rerank-top {self.rerank_top} is more than the {self.trials} "
+                            f"trials: re-score at most --trials candidates")
+        for name in ("searcher_options", "scorer_options", "rerank_options"):
             if not isinstance(getattr(self, name), dict):
                 raise UserError(f"{name} must be a JSON object (a dict), "
                                 f"got {getattr(self, name)!r}")

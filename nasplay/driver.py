@@ -344,15 +344,16 @@ class Driver:
         self.rescorer = get_scorer(self.config.rerank_scorer)
         if self.progress:
             self.progress.close()   # the search's line ends before the re-scoring's messages
+        metric = self.config.rerank_metric or self.rescorer.metric
         print(f"nasplay search: re-scoring the best {len(due)} by {self.metric} with the "
-              f"{self.rescorer.name} scorer ({self.rescorer.metric})")
+              f"{self.rescorer.name} scorer ({metric})")
         sys.stdout.flush()
         # the re-scoring phase's own line: its count, its best and its ETA
         self.rescored = []
-        self.progress = Progress(target=len(due), metric=self.rescorer.metric,
+        self.progress = Progress(target=len(due), metric=metric,
                                  records=self.rescored, label="re-scoring")
         settings = replace(self.trial_settings(cpus), scorer=self.rescorer.name,
-                           options=self.plan.rescore_options, metric=self.rescorer.metric,
+                           options=self.plan.rescore_options, metric=metric,
                            report_epochs=False)
         rescore(self, settings, cpus, [{"trial_id": r["trial_id"], "genotype": r["genotype"],
                                         "step": r.get("step", -1)} for r in due])
@@ -365,7 +366,8 @@ class Driver:
         metrics = {k: v for k, v in metrics.items() if k != "final"}
         if error is None and metrics.pop("failed", 0):
             error = metrics.pop("error", None) or "the scorer failed without a message"
-        line = rescore_record(record["trial_id"], self.rescorer.name, self.rescorer.metric,
+        metric = self.config.rerank_metric or self.rescorer.metric
+        line = rescore_record(record["trial_id"], self.rescorer.name, metric,
                               "failed" if error else "completed", metrics, error)
         self.run_dir.append_trial(line)
         merge_rescore(record, line)

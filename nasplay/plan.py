@@ -42,7 +42,7 @@ class Plan:
     rewrite_config: bool = True         # resume: config.json changes (more trials, workers...)
     notes: list[str] = field(default_factory=list)       # warnings for the user, one line each
     warm_start: list = field(default_factory=list)  # (genotype dict, score) of another run's trials
-    rescore_options: dict = field(default_factory=dict)  # --rerank-top: the proxy's settings
+    rescore_options: dict = field(default_factory=dict)  # --rerank-top: the re-scorer's settings
 
     @property
     def metric(self) -> str:
@@ -108,8 +108,9 @@ def make_plan(config: SearchConfig, resume: bool = False,
     if scorer.preflight is not None and _data_is_here(config):
         with quieted():    # data and models may start a framework here
             scorer.preflight(options)
+    config, rescore_options = _rescoring(config, scorer, options)
     plan = Plan(config=config, resume=resume, run_dir=run_dir, scorer=scorer, options=options,
-                notes=notes, warm_start=seeds, rescore_options=_rescore_options(config))
+                notes=notes, warm_start=seeds, rescore_options=rescore_options)
     if saved is not None:
         _load_progress(plan, saved)
     return plan
@@ -244,26 +245,45 @@ def _warm_start_results(config: SearchConfig) -> list[tuple[dict, float | None]]
     return results
 
 
-def _rescore_options(config: SearchConfig) -> dict:
-    """``--rerank-top``: the re-scoring scorer's settings (the standalone proxy's by default)
-    for this run's data, seed and hardware: what a search with that scorer would use, so the
-    scores compare."""
+def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
+    """``--rerank-top``: the config with the re-scoring metric filled in, and the re-scorer's
+    settings (``rerank_options`` over its defaults) for this run's data, seed and hardware.
+
+    Any scorer re-ranks any other, or itself at other settings (a longer training re-ranking a
+    short one); the same scorer at the same settings is refused (it would repeat each score),
+    and so is its own metric (the second score would overwrite the first in the record)."""
     if not config.rerank_top:
-        return {}
+        return config, {}
     rescorer = get_scorer(config.rerank_scorer)
     if not rescorer.accepts(config.space):
-        raise UserError(f"--rerank-top: the {rescorer.name} scorer scores genotypes of "
-                        f"space(s) {', '.join(rescorer.spaces)} only, not {config.space!r}")
-    proxy = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
-                         seed=config.seed, scorer=config.rerank_scorer,
-                         data=config.data or "cifar10",
-                         gpus_per_trial=config.gpus_per_trial, address=config.address,
-                         run_dir=config.run_dir)
-    _, options = resolve(rescorer, dataclasses.replace(proxy, data=_data_path(proxy)))
-    if rescorer.preflight is not None and _data_is_here(proxy):
+        raise UserError(f"--rerank-scorer {rescorer.name} scores genotypes of space(s) "
+                        f"{', '.join(rescorer.spaces)} only, not {config.space!r}")
+    metric = config.rerank_metric or rescorer.metric
+    if metric in rescorer.report_only:
+        raise UserError(f"--rerank-metric {metric}: the {rescorer.name} scorer records it for "
+                        f"reports only; use {rescorer.metric}")
+    # a trained re-scorer needs images where the search's scorer did not (zero-cost on noise)
+    data = config.data if rescorer.name == scorer.name else config.data or "cifar10"
+    second = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
+                          seed=config.seed, scorer=config.rerank_scorer, data=data,
+                          scorer_options=config.rerank_options,
+                          gpus_per_trial=config.gpus_per_trial, address=config.address,
+                          run_dir=config.run_dir)
+    _, rescore_options = resolve(rescorer, dataclasses.replace(second, data=_data_path(second)))
+    if rescorer.name == scorer.name and rescore_options == options:
+        raise UserError(f"--rerank-scorer {rescorer.name} at the search's own settings would "
+                        f"score each candidate again as it was scored: give rerank_options "
+                        f"other settings (e.g. more epochs) or choose another scorer")
+    if rescorer.name == scorer.name and metric == config.metric:
+        raise UserError(f"--rerank-metric {metric} is the search's own metric: the second score "
+                        f"would overwrite the first; choose another metric of the "
+                        f"{rescorer.name} scorer")
+    if rescorer.check is not None:
+        rescorer.check(rescore_options)
+    if rescorer.preflight is not None and _data_is_here(second):
         with quieted():
-            rescorer.preflight(options)
-    return options
+            rescorer.preflight(rescore_options)
+    return dataclasses.replace(config, rerank_metric=metric), rescore_options
 
 
 def _absolute(path: str | None) -> str | None:

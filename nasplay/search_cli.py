@@ -25,6 +25,7 @@ from nasplay.errors import UserError
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
                "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
                "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top",
+               "rerank_scorer", "rerank_metric",
                "supernet_epochs", "sampler", "supernet", "finetune_steps", "backend", "metric")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
@@ -113,8 +114,14 @@ def _add_scorer_options(add) -> None:
              "scoring it (restored after; ~0.25 s a step here); ranks better, costs more "
              f"(default: {_default('oneshot', 'finetune_steps')}, pure one-shot)")
     add("--rerank-top", type=int, metavar="K",
-        help="after the search, re-score the best K by the standalone proxy (both scores are "
-             "recorded; default: 0, none)")
+        help="after the search, re-score the best K with a costlier scorer; the best by its "
+             "score becomes the run's best (both scores are recorded; default: 0, none)")
+    add("--rerank-scorer", metavar="NAME",
+        help="the re-scoring scorer (default: proxy, the standalone proxy; its settings: "
+             "rerank_options in --config FILE)")
+    add("--rerank-metric", metavar="NAME",
+        help="the re-scorer's metric that picks the best (default: its own score, e.g. "
+             "val_accuracy; neg_val_loss ranks short trainings better)")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default: 1)")
     _add_searcher_options(add)

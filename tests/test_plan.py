@@ -226,12 +226,45 @@ def test_a_warm_start_that_cannot_seed_this_search_is_refused(tmp_path, refused,
     (["--scorer", "proxy", "--finetune-steps", "8"], "--finetune-steps does not apply"),
     (["--scorer", "zero-cost", "--cpus-per-trial", "64"], "more than this machine has"),
     (["--scorer", "zero-cost", "--rerank-top", "-1"], "rerank_top must be an integer >= 0"),
+    (["--scorer", "zero-cost", "--rerank-top", "4"], "--rerank-top 4 is more than the 3 trials"),
+    (["--scorer", "zero-cost", "--rerank-top", "2", "--rerank-scorer", "nope"],
+     "unknown scorer 'nope'"),
+    (["--scorer", "zero-cost", "--rerank-top", "2", "--rerank-scorer", "zero-cost"],
+     "--rerank-scorer zero-cost at the search's own settings would score each candidate again"),
 ])
 def test_bad_backend_and_scorer_settings_exit_2_before_anything_is_written(
         tmp_path, refused, argv, message):
     refused(message, "--run-dir", tmp_path / "new", "--searcher", "random", "--space",
             "amoebanet", "--trials", 3, *argv)
     assert not (tmp_path / "new").exists()
+
+
+def test_any_scorer_re_ranks_any_other_or_itself_at_other_settings(tmp_path, refused,
+                                                                    shared_cifar):
+    """The re-scorer's settings are ``rerank_options`` over its defaults, its metric any of its
+    scores; the same scorer at other settings is a ladder, but not by its own metric (the
+    second score would overwrite the first in the merged record)."""
+    import json
+
+    settings = {"rerank_options": {"epochs": 1, "train_size": 500, "val_size": 200},
+                "rerank_scorer": "proxy", "rerank_metric": "neg_val_loss"}
+    (tmp_path / "ladder.json").write_text(json.dumps(settings))
+    base = ["--searcher", "random", "--space", "nb201", "--trials", "4", "--rerank-top", "2",
+            "--data", str(shared_cifar), "--config", str(tmp_path / "ladder.json")]
+    zero_cost = make_plan(_config([*base, "--scorer", "zero-cost",
+                                   "--run-dir", str(tmp_path / "z")])[0])
+    assert zero_cost.config.rerank_metric == "neg_val_loss"
+    assert zero_cost.rescore_options["epochs"] == 1
+    assert zero_cost.rescore_options["train_size"] == 500
+    ladder = make_plan(_config([*base, "--epochs", "2", "--run-dir", str(tmp_path / "p")])[0])
+    assert (ladder.options["epochs"], ladder.rescore_options["epochs"]) == (2, 1)
+    assert ladder.config.metric == "val_accuracy"
+    refused("--rerank-metric val_accuracy is the search's own metric", *base, "--epochs", "2",
+            "--rerank-metric", "val_accuracy", "--run-dir", tmp_path / "q")
+    refused("--rerank-scorer proxy at the search's own settings would score each candidate "
+            "again", *base[:-2], "--rerank-scorer", "proxy", "--rerank-metric", "neg_val_loss",
+            "--run-dir", tmp_path / "q")
+    assert not (tmp_path / "q").exists()
 
 
 def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran(tmp_path, shared_cifar):

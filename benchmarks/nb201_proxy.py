@@ -1,0 +1,185 @@
+"""The standalone proxy against NAS-Bench-201's ground truth: which training budget ranks cells.
+
+    python benchmarks/nb201_proxy.py measure --budget default c16n1-e1-10k --cells 50
+    python benchmarks/nb201_proxy.py table        # the table, the JSON and the frontier PNG
+
+``measure`` trains the first ``--cells`` cells of the fixed 200-cell sample (``nb201_truth``;
+the sample is random, so its first 50 are a random 50), or with ``--sample top`` 40 of the
+table's best 1,000 (ranks 1, 26, 51, ..., 976: can the budget order cells within 1.6 points of
+each other, which is what finding a top-30 cell asks of it), with ``nasplay.proxy.train`` at each
+named budget (``BUDGETS``: network width and depth, epochs, training and validation images),
+on CIFAR-10's training split (``--data``: the shared JPEG copy by default). Each cell's row
+(held-out accuracy and loss, wall and CPU seconds) goes to
+``benchmarks/results/nb201_proxy_raw.jsonl`` as it comes; a stopped run continues where it
+stopped.
+
+``table`` judges each budget's held-out accuracy and negated loss with ``nb201_truth.rank_stats``
+against the table's 12-epoch validation accuracy, on the cells every budget measured, prints one
+table, writes ``benchmarks/results/nb201_proxy.json`` and draws the frontier (Spearman against
+CPU seconds a candidate) to ``benchmarks/results/nb201_proxy_frontier.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+from nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+RAW = RESULTS / "nb201_proxy_raw.jsonl"
+OUT = RESULTS / "nb201_proxy.json"
+PNG = RESULTS / "nb201_proxy_frontier.png"
+SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+
+# name -> ProxyConfig fields. "default" is the proxy's CPU default as an nb201 search runs it.
+BUDGETS = {
+    "default": dict(filters=8, cells_per_stage=1, epochs=3, train_size=2000, val_size=1000),
+    "c16n1-e1-10k": dict(filters=16, cells_per_stage=1, epochs=1, train_size=10000,
+                         val_size=2000),
+    "c16n2-e1-10k": dict(filters=16, cells_per_stage=2, epochs=1, train_size=10000,
+                         val_size=2000),
+    "c16n1-e2-10k": dict(filters=16, cells_per_stage=1, epochs=2, train_size=10000,
+                         val_size=2000),
+    "c16n1-e1-20k": dict(filters=16, cells_per_stage=1, epochs=1, train_size=20000,
+                         val_size=2000),
+    "c8n1-e1-20k": dict(filters=8, cells_per_stage=1, epochs=1, train_size=20000,
+                        val_size=2000),
+    "c16n1-e3-10k": dict(filters=16, cells_per_stage=1, epochs=3, train_size=10000,
+                         val_size=2000),
+}
+
+
+def top_cells() -> list[dict]:
+    """40 cells spread over the table's 1,000 best: ranks 1, 26, ..., 976."""
+    from nasplay.scorers.nb201.table import table
+    from search_space import parse_arch_str
+
+    by_rank = sorted(table().entries, key=lambda e: e.rank)
+    return [{"arch_str": e.arch_str, "genotype": parse_arch_str(e.arch_str).to_dict(),
+             "val_accuracy": e.val_accuracy, "test_accuracy": e.test_accuracy, "rank": e.rank,
+             "index": e.index} for e in by_rank[0:1000:25]]
+
+
+def cells_of(sample: str, cells: int) -> list[dict]:
+    return top_cells() if sample == "top" else sample_cells()[:cells]
+
+
+def _rows() -> list[dict]:
+    if not RAW.exists():
+        return []
+    return [{"sample": "random", **row} for row in map(json.loads, RAW.read_text().splitlines())]
+
+
+def _done() -> set:
+    return {(row["sample"], row["budget"], row["index"]) for row in _rows()}
+
+
+def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str) -> None:
+    from nasplay import proxy
+    from search_space import Genotype
+
+    done = _done()
+    for name in budgets:
+        config = proxy.ProxyConfig(data=data, seed=seed, **BUDGETS[name])
+        for cell in cells_of(sample, cells):
+            if (sample, name, cell["index"]) in done:
+                continue
+            wall, cpu = time.perf_counter(), time.process_time()
+            _, metrics = proxy.train(Genotype.from_dict(cell["genotype"]), config)
+            row = {"sample": sample, "budget": name, "index": cell["index"], "arch_str": cell["arch_str"],
+                   "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
+                   "params": metrics["params"], "train_seconds": metrics["train_seconds"],
+                   "wall_seconds": time.perf_counter() - wall,
+                   "cpu_seconds": time.process_time() - cpu, "seed": seed}
+            with RAW.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"{name} {cell['index']:>5} acc {row['val_accuracy']:.3f} "
+                  f"loss {row['val_loss']:.3f} truth {cell['val_accuracy']:.2f} "
+                  f"{row['wall_seconds']:.1f} s", flush=True)
+
+
+def table() -> dict:
+    truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells()}
+    by_budget: dict[tuple, dict] = {}
+    for row in _rows():
+        by_budget.setdefault((row["sample"], row["budget"]), {})[row["index"]] = row
+    result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "budgets": {},
+              "top": {}}
+    print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell (CPU s)"))
+    for (sample, name), cells in sorted(by_budget.items()):
+        indices = sorted(cells)
+        t = [truth[i] for i in indices]
+        wall = float(np.mean([cells[i]["wall_seconds"] for i in indices]))
+        cpu = float(np.mean([cells[i]["cpu_seconds"] for i in indices]))
+        entry = {"settings": BUDGETS.get(name), "cells": indices, "wall_seconds": wall,
+                 "cpu_seconds": cpu, "stats": {}}
+        for metric, sign in (("val_accuracy", 1.0), ("val_loss", -1.0)):
+            scores = [sign * cells[i][metric] for i in indices]
+            stats = rank_stats(scores, t)
+            entry["stats"][metric] = stats
+            label = f"{name} {'accuracy' if sign > 0 else '-loss'}" + (
+                " (top 1,000)" if sample == "top" else "")
+            print(format_stats(label, stats).rstrip(" |") + f" | {wall:.1f} ({cpu:.1f}) |")
+        result["top" if sample == "top" else "budgets"][name] = entry
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    _plot(result)
+    return result
+
+
+def _plot(result: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for metric, marker in (("val_loss", "o"), ("val_accuracy", "x")):
+        for name, entry in result["budgets"].items():
+            stats = entry["stats"][metric]
+            low, high = stats["spearman_ci"]
+            ax.errorbar(entry["wall_seconds"], stats["spearman"],
+                        yerr=[[stats["spearman"] - low], [high - stats["spearman"]]],
+                        fmt=marker, capsize=3, color="C0" if metric == "val_loss" else "C1")
+            if metric == "val_loss":
+                ax.annotate(name, (entry["wall_seconds"], stats["spearman"]),
+                            textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.axhline(0.8, ls="--", color="grey", lw=0.8)
+    ax.axvline(60, ls="--", color="grey", lw=0.8)
+    ax.set_xlabel("wall seconds a candidate (2 CPU cores)")
+    ax.set_ylabel("Spearman vs NAS-Bench-201 (12 epochs)")
+    ax.set_title("Proxy budgets: o = held-out loss, x = held-out accuracy (95% CI)")
+    fig.tight_layout()
+    fig.savefig(PNG, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--budget", nargs="+", default=["default"], choices=sorted(BUDGETS))
+    m.add_argument("--cells", type=int, default=50)
+    m.add_argument("--sample", choices=("random", "top"), default="random")
+    m.add_argument("--data", default=SHARED_CIFAR)
+    m.add_argument("--seed", type=int, default=0)
+    sub.add_parser("table")
+    args = parser.parse_args()
+    if args.command == "measure":
+        measure(args.budget, args.cells, args.data, args.seed, args.sample)
+    else:
+        table()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
