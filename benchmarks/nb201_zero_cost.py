@@ -84,7 +84,7 @@ def _probe(network, batch) -> dict:
     import keras
 
     from cells import Cell, EdgeCell, ResidualReduction
-    from nasplay._keras_internals import layer_calls
+    from nasplay.runtime._internals import layer_calls
     from nasplay.zero_cost import log_det, naswot_kernel
 
     kernels = {"relus": 0.0, "outputs": 0.0}

@@ -1,7 +1,7 @@
 """The standalone proxy on TensorFlow with Keras's batch norms against TensorFlow's fused kernel
-(``ProxyConfig.fused_norms``, on by default: ``nasplay._keras_internals.fused_batch_norm``), paired:
-each cell trained both ways, one after the other (the order flipped from cell to cell), so a
-drift of the machine's speed falls on both alike.
+(``ProxyConfig.fused_norms``, on by default: ``nasplay.runtime._internals.fused_batch_norm``),
+paired: each cell trained both ways, one after the other (the order flipped from cell to cell),
+so a drift of the machine's speed falls on both alike.
 
     python benchmarks/proxy_norms_ab.py --cells 3
 

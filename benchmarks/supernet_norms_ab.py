@@ -1,5 +1,5 @@
 """The supernet's training step with Keras's batch norms against TensorFlow's fused kernel
-(``nasplay._keras_internals.fused_batch_norm``, what the engine now does), paired: both traced
+(``nasplay.runtime._internals.fused_batch_norm``, what the engine now does), paired: both traced
 in one process, then stepped alternately on the same random paths (the order flipped every
 round).
 

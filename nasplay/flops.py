@@ -19,7 +19,7 @@ graph to read shapes from. Instead :func:`count_flops` runs the model once, eage
 all-zero image, with every countable layer's ``call`` wrapped to record its input and output
 shape; a layer called twice is counted twice. The wrappers are removed afterwards, so the model
 is left as it was (its weights are not changed: inference mode). Listing sublayers and wrapping
-their calls uses private Keras parts, kept in :mod:`nasplay._keras_internals.layer_calls`: on a
+their calls uses private Keras parts, kept in :mod:`nasplay.runtime._internals.layer_calls`: on a
 Keras version the tests do not cover, nothing is counted and the functions return ``None``.
 """
 
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from nasplay._keras_internals import layer_calls
+from nasplay.runtime._internals import layer_calls
 
 
 def count_flops(model, input_shape=None) -> int | None:

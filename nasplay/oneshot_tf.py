@@ -16,9 +16,9 @@ interface on PyTorch; ``nasplay.oneshot_train.engine`` picks one for the active 
 
 from __future__ import annotations
 
-from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
-from nasplay._keras_internals.graph_options import WithoutMemoryScheduling
-from nasplay._keras_internals.max_pool_grad import recompute_max_pool_grads
+from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
+from nasplay.runtime._internals.graph_options import WithoutMemoryScheduling
+from nasplay.runtime._internals.max_pool_grad import recompute_max_pool_grads
 from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every

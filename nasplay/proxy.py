@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from nasplay import devices
-from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
 from nasplay.errors import UserError, check_int
 from nasplay.training_clock import make_clock
 
@@ -268,10 +268,10 @@ def _raise_if_diverged(clock, config: ProxyConfig) -> None:
 
 def _compile(model, config: ProxyConfig, steps_per_epoch: int, per_call: int, settings) -> None:
     """SGD with Nesterov momentum, decoupled weight decay and a cosine schedule; the fused
-    TensorFlow SGD (``nasplay._keras_internals.fused_sgd``) where it applies, else Keras's."""
+    TensorFlow SGD (``nasplay.runtime._internals.fused_sgd``) where it applies, else Keras's."""
     import keras
 
-    from nasplay._keras_internals.fused_sgd import sgd_class
+    from nasplay.runtime._internals.fused_sgd import sgd_class
 
     lr = config.learning_rate
     if config.cosine:

@@ -8,7 +8,7 @@ trained accuracy well enough to compare searchers in seconds instead of hours.
 
 Which units give the codes (``ZeroCostConfig.codes``): ``"relus"`` is the paper's definition,
 every ReLU layer of the network (the outputs of each ``keras.layers.ReLU``, read by a hook on its
-call: ``nasplay._keras_internals.layer_calls``). ``"outputs"`` is a cheaper simplification:
+call: ``nasplay.runtime._internals.layer_calls``). ``"outputs"`` is a cheaper simplification:
 every op in a cell starts with a ReLU (ops are ReLU -> conv -> BN) and the head applies one to
 the last cell, so the sign of the stem's output and of every cell's output *is* the activation
 pattern of the ReLUs that read it. A functional model whose outputs are the stem and the cells
@@ -98,7 +98,7 @@ def relu_codes(network, batch, training: bool = True) -> list[np.ndarray]:
     image of ``batch``, one array a layer (one eager forward pass with a hook on each ReLU's
     call)."""
     import keras
-    from nasplay._keras_internals import layer_calls
+    from nasplay.runtime._internals import layer_calls
 
     if not layer_calls.available():
         raise UserError(f"codes='relus' reads every ReLU through Keras internals not tested with "

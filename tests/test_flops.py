@@ -81,9 +81,9 @@ def test_input_shape_is_required_for_models_without_inputs():
 
 
 def test_an_untested_keras_gets_no_figure_rather_than_a_wrong_one(monkeypatch):
-    # the counter hooks private Keras parts (nasplay._keras_internals.layer_calls): only on the
+    # the counter hooks private Keras parts (nasplay.runtime._internals.layer_calls): only on the
     # Keras versions the suite covers
-    import nasplay._keras_internals as internals
+    import nasplay.runtime._internals as internals
 
     model = _chain((8, 8, 3), layers.Conv2D(4, 3))
     assert internals.tested_keras() and count_flops(model) > 0
@@ -93,8 +93,8 @@ def test_an_untested_keras_gets_no_figure_rather_than_a_wrong_one(monkeypatch):
 
 
 def test_an_untested_keras_trains_with_stock_sgd(monkeypatch):
-    import nasplay._keras_internals as internals
-    from nasplay._keras_internals.fused_sgd import fused_sgd_class, sgd_class
+    import nasplay.runtime._internals as internals
+    from nasplay.runtime._internals.fused_sgd import fused_sgd_class, sgd_class
 
     assert sgd_class("tensorflow") is fused_sgd_class()
     assert sgd_class("jax") is keras.optimizers.SGD

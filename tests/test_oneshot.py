@@ -241,7 +241,7 @@ def test_a_fused_batch_norm_computes_what_keras_batch_norm_does():
     import keras
     import tensorflow as tf
 
-    from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+    from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
 
     rng = np.random.default_rng(0)
     x = tf.constant(3.0 * rng.normal(size=(6, 5, 5, 4)) + 1.0, tf.float32)
@@ -282,7 +282,7 @@ def test_a_batch_norm_fused_for_inference_normalizes_with_the_moving_statistics(
     import keras
     import tensorflow as tf
 
-    from nasplay._keras_internals.fused_batch_norm import fuse_batch_norms
+    from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
 
     rng = np.random.default_rng(1)
     x = tf.constant(2.0 * rng.normal(size=(6, 5, 5, 4)) - 1.0, tf.float32)
@@ -330,7 +330,7 @@ def test_a_recomputed_max_pool_gradient_is_keras_max_pool_gradient_inside_switch
     import keras
     import tensorflow as tf
 
-    from nasplay._keras_internals.max_pool_grad import recompute_max_pool_grads
+    from nasplay.runtime._internals.max_pool_grad import recompute_max_pool_grads
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(2, 7, 7, 3)), tf.float32)
@@ -363,7 +363,7 @@ def test_the_training_step_runs_without_memory_scheduling():
     from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
     from tensorflow.python.eager import context
 
-    from nasplay._keras_internals.graph_options import WithoutMemoryScheduling
+    from nasplay.runtime._internals.graph_options import WithoutMemoryScheduling
 
     def memory_optimization():
         config = config_pb2.ConfigProto()

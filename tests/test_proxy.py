@@ -13,7 +13,7 @@ from proxy_helpers import tiny_config, write_image_folder
 
 from cells import BN_MOMENTUM
 from nasplay import devices, proxy
-from nasplay._keras_internals import fused_sgd
+from nasplay.runtime._internals import fused_sgd
 from nasplay.errors import UserError
 from nasplay.flops import count_flops
 from search_space import PUBLISHED, get_space

@@ -109,7 +109,7 @@ def test_every_relu_codes_are_the_papers_and_read_more_units(two_genotypes):
 
 
 def _all_layers(network):
-    from nasplay._keras_internals import layer_calls
+    from nasplay.runtime._internals import layer_calls
 
     return [layer for _, layer in layer_calls.walk(network, network.name)]
 

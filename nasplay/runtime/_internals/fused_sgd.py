@@ -1,5 +1,5 @@
 """Keras's SGD with one fused TensorFlow op per variable update: the proxy's optimizer on the
-TensorFlow backend, for the Keras versions in :data:`nasplay._keras_internals.TESTED_KERAS`.
+TensorFlow backend, for the Keras versions in :data:`nasplay.runtime._internals.TESTED_KERAS`.
 
 Why: Keras routes every variable's update through ``tf.distribute``'s ``update``/``merge_call``
 and several small ops; tracing that in Python for the ~200-500 variables of a cell network was
@@ -23,7 +23,7 @@ def sgd_class(backend: str):
     ``keras.optimizers.SGD``."""
     import keras
 
-    from nasplay._keras_internals import tested_keras
+    from nasplay.runtime._internals import tested_keras
 
     if backend != "tensorflow" or not tested_keras():
         return keras.optimizers.SGD

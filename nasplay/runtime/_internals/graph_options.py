@@ -24,10 +24,10 @@ import contextlib
 
 class WithoutMemoryScheduling:
     """``function`` (a ``tf.function``) called with Grappler's memory optimizer off; with a
-    Keras not in :data:`nasplay._keras_internals.TESTED_KERAS`, called as it is."""
+    Keras not in :data:`nasplay.runtime._internals.TESTED_KERAS`, called as it is."""
 
     def __init__(self, function):
-        from nasplay._keras_internals import tested_keras
+        from nasplay.runtime._internals import tested_keras
 
         self.function = function
         self._enabled = tested_keras()

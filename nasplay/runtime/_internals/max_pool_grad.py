@@ -19,10 +19,10 @@ from __future__ import annotations
 def recompute_max_pool_grads(model) -> int:
     """Give ``model``'s 2-D max pools (channels last) the gradient above; returns how many it
     changed (ones already changed are left alone). With a Keras not in
-    :data:`nasplay._keras_internals.TESTED_KERAS`: none (Keras's pools, a slower step)."""
+    :data:`nasplay.runtime._internals.TESTED_KERAS`: none (Keras's pools, a slower step)."""
     import keras
 
-    from nasplay._keras_internals import tested_keras
+    from nasplay.runtime._internals import tested_keras
 
     if not tested_keras():
         return 0

@@ -1,7 +1,7 @@
 """TensorFlow's fused batch norm behind Keras's ``BatchNormalization``, in training mode: the
 proxy's networks (``ProxyConfig.fused_norms``) and the one-shot engine's supernet
 (``nasplay.oneshot_tf``) on the TensorFlow backend, for the Keras versions in
-:data:`nasplay._keras_internals.TESTED_KERAS`. A proxy network's epoch takes ~0.8x as long
+:data:`nasplay.runtime._internals.TESTED_KERAS`. A proxy network's epoch takes ~0.8x as long
 (BENCHMARKS.md, "Proxy evaluation").
 
 Why: Keras 3's batch norm is a dozen separate ops forward and more backward, and in the
@@ -32,12 +32,12 @@ def fuse_batch_norms(model, inference: bool = False) -> int:
     ``inference`` in inference mode too; returns how many it changed (ones already changed so
     are left alone).
 
-    With a Keras not in :data:`nasplay._keras_internals.TESTED_KERAS`, none (Keras's own norms,
+    With a Keras not in :data:`nasplay.runtime._internals.TESTED_KERAS`, none (Keras's own norms,
     the same arithmetic, slower).
     """
     import keras
 
-    from nasplay._keras_internals import tested_keras
+    from nasplay.runtime._internals import tested_keras
 
     if not tested_keras():
         return 0

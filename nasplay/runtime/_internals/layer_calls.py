@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 
 def available() -> bool:
-    from nasplay._keras_internals import tested_keras
+    from nasplay.runtime._internals import tested_keras
 
     return tested_keras()
 
