@@ -60,19 +60,20 @@ BUDGETS = {
 }
 
 
-def top_cells() -> list[dict]:
-    """40 cells spread over the table's 1,000 best: ranks 1, 26, ..., 976."""
+def top_cells(step: int = 25) -> list[dict]:
+    """Cells spread over the table's 1,000 best: ranks 1, 1 + step, ... (step 25: 40 cells;
+    step 50: the 20 of them at ranks 1, 51, ..., 951)."""
     from nasplay.scorers.nb201.table import table
     from search_space import parse_arch_str
 
     by_rank = sorted(table().entries, key=lambda e: e.rank)
     return [{"arch_str": e.arch_str, "genotype": parse_arch_str(e.arch_str).to_dict(),
              "val_accuracy": e.val_accuracy, "test_accuracy": e.test_accuracy, "rank": e.rank,
-             "index": e.index} for e in by_rank[0:1000:25]]
+             "index": e.index} for e in by_rank[0:1000:step]]
 
 
-def cells_of(sample: str, cells: int) -> list[dict]:
-    return top_cells() if sample == "top" else sample_cells()[:cells]
+def cells_of(sample: str, cells: int, step: int = 25) -> list[dict]:
+    return top_cells(step) if sample == "top" else sample_cells()[:cells]
 
 
 def _rows() -> list[dict]:
@@ -85,14 +86,15 @@ def _done() -> set:
     return {(row["sample"], row["budget"], row["index"]) for row in _rows()}
 
 
-def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str) -> None:
+def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
+            step: int = 25) -> None:
     from nasplay import proxy
     from search_space import Genotype
 
     done = _done()
     for name in budgets:
         config = proxy.ProxyConfig(data=data, seed=seed, **BUDGETS[name])
-        for cell in cells_of(sample, cells):
+        for cell in cells_of(sample, cells, step):
             if (sample, name, cell["index"]) in done:
                 continue
             wall, cpu = time.perf_counter(), time.process_time()
@@ -170,12 +172,13 @@ def main() -> int:
     m.add_argument("--budget", nargs="+", default=["default"], choices=sorted(BUDGETS))
     m.add_argument("--cells", type=int, default=50)
     m.add_argument("--sample", choices=("random", "top"), default="random")
+    m.add_argument("--top-step", type=int, default=25, help="--sample top: every k-th rank")
     m.add_argument("--data", default=SHARED_CIFAR)
     m.add_argument("--seed", type=int, default=0)
     sub.add_parser("table")
     args = parser.parse_args()
     if args.command == "measure":
-        measure(args.budget, args.cells, args.data, args.seed, args.sample)
+        measure(args.budget, args.cells, args.data, args.seed, args.sample, args.top_step)
     else:
         table()
     return 0

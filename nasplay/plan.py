@@ -250,8 +250,8 @@ def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
     settings (``rerank_options`` over its defaults) for this run's data, seed and hardware.
 
     Any scorer re-ranks any other, or itself at other settings (a longer training re-ranking a
-    short one); the same scorer at the same settings is refused (it would repeat each score),
-    and so is its own metric (the second score would overwrite the first in the record)."""
+    short one, by the same metric: recorded as ``rescored_<metric>``); the same scorer at the
+    same settings is refused (it would repeat each score)."""
     if not config.rerank_top:
         return config, {}
     rescorer = get_scorer(config.rerank_scorer)
@@ -274,10 +274,6 @@ def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
         raise UserError(f"--rerank-scorer {rescorer.name} at the search's own settings would "
                         f"score each candidate again as it was scored: give rerank_options "
                         f"other settings (e.g. more epochs) or choose another scorer")
-    if rescorer.name == scorer.name and metric == config.metric:
-        raise UserError(f"--rerank-metric {metric} is the search's own metric: the second score "
-                        f"would overwrite the first; choose another metric of the "
-                        f"{rescorer.name} scorer")
     if rescorer.check is not None:
         rescorer.check(rescore_options)
     if rescorer.preflight is not None and _data_is_here(second):
@@ -393,10 +389,8 @@ def _check_address(address: str | None) -> None:
 
 def _bootstrap_address(address: str) -> str:
     """``auto`` or HOST:PORT as the HOST:PORT Ray would connect to (imports only Ray's helper)."""
-    try:
-        from ray._private.services import canonicalize_bootstrap_address
-    except ImportError:
-        return address
+    from nasplay.runtime._internals.ray_internals import canonicalize_bootstrap_address
+
     try:
         resolved = canonicalize_bootstrap_address(address)
     except (ConnectionError, ValueError) as e:

@@ -288,6 +288,28 @@ def test_after_rescoring_the_run_s_best_is_the_best_rescored_one(tmp_path, capsy
     assert Genotype.from_json(RunDir(tmp_path / "run").best_path.read_text()) == best_file
 
 
+def test_a_rescoring_by_the_search_metric_keeps_the_first_score(tmp_path):
+    """A ladder by one metric (a short training re-ranked by a longer one, both by the loss):
+    the second score is recorded as rescored_<metric> beside the trial's own, and decides."""
+    plan = make_plan(config(tmp_path / "run", trials=6, rerank_top=2, rerank_metric="naswot",
+                            rerank_scorer="runner_fakes:score"))
+
+    def rescore(driver, settings, cpus, trials):
+        assert settings.metric == "naswot"
+        ids = [t["trial_id"] for t in trials]
+        rescoring({ids[0]: -1.0, ids[1]: 2.0})(driver, settings, cpus, trials)
+
+    Driver(plan, CLUSTER).run(loop(), rescore=rescore)
+    records = RunDir(tmp_path / "run").read_trials()
+    by_naswot = sorted(records, key=lambda r: -r["metrics"]["naswot"])
+    assert by_naswot[0]["metrics"]["rescored_naswot"] == -1.0       # its own score kept
+    assert by_naswot[0]["metrics"]["naswot"] > by_naswot[1]["metrics"]["naswot"] > 0
+    assert by_naswot[1]["rescore"]["metric"] == "rescored_naswot"
+    assert Genotype.from_json(RunDir(tmp_path / "run").best_path.read_text()) == \
+        Genotype.from_dict(by_naswot[1]["genotype"])
+    assert plan.rescoring_due(records) == []     # a resume re-scores no one else
+
+
 def test_a_failed_rescoring_leaves_the_best_to_the_others(tmp_path):
     def rescore(driver, settings, cpus, trials):
         ids = [t["trial_id"] for t in trials]

@@ -242,8 +242,7 @@ def test_bad_backend_and_scorer_settings_exit_2_before_anything_is_written(
 def test_any_scorer_re_ranks_any_other_or_itself_at_other_settings(tmp_path, refused,
                                                                     shared_cifar):
     """The re-scorer's settings are ``rerank_options`` over its defaults, its metric any of its
-    scores; the same scorer at other settings is a ladder, but not by its own metric (the
-    second score would overwrite the first in the merged record)."""
+    scores; the same scorer at other settings is a ladder; at the same settings it is refused."""
     import json
 
     settings = {"rerank_options": {"epochs": 1, "train_size": 500, "val_size": 200},
@@ -259,8 +258,9 @@ def test_any_scorer_re_ranks_any_other_or_itself_at_other_settings(tmp_path, ref
     ladder = make_plan(_config([*base, "--epochs", "2", "--run-dir", str(tmp_path / "p")])[0])
     assert (ladder.options["epochs"], ladder.rescore_options["epochs"]) == (2, 1)
     assert ladder.config.metric == "val_accuracy"
-    refused("--rerank-metric val_accuracy is the search's own metric", *base, "--epochs", "2",
-            "--rerank-metric", "val_accuracy", "--run-dir", tmp_path / "q")
+    own = make_plan(_config([*base, "--epochs", "2", "--rerank-metric", "val_accuracy",
+                             "--run-dir", str(tmp_path / "o")])[0])
+    assert own.config.rerank_metric == own.config.metric == "val_accuracy"
     refused("--rerank-scorer proxy at the search's own settings would score each candidate "
             "again", *base[:-2], "--rerank-scorer", "proxy", "--rerank-metric", "neg_val_loss",
             "--run-dir", tmp_path / "q")

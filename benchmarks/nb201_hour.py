@@ -1,0 +1,120 @@
+"""One laptop hour of ``nasplay search --space nb201`` with real compute, judged by the table.
+
+    python benchmarks/nb201_hour.py run --recipe ladder --seed 0 --data DIR
+    python benchmarks/nb201_hour.py run --recipe baseline --seed 0 --data DIR
+    python benchmarks/nb201_hour.py table
+
+``run`` runs the recipe's ``nasplay search`` command as a user would (a child process, the
+real scorers on CIFAR-10 images, the table nowhere in the loop), in ``runs/hour/RECIPE-sSEED``,
+and times the whole command. Only then is the table consulted: the run's ``best_genotype.json``
+(the cell ``nasplay train --genotype RUN_DIR`` would train) is looked up for its true rank among
+the 15,625 cells, its validation and test accuracy. One row per run goes to
+``benchmarks/results/nb201_hour.jsonl``; ``table`` prints them with the median rank per recipe.
+
+Recipes (``RECIPES``): ``baseline`` is random search with the proxy's default budget for an hour
+(``time_budget_s``); ``ladder`` is the combination ``nb201_ladder.py`` and ``nb201_proxy.py``
+chose: its settings are in ``LADDER`` below, with the reason beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RESULTS = REPO / "benchmarks" / "results"
+ROWS = RESULTS / "nb201_hour.jsonl"
+SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+HOUR = 3600
+
+# The chosen ladder (see BENCHMARKS.md, "One laptop hour"): filled from the measurements.
+LADDER = {
+    "argv": ["--searcher", "evolution", "--scorer", "proxy", "--metric", "neg_val_loss",
+             "--filters", "16", "--cells-per-stage", "1", "--epochs", "1", "--subset", "10000",
+             "--trials", "150", "--rerank-top", "10", "--rerank-metric", "neg_val_loss"],
+    "config": {"scorer_options": {"val_size": 2000},
+               "rerank_options": {"filters": 16, "cells_per_stage": 1, "epochs": 3,
+                                  "train_size": 10000, "val_size": 2000}},
+}
+RECIPES = {
+    "ladder": LADDER,
+    "baseline": {"argv": ["--searcher", "random", "--trials", "2000"],
+                 "config": {"time_budget_s": HOUR}},
+}
+
+
+def run(recipe: str, seed: int, data: str) -> dict:
+    from nasplay.scorers.nb201.table import table
+    from search_space import get_space, load_genotype
+
+    spec = RECIPES[recipe]
+    run_dir = REPO / "runs" / "hour" / f"{recipe}-s{seed}"
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    config_file = run_dir.parent / f"{recipe}-s{seed}.config.json"
+    config_file.write_text(json.dumps(spec["config"]))
+    argv = [sys.executable, "-m", "nasplay", "search", "--space", "nb201", "--seed", str(seed),
+            "--data", data, "--run-dir", str(run_dir), "--config", str(config_file),
+            *spec["argv"]]
+    print(" ".join(argv), flush=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
+    start = time.perf_counter()
+    code = subprocess.call(argv, env=env)
+    wall = time.perf_counter() - start
+    genotype = load_genotype(run_dir / "best_genotype.json")
+    arch = get_space("nb201").to_arch_str(genotype)
+    entry = table().lookup(arch)
+    trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    row = {"recipe": recipe, "seed": seed, "exit_code": code, "wall_seconds": wall,
+           "candidates": sum(1 for t in trials if "rescore" not in t and
+                             t.get("status") == "completed"),
+           "rescored": sum(1 for t in trials if "rescore" in t), "arch_str": arch,
+           "rank": entry.rank, "val_accuracy": entry.val_accuracy,
+           "test_accuracy": entry.test_accuracy, "command": " ".join(argv[1:]),
+           "config": spec["config"]}
+    with ROWS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps({k: row[k] for k in ("recipe", "seed", "wall_seconds", "candidates",
+                                          "rank", "val_accuracy", "test_accuracy")}))
+    return row
+
+
+def show() -> None:
+    import numpy as np
+
+    rows = [json.loads(line) for line in ROWS.read_text().splitlines()]
+    print("| recipe | seed | wall min | candidates | re-scored | true rank | val | test |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['recipe']} | {r['seed']} | {r['wall_seconds'] / 60:.1f} | {r['candidates']} "
+              f"| {r['rescored']} | {r['rank']} | {100 * r['val_accuracy']:.2f} | "
+              f"{100 * r['test_accuracy']:.2f} |")
+    for recipe in sorted({r["recipe"] for r in rows}):
+        ranks = [r["rank"] for r in rows if r["recipe"] == recipe]
+        print(f"{recipe}: median rank {np.median(ranks):.0f} over {len(ranks)} seed(s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--recipe", choices=sorted(RECIPES), required=True)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--data", default=SHARED_CIFAR)
+    sub.add_parser("table")
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.recipe, args.seed, args.data)
+    else:
+        show()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
