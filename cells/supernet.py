@@ -73,6 +73,7 @@ from cells.cell import DropPath, _halved, _spatial, check_rate
 from cells.network import cell_layout, cell_name
 from cells.ops import (FactorizedReduce, ReLUConvBN, affine_free_norms, batch_norm, check_filters,
                        check_int, make_op)
+from cells.supernet_paths import _batch_norms
 
 DECISIONS_PER_BLOCK = 4  # input_a, input_b, op_a, op_b: spaces whose only combine is "add"
 
@@ -344,8 +345,7 @@ class SuperNet(keras.Model):
         self.classifier = layers.Dense(num_classes, name="predictions_logits")
         self.softmax = layers.Activation("softmax", dtype="float32", name="predictions")
         self._build_everything()
-        self._bn_layers = [layer for layer in self._flatten_layers()
-                           if isinstance(layer, layers.BatchNormalization)]
+        self._bn_layers = _batch_norms(self)
 
     def _build_everything(self):
         """Build every layer with its shape: a traced call builds only the chosen branches."""

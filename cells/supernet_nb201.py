@@ -144,8 +144,7 @@ class EdgeSuperNet(keras.Model):
         self.classifier = layers.Dense(num_classes, name="predictions_logits")
         self.softmax = layers.Activation("softmax", dtype="float32", name="predictions")
         self._build_everything()
-        self._bn_layers = [layer for layer in self._flatten_layers()
-                           if isinstance(layer, layers.BatchNormalization)]
+        self._bn_layers = _batch_norms(self)
 
     def _stages(self) -> list:
         """Reductions and cells in order, named as ``build_nb201_network`` names them."""

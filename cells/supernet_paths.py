@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from nasplay.runtime._internals.sublayers import flatten_layers
+
 
 def _loose_channels(concat, filters: int) -> np.ndarray:
     """Indices, among a supernet cell's ``num_blocks * filters`` output channels, of the loose
@@ -99,10 +101,11 @@ def extract(supernet, genotype):
     return model
 
 
-def _batch_norms(layer):
+def _batch_norms(layer) -> list:
+    """The batch norms inside ``layer`` (itself included)."""
     from keras import layers
 
-    return [inner for inner in layer._flatten_layers(include_self=True)
+    return [inner for inner in flatten_layers(layer)
             if isinstance(inner, layers.BatchNormalization)]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
 from nasplay.runtime._internals.graph_options import WithoutMemoryScheduling
 from nasplay.runtime._internals.max_pool_grad import recompute_max_pool_grads
+from nasplay.runtime._internals.tf_internals import nesterov_update
 from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every
@@ -72,9 +73,7 @@ class MaskedSGD:
         if mask is None:
             if self.weight_decay:
                 variable.assign_sub(variable.value * (lr * self.weight_decay))
-            tf.raw_ops.ResourceApplyKerasMomentum(var=variable.value.handle, accum=slot.handle,
-                                                  lr=lr, grad=grad, momentum=mu,
-                                                  use_nesterov=True)
+            nesterov_update(variable, slot, lr, grad, mu)
             return
         value = variable.value
         decayed = value - value * (lr * self.weight_decay)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from nasplay.errors import UserError
+from nasplay.runtime._internals.torch_internals import nesterov_sgd_
 
 FIRST_STEP_NOTE = None  # eager: the first step is like any other
 
@@ -68,12 +69,7 @@ class MaskedSGD:
                 params = [self._params[i] for i, _ in plain]
                 slots = [self.slots[i] for i, _ in plain]
                 grads = [_grad(p) for p in params]
-                if decay:
-                    torch._foreach_mul_(params, 1.0 - lr * decay)
-                torch._foreach_mul_(slots, mu)
-                torch._foreach_add_(slots, grads, alpha=-lr)
-                torch._foreach_add_(params, slots, alpha=mu)
-                torch._foreach_add_(params, grads, alpha=-lr)
+                nesterov_sgd_(params, slots, grads, lr, mu, decay)
             for i, mask in masked:
                 param, slot = self._params[i], self.slots[i]
                 grad, keep = _grad(param), torch.as_tensor(mask, device=param.device) > 0

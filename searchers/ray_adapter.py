@@ -54,8 +54,8 @@ import os
 import warnings
 
 from ray.tune.search import Searcher as RaySearcher
-from ray.tune.search.variant_generator import _has_unresolved_values
 
+from nasplay.runtime._internals.ray_internals import has_unresolved_values
 from search_space import GENOTYPE_TYPES, Genotype
 from search_space.files import atomic_write_text
 
@@ -100,7 +100,7 @@ class TuneSearcher(RaySearcher):
         distributions (``tune.choice`` ...): the genotype is all this searcher samples, and
         constants are all Tune may merge into its configs.
         """
-        if config and _has_unresolved_values(config):
+        if config and has_unresolved_values(config):
             return False
         if mode is not None:
             check_mode(mode, "TuneConfig(mode=...)")

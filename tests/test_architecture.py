@@ -124,6 +124,40 @@ def test_the_plan_needs_neither_ray_nor_the_driver():
     assert not (reachable("nasplay.plan") & {"nasplay.tune_backend", "nasplay.driver"})
 
 
+INTERNALS = "nasplay.runtime._internals"
+
+
+def absolute_imports(path: Path) -> set[str]:
+    """The dotted names ``path`` imports absolutely (``from a.b import c``: ``a.b.c``)."""
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_nodes(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("package", ["cells", "search_space", "searchers"])
+def test_lower_layers_use_nasplay_only_for_its_internals(package):
+    """Model code, spaces and searchers sit below the application; of ``nasplay`` they may use
+    only ``nasplay.runtime._internals``, the private third-party APIs (tests/test_internals.py)."""
+    found = [f"{path.relative_to(REPO)}: {name}"
+             for path in sorted((REPO / package).rglob("*.py")) for name in absolute_imports(path)
+             if name.split(".")[0] == "nasplay" and not name.startswith(INTERNALS + ".")]
+    assert found == []
+
+
+def test_the_internals_are_the_bottom_layer():
+    """``nasplay.runtime._internals`` imports no other project module, so any layer may use it."""
+    internals = {name for name in ALL if name == INTERNALS or name.startswith(INTERNALS + ".")}
+    assert internals and all(GRAPH[name] <= internals for name in internals)
+
+
 @pytest.mark.parametrize("name", [n for n in modules("nasplay")])
 def test_application_modules_are_small(name):
     lines = len(ALL[name].read_text().splitlines())

@@ -20,8 +20,8 @@ every activation, the fused kernel's is one op that Grappler folds into the conv
 it, measured a one-shot score 0.87x (BENCHMARKS.md, "One-shot search"). The proxy keeps Keras's,
 so scores saved before reproduce exactly.
 
-Private parts used (hence this module): ``Layer._flatten_layers``, an instance's ``call``
-replaced, ``tf.compat.v1.nn.fused_batch_norm``.
+Private parts used (hence this module): ``Layer._flatten_layers`` (:mod:`.sublayers`), an
+instance's ``call`` replaced, ``tf.compat.v1.nn.fused_batch_norm``.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ def fuse_batch_norms(model, inference: bool = False) -> int:
     import keras
 
     from nasplay.runtime._internals import tested_keras
+    from nasplay.runtime._internals.sublayers import flatten_layers
 
     if not tested_keras():
         return 0
-    norms = [layer for layer in model._flatten_layers()
+    norms = [layer for layer in flatten_layers(model)
              if isinstance(layer, keras.layers.BatchNormalization)]
     changed = 0
     for norm in norms:

@@ -3,9 +3,10 @@
 
 Cells are composite layers wiring sublayers in Python, so there is no functional graph to read
 shapes from; the counter instead runs the model once with each countable layer's ``call``
-wrapped. Private parts used (hence this module): ``Layer._flatten_layers`` to list sublayers, and
-an instance attribute ``call`` set with ``object.__setattr__`` (past Keras's attribute tracking),
-which ``Layer.__call__`` picks up; the wrappers are removed afterwards.
+wrapped. Private parts used (hence this module): ``Layer._flatten_layers`` to list sublayers
+(:mod:`.sublayers`), and an instance attribute ``call`` set with ``object.__setattr__`` (past
+Keras's attribute tracking), which ``Layer.__call__`` picks up; the wrappers are removed
+afterwards.
 
 :func:`available` says whether the installed Keras is one these were tested with; where it is
 not, the counter reports no figure rather than a wrong one.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Callable, Iterator
+
+from nasplay.runtime._internals.sublayers import flatten_layers
 
 
 def available() -> bool:
@@ -33,7 +36,7 @@ def walk(layer, path: str) -> Iterator[tuple[str, object]]:
             continue
         seen.add(id(current))
         yield current_path, current
-        children = list(current._flatten_layers(include_self=False, recursive=False))
+        children = flatten_layers(current, include_self=False, recursive=False)
         for child in reversed(children):
             stack.append((child, f"{current_path}/{child.name}"))
 

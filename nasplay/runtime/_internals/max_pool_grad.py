@@ -9,8 +9,8 @@ reduction cell's pool, ~21 ms of a ~307 ms step (BENCHMARKS.md, "A supernet step
 gradient computes the pool again beside ``MaxPoolGrad`` (one more forward pool, ~0.4 ms), so the
 rewrite applies. The arithmetic is the same: the gradient goes to each window's maximum.
 
-Private parts used (hence this module): ``Layer._flatten_layers``, an instance's ``call``
-replaced, ``tf.raw_ops.MaxPoolGrad``.
+Private parts used (hence this module): ``Layer._flatten_layers`` (:mod:`.sublayers`), an
+instance's ``call`` replaced, ``tf.raw_ops.MaxPoolGrad``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ def recompute_max_pool_grads(model) -> int:
     import keras
 
     from nasplay.runtime._internals import tested_keras
+    from nasplay.runtime._internals.sublayers import flatten_layers
 
     if not tested_keras():
         return 0
     changed = 0
-    for layer in model._flatten_layers():
+    for layer in flatten_layers(model):
         if not isinstance(layer, keras.layers.MaxPooling2D) \
                 or getattr(layer, "_nasplay_pool_grad", False) \
                 or layer.data_format != "channels_last":
