@@ -39,18 +39,22 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """The project modules ``name`` imports (absolute and relative imports resolved)."""
+def import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements of ``path``, those under ``if TYPE_CHECKING:`` left out."""
     tree = ast.parse(path.read_text())
     skipped = _type_checking_nodes(tree)
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped]
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """The project modules ``name`` imports (absolute and relative imports resolved)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in import_nodes(path):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
@@ -129,15 +133,11 @@ INTERNALS = "nasplay.runtime._internals"
 
 def absolute_imports(path: Path) -> set[str]:
     """The dotted names ``path`` imports absolutely (``from a.b import c``: ``a.b.c``)."""
-    tree = ast.parse(path.read_text())
-    skipped = _type_checking_nodes(tree)
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in import_nodes(path):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        elif node.module and not node.level:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
