@@ -8,8 +8,9 @@ Private part used (hence this module): ``Layer._flatten_layers``, checked agains
 below them, a walk of each layer's own attributes, which finds what Keras's attribute tracking
 finds (layers set as attributes, directly or in lists, tuples and dicts). The same layers (a
 ``Sequential``'s input layer aside), though not always in the same order, which no caller here
-depends on (each filters them into a set or a list it only zips with itself); it costs a Python
-walk of every attribute, milliseconds for a supernet, once per build.
+depends on (each filters them into a set or a list it only zips with itself; the counter's walk
+runs on a tested Keras only). It costs a Python walk of every attribute: measured 76 ms against
+Keras's 5 ms for a supernet of 4,435 layers (darts, 16 filters, 5 cells a stage), once a build.
 """
 
 from __future__ import annotations
