@@ -53,10 +53,13 @@ HOUR = 3600.0
 TOP = 30
 
 DEFAULT_STRATEGIES = (
-    "random:proxy-default", "evolution:proxy-default",
-    "random:proxy-c16n1-e1-10k", "evolution:proxy-c16n1-e1-10k",
-    "evolution:naswot", "evolution:naswot>proxy-c16n1-e1-10k@60",
-    "evolution:naswot>proxy-c16n1-e1-10k@120", "evolution:naswot>proxy-c16n1-e1-10k@180",
+    "random:proxy-default-acc",
+    "random:proxy-c16n1-e1-10k-acc", "evolution:proxy-c16n1-e1-10k-acc",
+    "evolution:proxy-c16n1-e1-10k-loss",
+    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-acc@5",
+    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-acc@10",
+    "evolution:naswot", "evolution:params",
+    "evolution:naswot>proxy-c16n1-e1-10k-acc@60", "evolution:naswot>proxy-c16n1-e1-10k-acc@120",
     "evolution:truth", "random:truth",
 )
 
@@ -70,25 +73,40 @@ def normal_scores(values) -> np.ndarray:
     return inverse((ranks - 0.5) / len(ranks))
 
 
-def load_rungs(proxy_metric: str = "val_loss") -> dict:
-    """Each rung: ``{"scores": {index: score}, "seconds": wall s a candidate}``, higher better."""
+def op_counts(arch_str: str) -> tuple[int, int]:
+    """(3x3 convolutions, 1x1 convolutions) of a cell: what a candidate's training time
+    follows (the rest of the network is the same for every cell)."""
+    return arch_str.count("nor_conv_3x3"), arch_str.count("nor_conv_1x1")
+
+
+def load_rungs() -> dict:
+    """Each rung: ``scores`` on the random sample and ``top`` on the top-1,000 sample
+    ({table index: score}, higher better), and ``cost``: wall seconds a candidate as
+    ``a + b3 * 3x3 convs + b1 * 1x1 convs`` (least squares over its measured cells; constant
+    for a zero-cost score). Proxy rungs come per metric: ``proxy-BUDGET-acc``, ``-loss``."""
     rungs = {}
     zero = json.loads((RESULTS / "nb201_zero_cost.json").read_text())["configs"]["1x8"]
+    top_file = RESULTS / "nb201_zero_cost_top.json"
+    zero_top = json.loads(top_file.read_text()) if top_file.exists() else None
     for name, key in (("naswot", "naswot_outputs_real128"), ("params", "params"),
                       ("synflow", "synflow_he")):
         cpu = zero["stats"][key]["cpu_seconds"]
-        rungs[name] = {"scores": dict(zip(zero["indices"], zero["scores"][key])),
-                       "seconds": cpu}
+        rungs[name] = {"scores": dict(zip(zero["indices"], zero["scores"][key])), "top": {},
+                       "cost": (cpu, 0.0, 0.0)}
+        if zero_top is not None and name in zero_top.get("scores", {}):
+            rungs[name]["top"] = dict(zip(zero_top["cells"], zero_top["scores"][name]))
     proxy = RESULTS / "nb201_proxy_raw.jsonl"
-    if proxy.exists():
-        for row in map(json.loads, proxy.read_text().splitlines()):
-            rung = rungs.setdefault(f"proxy-{row['budget']}", {"scores": {}, "walls": []})
-            sign = -1.0 if proxy_metric == "val_loss" else 1.0
-            rung["scores"][row["index"]] = sign * row[proxy_metric]
-            rung["walls"].append(row["wall_seconds"])
-        for rung in rungs.values():
-            if "walls" in rung:
-                rung["seconds"] = float(np.mean(rung.pop("walls")))
+    rows = [json.loads(line) for line in proxy.read_text().splitlines()] if proxy.exists() \
+        else []
+    for budget in sorted({r["budget"] for r in rows}):
+        mine = [r for r in rows if r["budget"] == budget]
+        x = np.asarray([(1.0, *op_counts(r["arch_str"])) for r in mine])
+        cost = tuple(np.linalg.lstsq(x, [r["wall_seconds"] for r in mine], rcond=None)[0])
+        for suffix, metric, sign in (("acc", "val_accuracy", 1.0), ("loss", "val_loss", -1.0)):
+            rung = rungs[f"proxy-{budget}-{suffix}"] = {"scores": {}, "top": {}, "cost": cost}
+            for r in mine:
+                where = "top" if r.get("sample") == "top" else "scores"
+                rung[where][r["index"]] = sign * r[metric]
     return rungs
 
 
@@ -121,69 +139,94 @@ def residual_correlation(matrix: np.ndarray) -> np.ndarray:
     return cov / np.outer(scale, scale)
 
 
-def calibrate_sigma(truth_values, target: float, draws: int = 40) -> float:
-    """The noise (accuracy units) that, added to the truth, ranks these cells at Spearman
-    ``target`` on average: bisection on log sigma with fixed draws."""
+class Field:
+    """One replicate: every cell's score on each rung, drawn given the truth:
+    ``g(truth) + sigma * noise``, the noise correlated across rungs as the copula says.
+
+    ``g`` blends two scales of the truth, each standardized over the table: its normal score
+    (rank-based: the copula's scale, which stretches the best cells' small accuracy gaps, rank 1
+    vs 100 1.3 standard deviations) and the accuracy itself (1.2 points, a small fraction of
+    its spread). ``lam`` 1 is the Gaussian copula, 0 additive noise on the accuracy. Each rung's
+    ``lam`` and ``sigma`` are fitted to its two measurements: the Spearman on the random sample
+    and on the top-1,000 sample (without a top measurement: the ``--models`` choice)."""
+
+    def __init__(self, params: dict, names: list[str], oracle, rng):
+        noise = rng.standard_normal((len(oracle.truth), len(names))) @ params["root"].T
+        self.scores = {n: blend(oracle, params["lam"][i]) + params["sigma"][i] * noise[:, i]
+                       for i, n in enumerate(names)}
+
+
+def blend(oracle, lam: float, cells=None) -> np.ndarray:
+    z, acc = oracle.truth_z, oracle.truth
+    z = (z - z.mean()) / z.std()
+    acc = (acc - acc.mean()) / acc.std()
+    g = lam * z + (1 - lam) * acc
+    return g if cells is None else g[cells]
+
+
+def mean_spearman(signal: np.ndarray, truth: np.ndarray, sigma: float, draws: int = 40) -> float:
     from nb201_truth import spearman
 
-    truth_values = np.asarray(truth_values)
-    noise = np.random.default_rng(7).standard_normal((draws, len(truth_values)))
-    mean_rho = lambda sigma: float(np.mean([spearman(truth_values + sigma * n, truth_values)
-                                            for n in noise]))
-    low, high = math.log(1e-5), math.log(2.0)
-    for _ in range(40):
+    noise = np.random.default_rng(7).standard_normal((draws, len(signal)))
+    return float(np.mean([spearman(signal + sigma * n, truth) for n in noise]))
+
+
+def fit_sigma(signal: np.ndarray, truth: np.ndarray, target: float) -> float:
+    """The noise that ranks these cells at Spearman ``target`` on average (bisection)."""
+    low, high = math.log(1e-4), math.log(50.0)
+    for _ in range(30):
         mid = (low + high) / 2
-        if mean_rho(math.exp(mid)) > target:
-            low = mid
-        else:
-            high = mid
+        low, high = (mid, high) if mean_spearman(signal, truth, math.exp(mid)) > target \
+            else (low, mid)
     return math.exp((low + high) / 2)
 
 
-class Field:
-    """One replicate: every cell's score on each rung, drawn given the truth.
+def fit_rung(oracle, rung: dict, default_lam: float) -> dict:
+    """``lam`` and ``sigma`` of one rung: sigma keeps the random sample's Spearman for each
+    ``lam`` of a grid; the ``lam`` whose top-1,000 Spearman comes nearest the measured one
+    wins (``default_lam`` where the rung has no top measurement of 10 cells or more)."""
+    from nb201_truth import spearman
 
-    ``copula``: latent = b * z(truth) + noise, z the truth's normal score over the table;
-    ``additive``: latent = accuracy + sigma * noise, sigma calibrated per rung on its measured
-    cells. Both keep the measured Spearman on random cells and the rungs' shared errors; they
-    differ at the top: the copula stretches the best cells' tiny accuracy gaps into normal-score
-    gaps (rank 1 vs 100: 1.3 standard deviations), the additive model keeps them 1.2 points."""
+    def measured(scores: dict) -> tuple[list[int], np.ndarray, float]:
+        cells = [oracle.position[i] for i in scores]
+        values = [_finite(scores[i]) for i in scores]
+        return cells, oracle.truth[cells], spearman(values, oracle.truth[cells])
 
-    def __init__(self, model: str, params: dict, names: list[str], oracle, rng):
-        noise = rng.standard_normal((len(oracle.truth), len(names))) @ params["root"].T
-        if model == "copula":
-            b = params["b"]
-            self.scores = {n: oracle.truth_z * b[i] + noise[:, i] for i, n in enumerate(names)}
-        else:
-            sigma = params["sigma"]
-            self.scores = {n: oracle.truth + sigma[i] * noise[:, i]
-                           for i, n in enumerate(names)}
+    cells, truth, rho = measured(rung["scores"])
+    top = measured(rung["top"]) if len(rung["top"]) >= 10 else None
+    grid = [default_lam] if top is None else [round(x, 2) for x in np.linspace(0, 1, 11)]
+    best = None
+    for lam in grid:
+        sigma = fit_sigma(blend(oracle, lam, cells), truth, rho)
+        predicted = None if top is None else mean_spearman(blend(oracle, lam, top[0]),
+                                                           top[1], sigma)
+        miss = 0.0 if top is None else abs(predicted - top[2])
+        if best is None or miss < best["miss"]:
+            best = {"lam": lam, "sigma": sigma, "miss": miss, "random": rho,
+                    "top_measured": None if top is None else top[2],
+                    "top_predicted": predicted}
+    return best
 
 
 def model_params(model: str, matrix: np.ndarray, names: list[str], rungs: dict,
-                 truth: dict) -> dict:
-    """What ``Field`` draws from: the noise's square root, and b (copula) or sigma (additive)."""
-    from nb201_truth import spearman
-
-    b = matrix[1:, 0]
-    if model == "copula":
-        cov = matrix[1:, 1:] - np.outer(b, b)
-        params = {"b": b}
+                 oracle) -> dict:
+    """What ``Field`` draws from: per rung ``lam`` and ``sigma`` (``fit_rung``; ``model``
+    fixes ``lam`` where a rung has no top measurement: copula 1, additive 0, calibrated 0.5)
+    and the square root of the rungs' residual correlation."""
+    if model == "calibrated":
+        fits = [fit_rung(oracle, rungs[n], 0.5) for n in names]
     else:
-        cov = residual_correlation(matrix)
-        sigma = []
-        for name in names:
-            cells = sorted(set(rungs[name]["scores"]) & set(truth))
-            measured = spearman([_finite(rungs[name]["scores"][c]) for c in cells],
-                                [truth[c] for c in cells])
-            sigma.append(calibrate_sigma([truth[c] for c in cells], measured))
-        params = {"sigma": np.asarray(sigma)}
-    values, vectors = np.linalg.eigh(cov)
-    params["root"] = vectors @ np.diag(np.sqrt(np.clip(values, 0, None)))
-    return params
+        lam = {"copula": 1.0, "additive": 0.0}[model]
+        fits = [fit_rung(oracle, {**rungs[n], "top": {}}, lam) for n in names]
+    values, vectors = np.linalg.eigh(residual_correlation(matrix))
+    return {"lam": [f["lam"] for f in fits], "sigma": [f["sigma"] for f in fits],
+            "fits": dict(zip(names, fits)),
+            "root": vectors @ np.diag(np.sqrt(np.clip(values, 0, None)))}
 
 
 def run_strategy(spec: str, field: Field, oracle, rungs: dict, seed: int) -> dict:
+    """One hour of ``spec``: the first rung until the hour less the re-ranking's share is
+    spent (each candidate charged its own cost), then the best K re-scored by the second."""
     from search_space import get_space
     from searchers import RegularizedEvolution, make_searcher
 
@@ -191,29 +234,34 @@ def run_strategy(spec: str, field: Field, oracle, rungs: dict, seed: int) -> dic
     first, _, rerank = rest.partition(">")
     second, k = (rerank.split("@") + [None])[:2] if rerank else (None, 0)
     k = int(k or 0)
-    cost = lambda name: 0.0 if name == "truth" else rungs[name]["seconds"]
-    budget = int((HOUR - k * cost(second)) // max(cost(first), 1e-3)) if second else \
-        int(HOUR // max(cost(first), 1e-3))
-    budget = min(budget, 3000) if first != "truth" else 200
+    cost = lambda name, i: 0.0 if name == "truth" else oracle.cost(rungs[name]["cost"], i)
+    typical = lambda name: 0.0 if name == "truth" else oracle.mean_cost(rungs[name]["cost"])
+    reserve = k * (typical(second) if second else 0.0) * 1.5   # the best cells cost more
+    budget = 200 if first == "truth" else int((HOUR - reserve) // max(typical(first), 1e-3))
+    budget = max(10, min(budget, 5000))
     space = get_space("nb201")
     if searcher_name == "evolution":
         searcher = RegularizedEvolution.for_budget(space, budget, seed=seed)
     else:
         searcher = make_searcher(searcher_name, space, seed=seed, max_trials=budget)
     seen: dict[int, float] = {}
-    for _ in range(budget):
+    spent, asked = 0.0, 0
+    while asked < budget and (first == "truth" or spent < HOUR - reserve):
         proposal = searcher.ask()
         index = oracle.index(proposal.genotype)
+        spent += cost(first, index)
+        asked += 1
         score = oracle.truth[index] if first == "truth" else field.scores[first][index]
         seen[index] = score
         searcher.tell(proposal.trial_id, float(score))
     order = sorted(seen, key=seen.get, reverse=True)
+    pick = order[0]
     if second:
         shortlist = order[:k]
+        spent += sum(cost(second, i) for i in shortlist)
         pick = max(shortlist, key=lambda i: field.scores[second][i])
-    else:
-        pick = order[0]
-    return {"rank": int(oracle.rank[pick]), "candidates": budget, "distinct": len(seen)}
+    return {"rank": int(oracle.rank[pick]), "candidates": asked, "distinct": len(seen),
+            "seconds": spent}
 
 
 class TableOracle:
@@ -229,6 +277,15 @@ class TableOracle:
         self.table_index = np.asarray([e.index for e in entries])
         self.truth_z = normal_scores(self.truth)
         self.position = {int(t): i for i, t in enumerate(self.table_index)}
+        self.ops = np.asarray([op_counts(e.arch_str) for e in entries], dtype=np.float64)
+
+    def cost(self, model: tuple, i: int) -> float:
+        a, b3, b1 = model
+        return max(0.1, a + b3 * self.ops[i, 0] + b1 * self.ops[i, 1])
+
+    def mean_cost(self, model: tuple) -> float:
+        a, b3, b1 = model
+        return float(a + b3 * self.ops[:, 0].mean() + b1 * self.ops[:, 1].mean())
 
     def index(self, genotype) -> int:
         return self.by_arch[self.space.to_arch_str(genotype)]
@@ -250,77 +307,69 @@ def top_ranks_positions(oracle) -> list[int]:
     return [int(i) for i in order[0:1000:25]]
 
 
-def measured_top(rung: str, metric: str) -> float | None:
-    """The rung's measured Spearman on the top-1,000 sample, where ``nb201_proxy.py`` has it."""
-    path = RESULTS / "nb201_proxy.json"
-    if not rung.startswith("proxy-") or not path.exists():
-        return None
-    top = json.loads(path.read_text()).get("top", {}).get(rung.removeprefix("proxy-"))
-    return None if top is None else top["stats"][metric]["spearman"]
-
-
 def main(argv=None) -> int:
     from nb201_truth import spearman
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))
-    parser.add_argument("--replicates", type=int, default=200)
-    parser.add_argument("--models", nargs="+", default=["additive", "copula"],
-                        choices=("additive", "copula"))
-    parser.add_argument("--proxy-metric", default="val_loss", choices=("val_loss", "val_accuracy"))
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--models", nargs="+", default=["calibrated", "additive", "copula"],
+                        choices=("calibrated", "additive", "copula"))
     parser.add_argument("--cost", nargs="*", default=[], metavar="RUNG=SECONDS",
-                        help="override a rung's measured wall seconds a candidate")
+                        help="override a rung's cost: a constant wall seconds a candidate")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
 
-    rungs = load_rungs(args.proxy_metric)
+    rungs = load_rungs()
     for item in args.cost:
         name, _, seconds = item.partition("=")
-        rungs[name]["seconds"] = float(seconds)
+        rungs[name]["cost"] = (float(seconds), 0.0, 0.0)
     oracle = TableOracle()
     names = sorted({part.split("@")[0] for spec in args.strategies
                     for part in spec.split(":", 1)[1].split(">")} - {"truth"})
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells()}
     matrix = copula(rungs, names, truth)
     print("copula (truth, " + ", ".join(names) + "):\n" + np.array2string(matrix, precision=2))
-    print("seconds a candidate: " + ", ".join(f"{n} {rungs[n]['seconds']:.2f}" for n in names))
+    print("wall s a candidate (table mean): " + ", ".join(
+        f"{n} {oracle.mean_cost(rungs[n]['cost']):.1f}" for n in names))
     report = {"replicates": args.replicates, "hour_seconds": HOUR, "top": TOP,
-              "proxy_metric": args.proxy_metric,
-              "rungs": {n: {"seconds": rungs[n]["seconds"], "cells": len(rungs[n]["scores"])}
-                        for n in names},
+              "rungs": {n: {"cost": list(rungs[n]["cost"]), "cells": len(rungs[n]["scores"]),
+                            "top_cells": len(rungs[n]["top"])} for n in names},
               "copula": {"names": ["truth"] + names, "matrix": matrix.tolist()}, "models": {}}
     top = top_ranks_positions(oracle)
     for model in args.models:
-        params = model_params(model, matrix, names, rungs, truth)
+        params = model_params(model, matrix, names, rungs, oracle)
         results = {spec: [] for spec in args.strategies}
-        candidates, top_rho = {}, {n: [] for n in names}
+        runs, top_rho = {spec: [] for spec in args.strategies}, {n: [] for n in names}
         for rep in range(args.replicates):
-            field = Field(model, params, names, oracle, np.random.default_rng(10_000 + rep))
+            field = Field(params, names, oracle, np.random.default_rng(10_000 + rep))
             for n in names:
                 top_rho[n].append(spearman(field.scores[n][top], oracle.truth[top]))
             for spec in args.strategies:
                 run = run_strategy(spec, field, oracle, rungs, seed=rep)
                 results[spec].append(run["rank"])
-                candidates[spec] = run["candidates"]
-        entry = {"strategies": {}, "top1000_spearman": {}}
-        print(f"\n## model: {model}\n\n| rung | Spearman on the top-1,000 sample: model | "
-              f"measured |\n|---|---|---|")
+                runs[spec].append(run)
+        entry = {"strategies": {}, "fits": params["fits"]}
+        print(f"\n## model: {model}\n\n| rung | lam | sigma | Spearman random (measured) | "
+              f"top-1,000: model | measured |\n|---|---|---|---|---|---|")
         for n in names:
-            predicted, measured = float(np.mean(top_rho[n])), measured_top(n, args.proxy_metric)
-            entry["top1000_spearman"][n] = {"model": predicted, "measured": measured}
-            print(f"| {n} | {predicted:.2f} | "
+            fit = params["fits"][n]
+            fit["top_simulated"] = float(np.mean(top_rho[n]))
+            measured = fit["top_measured"]
+            print(f"| {n} | {fit['lam']:.1f} | {fit['sigma']:.2f} | {fit['random']:.2f} | "
+                  f"{fit['top_simulated']:.2f} | "
                   f"{'-' if measured is None else f'{measured:.2f}'} |")
-        print(f"\n| strategy (one hour) | candidates | median rank [95% CI] | mean rank | "
-              f"rank <= {TOP} |\n|---|---|---|---|---|")
+        print(f"\n| strategy (one hour) | candidates | minutes | median rank [95% CI] | "
+              f"mean rank | rank <= {TOP} |\n|---|---|---|---|---|---|")
         for spec, ranks in results.items():
             summary = summarize(ranks)
-            summary["candidates"] = candidates[spec]
+            summary["candidates"] = float(np.mean([r["candidates"] for r in runs[spec]]))
+            summary["minutes"] = float(np.mean([r["seconds"] for r in runs[spec]])) / 60
             entry["strategies"][spec] = summary
             lo, hi = summary["median_ci"]
-            print(f"| {spec} | {candidates[spec]} | {summary['median']:.0f} [{lo:.0f}, {hi:.0f}]"
-                  f" | {summary['mean']:.0f} | {100 * summary['top30_share']:.0f}% |")
-        if model == "additive":
-            entry["sigma"] = dict(zip(names, params["sigma"].tolist()))
+            print(f"| {spec} | {summary['candidates']:.0f} | {summary['minutes']:.0f} | "
+                  f"{summary['median']:.0f} [{lo:.0f}, {hi:.0f}] | {summary['mean']:.0f} | "
+                  f"{100 * summary['top30_share']:.0f}% |")
         report["models"][model] = entry
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     return 0

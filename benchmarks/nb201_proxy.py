@@ -112,31 +112,43 @@ def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
 
 
 def table() -> dict:
+    """Every (sample, budget)'s statistics, and the top sample's budgets again on the cells
+    they all measured (``top_common``: the 20 ranks 1, 51, ... when one used ``--top-step 50``)."""
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells()}
     by_budget: dict[tuple, dict] = {}
     for row in _rows():
         by_budget.setdefault((row["sample"], row["budget"]), {})[row["index"]] = row
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "budgets": {},
-              "top": {}}
+              "top": {}, "top_common": {}}
     print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell (CPU s)"))
-    for (sample, name), cells in sorted(by_budget.items()):
-        indices = sorted(cells)
-        t = [truth[i] for i in indices]
-        wall = float(np.mean([cells[i]["wall_seconds"] for i in indices]))
-        cpu = float(np.mean([cells[i]["cpu_seconds"] for i in indices]))
-        entry = {"settings": BUDGETS.get(name), "cells": indices, "wall_seconds": wall,
-                 "cpu_seconds": cpu, "stats": {}}
-        for metric, sign in (("val_accuracy", 1.0), ("val_loss", -1.0)):
-            scores = [sign * cells[i][metric] for i in indices]
-            stats = rank_stats(scores, t)
-            entry["stats"][metric] = stats
-            label = f"{name} {'accuracy' if sign > 0 else '-loss'}" + (
-                " (top 1,000)" if sample == "top" else "")
-            print(format_stats(label, stats).rstrip(" |") + f" | {wall:.1f} ({cpu:.1f}) |")
-        result["top" if sample == "top" else "budgets"][name] = entry
+    tops = [cells for (sample, _), cells in by_budget.items() if sample == "top"]
+    common = sorted(set.intersection(*(set(c) for c in tops))) if tops else []
+    groups = [(sample, name, cells, sorted(cells)) for (sample, name), cells
+              in sorted(by_budget.items())]
+    if any(len(c) > len(common) for c in tops):
+        groups += [("top_common", name, cells, common) for (sample, name), cells
+                   in sorted(by_budget.items()) if sample == "top"]
+    for sample, name, cells, indices in groups:
+        result["budgets" if sample == "random" else sample][name] = \
+            _judge(sample, name, cells, indices, truth)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     _plot(result)
     return result
+
+
+def _judge(sample: str, name: str, cells: dict, indices: list, truth: dict) -> dict:
+    t = [truth[i] for i in indices]
+    wall = float(np.mean([cells[i]["wall_seconds"] for i in indices]))
+    cpu = float(np.mean([cells[i]["cpu_seconds"] for i in indices]))
+    entry = {"settings": BUDGETS.get(name), "cells": indices, "wall_seconds": wall,
+             "cpu_seconds": cpu, "stats": {}}
+    where = {"random": "", "top": " (top 1,000)", "top_common": " (top 1,000, common cells)"}
+    for metric, sign in (("val_accuracy", 1.0), ("val_loss", -1.0)):
+        stats = rank_stats([sign * cells[i][metric] for i in indices], t)
+        entry["stats"][metric] = stats
+        label = f"{name} {'accuracy' if sign > 0 else '-loss'}{where[sample]}"
+        print(format_stats(label, stats).rstrip(" |") + f" | {wall:.1f} ({cpu:.1f}) |")
+    return entry
 
 
 def _plot(result: dict) -> None:

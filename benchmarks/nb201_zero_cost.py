@@ -6,6 +6,7 @@
         real32 real32s1 real32s2 real32s3 noise32 noise32s1 noise32s2 noise32s3
     python benchmarks/nb201_zero_cost.py table                      # the table, and the JSON
     python benchmarks/nb201_zero_cost.py amoebanet                  # the 48 amoebanet cells
+    python benchmarks/nb201_zero_cost.py top        # the scorer's default on the top-1,000 sample
 
 ``measure`` builds each cell's network once per configuration (``NxC``: ``cells_per_stage`` x
 ``filters``) and takes every score from it: NASWOT with the codes of the stem and cell outputs
@@ -350,9 +351,32 @@ def amoebanet(args) -> None:
               f"{cost:.2f} |", flush=True)
 
 
+def top(args) -> None:
+    """The zero-cost scorer at its defaults (N=1, C=8, 128 real images, stem and cell codes)
+    and the parameter count on the top-1,000 sample of ``nb201_proxy.py`` (ranks 1, 26, ...):
+    can they order cells within 1.6 points of each other?"""
+    from nb201_proxy import top_cells
+
+    from nasplay.zero_cost import ZeroCostConfig, evaluate
+    from search_space import Genotype
+
+    cells = top_cells()
+    images = _images(args.data, 128)
+    rows = [evaluate(Genotype.from_dict(c["genotype"]), ZeroCostConfig(), images) for c in cells]
+    truth = [c["val_accuracy"] for c in cells]
+    result = {"cells": [c["index"] for c in cells], "stats": {},
+              "scores": {name: [r[name] for r in rows] for name in ("naswot", "params")}}
+    print(TABLE_HEADER)
+    for name in ("naswot", "params"):
+        stats = rank_stats([r[name] for r in rows], truth)
+        result["stats"][name] = stats
+        print(format_stats(f"{name} (top 1,000)", stats))
+    (RESULTS / "nb201_zero_cost_top.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["measure", "table", "amoebanet"])
+    parser.add_argument("command", choices=["measure", "table", "amoebanet", "top"])
     parser.add_argument("--config", nargs="+", default=["1x8"], help="NxC probed networks")
     parser.add_argument("--cells", type=int, default=200)
     parser.add_argument("--naswot-only", action="store_true",
@@ -364,4 +388,4 @@ if __name__ == "__main__":
     parser.add_argument("--variants", nargs="+", default=None,
                         help="amoebanet: zero-cost settings to try, as codes:batch:noise|real")
     args = parser.parse_args()
-    {"measure": measure, "table": table, "amoebanet": amoebanet}[args.command](args)
+    {"measure": measure, "table": table, "amoebanet": amoebanet, "top": top}[args.command](args)

@@ -8,7 +8,7 @@ has imported Keras cannot switch. So a backend is chosen before anything imports
 - a worker process (a Ray worker): start it with :func:`worker_env`'s variables
   (Ray: ``runtime_env={"env_vars": worker_env(...)}``), so they are set before its first import.
 
-What each costs and measured: README.md, "Backends"; benchmarks/backend_benchmark.py.
+What each costs and measured: docs/ray.md, "Backends"; benchmarks/backend_benchmark.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from nasplay.errors import is_user_error, one_line
 SUBCOMMANDS = {
     "search": ("nasplay.search_cli", "run a cell search on Ray Tune",
                "nasplay search --searcher evolution --space nasnet --trials 20 --run-dir runs/evo "
-               "--data ../shared/datasets/cifar10-jpeg"),
+               "--data cifar10"),
     "inspect": ("nasplay.inspect_cli", "leaderboard, best cell diagrams and progress plots of runs",
                 "nasplay inspect runs/evo --top 10"),
     "export": ("nasplay.export", "save the best (or a chosen) cell's network as a .keras file",

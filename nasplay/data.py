@@ -52,9 +52,8 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "test")
-_FIX_HINT = ("point --data at a local copy, e.g. --data ../shared/datasets/cifar10-jpeg "
-             "(an image folder <dir>/train/<class>/*.jpg) or a folder holding the CIFAR-10 "
-             "python batches (data_batch_1..5, test_batch)")
+_FIX_HINT = ("point --data at a local copy: an image folder (DIR/train/<class>/*.jpg) or a "
+             "folder holding the CIFAR-10 python batches (data_batch_1..5, test_batch)")
 
 
 @dataclass(frozen=True, eq=False)

@@ -367,11 +367,8 @@ class Driver:
         if error is None and metrics.pop("failed", 0):
             error = metrics.pop("error", None) or "the scorer failed without a message"
         metric = self.config.rerank_metric or self.rescorer.metric
-        if metric == self.metric:
-            # a scorer re-ranking itself at other settings (a longer training) by the search's
-            # own metric: the second score is recorded as rescored_<metric>, so that merging it
-            # into the trial's record keeps the first (records.merge_rescore)
-            metric = f"rescored_{metric}"
+        if metric == self.metric:  # a scorer re-ranking itself by its own metric: the second
+            metric = f"rescored_{metric}"  # score gets its own name, the record keeps the first
             if self.config.rerank_metric in metrics:
                 metrics[metric] = metrics[self.config.rerank_metric]
         line = rescore_record(record["trial_id"], self.rescorer.name, metric,

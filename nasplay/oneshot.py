@@ -8,7 +8,7 @@ after re-estimating the path's batch-norm statistics on a few training batches. 
 fidelity: inherited weights rank candidates less faithfully than training each one
 (benchmarks/oneshot_benchmark.py measures how much).
 
-    config = OneShotConfig(data="../shared/datasets/cifar10-jpeg")
+    config = OneShotConfig(data="data/cifar10-jpeg")
     train_supernet("amoebanet", config, "runs/supernet")        # resumes a partial run
     scorer = cached_scorer("runs/supernet", config)              # loaded once per process
     scorer.score(genotype)  # {"oneshot_accuracy": ..., "params": ..., "score_seconds": ...}

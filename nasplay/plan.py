@@ -262,14 +262,21 @@ def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
     if metric in rescorer.report_only:
         raise UserError(f"--rerank-metric {metric}: the {rescorer.name} scorer records it for "
                         f"reports only; use {rescorer.metric}")
-    # a trained re-scorer needs images where the search's scorer did not (zero-cost on noise)
+    # a trained re-scorer needs images where the search's scorer did not (zero-cost on noise);
+    # one that takes no data (the nb201 table, synflow) is given none
+    takes_data = "data" in (*rescorer.flags, *rescorer.passthrough)
     data = config.data if rescorer.name == scorer.name else config.data or "cifar10"
     second = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
-                          seed=config.seed, scorer=config.rerank_scorer, data=data,
+                          seed=config.seed, scorer=config.rerank_scorer,
+                          data=data if takes_data else None,
                           scorer_options=config.rerank_options,
                           gpus_per_trial=config.gpus_per_trial, address=config.address,
                           run_dir=config.run_dir)
-    _, rescore_options = resolve(rescorer, dataclasses.replace(second, data=_data_path(second)))
+    try:
+        _, rescore_options = resolve(rescorer, dataclasses.replace(
+            second, data=_data_path(second) if takes_data else None))
+    except UserError as e:   # the re-scorer's settings are rerank_options, not scorer_options
+        raise UserError(str(e).replace("scorer_options:", "rerank_options:", 1)) from None
     if rescorer.name == scorer.name and rescore_options == options:
         raise UserError(f"--rerank-scorer {rescorer.name} at the search's own settings would "
                         f"score each candidate again as it was scored: give rerank_options "

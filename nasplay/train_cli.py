@@ -1,6 +1,6 @@
 """``nasplay train``: train a published or found cell's network and save it.
 
-    nasplay train --genotype nasnet-a --data ../shared/datasets/cifar10-jpeg --subset 2000 \\
+    nasplay train --genotype nasnet-a --data cifar10 --subset 2000 \\
         --epochs 3 --filters 8 --cells-per-stage 1 --seed 0 --out runs/nasnet-a-proxy
     nasplay train --genotype runs/search1 --out runs/search1-best    # the run's own settings
     nasplay train --like runs/search1 --genotype cell.json --epochs 6 --out runs/cell-longer

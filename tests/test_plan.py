@@ -239,6 +239,13 @@ def test_bad_backend_and_scorer_settings_exit_2_before_anything_is_written(
     assert not (tmp_path / "new").exists()
 
 
+def _write(path: Path, data: dict) -> Path:
+    import json
+
+    path.write_text(json.dumps(data))
+    return path
+
+
 def test_any_scorer_re_ranks_any_other_or_itself_at_other_settings(tmp_path, refused,
                                                                     shared_cifar):
     """The re-scorer's settings are ``rerank_options`` over its defaults, its metric any of its
@@ -258,6 +265,13 @@ def test_any_scorer_re_ranks_any_other_or_itself_at_other_settings(tmp_path, ref
     ladder = make_plan(_config([*base, "--epochs", "2", "--run-dir", str(tmp_path / "p")])[0])
     assert (ladder.options["epochs"], ladder.rescore_options["epochs"]) == (2, 1)
     assert ladder.config.metric == "val_accuracy"
+    table = make_plan(_config(["--searcher", "random", "--space", "nb201", "--trials", "4",
+                               "--scorer", "zero-cost", "--rerank-top", "2", "--rerank-scorer",
+                               "nb201", "--run-dir", str(tmp_path / "t")])[0])
+    assert table.config.rerank_metric == "val_accuracy"         # a re-scorer without data
+    refused("rerank_options: unknown ProxyConfig setting(s) epoch", *base[:-2], "--config",
+            _write(tmp_path / "typo.json", {"rerank_options": {"epoch": 1}}),
+            "--run-dir", tmp_path / "q")
     own = make_plan(_config([*base, "--epochs", "2", "--rerank-metric", "val_accuracy",
                              "--run-dir", str(tmp_path / "o")])[0])
     assert own.config.rerank_metric == own.config.metric == "val_accuracy"
