@@ -46,7 +46,7 @@ def child(args) -> None:
     """In the backend's process: evaluate the cells, write one JSON line per candidate."""
     import numpy as np
 
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from search_space import get_space
 
     overrides = SMOKE if args.smoke else {}
@@ -77,7 +77,7 @@ def fixed_seconds(m: dict, batch_size: int) -> float:
 
 
 def run_backend(backend: str, args, out_dir: Path) -> list[dict]:
-    from nasplay.backends import worker_env
+    from nasplay.runtime.backends import worker_env
 
     child_out = out_dir / f"{backend}.jsonl"
     command = [sys.executable, __file__, "--child", "--child-out", str(child_out),
@@ -149,7 +149,7 @@ def main() -> int:
         child(args)
         return 0
 
-    from nasplay.backends import check_backend
+    from nasplay.runtime.backends import check_backend
     from nasplay.errors import UserError
 
     rows, skipped = [], {}

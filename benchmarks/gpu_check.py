@@ -133,7 +133,7 @@ def child(args) -> None:
         return info_child()
     if args.phase == "oneshot":
         return oneshot_child(args)
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from search_space import get_space
 
     overrides = dict(SMOKE) if args.smoke else {}
@@ -175,14 +175,14 @@ def info_child() -> None:
 
 
 def oneshot_child(args) -> None:
-    """Hook for the one-shot scorer: used only where ``nasplay.oneshot`` can be imported."""
+    """Hook for the one-shot scorer: used only where ``nasplay.scorers.oneshot`` can be imported."""
     import importlib.util
 
-    if importlib.util.find_spec("nasplay.oneshot") is None:
-        return _result({"skipped": "nasplay.oneshot is not importable"})
-    from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_score import cached_scorer
-    from nasplay.oneshot_train import train_supernet
+    if importlib.util.find_spec("nasplay.scorers.oneshot") is None:
+        return _result({"skipped": "nasplay.scorers.oneshot is not importable"})
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.scorers.oneshot.score import cached_scorer
+    from nasplay.scorers.oneshot.train import train_supernet
     from search_space import get_space
 
     sizes = dict(train_size=512, val_size=128, epochs=1) if args.smoke else \

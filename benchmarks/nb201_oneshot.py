@@ -64,7 +64,7 @@ def output_reachable(genotype) -> bool:
 
 
 def _config(args):
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     return OneShotConfig(data=args.data, train_size=args.train_size, val_size=args.val_size,
                          epochs=args.epochs, batch_size=args.batch_size,
@@ -126,8 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from nasplay.oneshot import cached_scorer, train_supernet
-    from nasplay.oneshot_checkpoint import read_meta
+    from nasplay.scorers.oneshot.supernet import cached_scorer, train_supernet
+    from nasplay.scorers.oneshot.checkpoint import read_meta
     from search_space import get_space
 
     space = get_space("nb201")

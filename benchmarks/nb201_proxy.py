@@ -88,7 +88,7 @@ def _done() -> set:
 
 def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
             step: int = 25) -> None:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from search_space import Genotype
 
     done = _done()

@@ -442,7 +442,7 @@ def _machine() -> dict:
 def _start_keras(threads: int) -> dict:
     """Keras in this process, its thread pools sized to ``threads`` (the controller's model is
     small: one thread is as fast as two, and the others' tests keep the second core)."""
-    from nasplay import devices, quiet
+    from nasplay.runtime import devices, quiet
 
     with quiet.quiet_native_stderr():
         import keras  # noqa: F401

@@ -59,7 +59,7 @@ SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
 
 
 def _images(data: str, size: int, seed: int = 0) -> np.ndarray:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     sets = proxy.subsets(proxy.ProxyConfig(data=data, train_size=size, val_size=1,
                                            subset_seed=seed))
@@ -69,7 +69,7 @@ def _images(data: str, size: int, seed: int = 0) -> np.ndarray:
 def _batches(data: str, names) -> dict:
     """The probe batches ``names`` names: ``noise32``, ``real128``, ... and repeats with another
     draw, ``real32s1`` (the images of subset seed 1; noise: of seed 1)."""
-    from nasplay.zero_cost import ZeroCostConfig, probe_batch
+    from nasplay.scorers.zero_cost.naswot import ZeroCostConfig, probe_batch
 
     batches = {}
     for name in names:
@@ -86,7 +86,7 @@ def _probe(network, batch) -> dict:
 
     from cells import Cell, EdgeCell, ResidualReduction
     from nasplay.runtime._internals import layer_calls
-    from nasplay.zero_cost import log_det, naswot_kernel
+    from nasplay.scorers.zero_cost.naswot import log_det, naswot_kernel
 
     kernels = {"relus": 0.0, "outputs": 0.0}
     hooked = []
@@ -114,7 +114,7 @@ def _timed(fn, *args):
 
 def _synflow(genotype, n: int, c: int) -> dict:
     from cells import build_network
-    from nasplay import synflow
+    from nasplay.scorers.synflow import measure as synflow
 
     row = {}
     start = time.process_time()
@@ -133,8 +133,8 @@ def _synflow(genotype, n: int, c: int) -> dict:
 
 def _measure_cell(cell: dict, n: int, c: int, batches: dict, naswot_only: bool = False) -> dict:
     from cells import build_network
-    from nasplay.flops import count_flops
-    from nasplay.zero_cost import _reinitialize
+    from nasplay.scorers.proxy.flops import count_flops
+    from nasplay.scorers.zero_cost.naswot import _reinitialize
 
     row = {"config": f"{n}x{c}", "index": cell["index"], "arch_str": cell["arch_str"]}
     start = time.process_time()
@@ -155,7 +155,8 @@ def _measure_cell(cell: dict, n: int, c: int, batches: dict, naswot_only: bool =
 
 def _check_first(cell: dict, n: int, c: int, batches: dict, row: dict) -> None:
     """The hooks' scores equal the scorer's own (noise, 32 images, both kinds of codes)."""
-    from nasplay import synflow, zero_cost
+    from nasplay.scorers.synflow import measure as synflow
+    from nasplay.scorers.zero_cost import naswot as zero_cost
 
     for kind in zero_cost.CODES:
         config = zero_cost.ZeroCostConfig(filters=c, cells_per_stage=n, codes=kind)
@@ -311,7 +312,8 @@ AMOEBA_VARIANTS = ("outputs:32:noise", "relus:32:noise", "outputs:32:real", "rel
 
 
 def _amoeba_score(genotype, variant: str, images: dict) -> float:
-    from nasplay import synflow, zero_cost
+    from nasplay.scorers.synflow import measure as synflow
+    from nasplay.scorers.zero_cost import naswot as zero_cost
 
     if variant.startswith("synflow"):
         filters = int(variant.split(":")[1])
@@ -357,7 +359,7 @@ def top(args) -> None:
     can they order cells within 1.6 points of each other?"""
     from nb201_proxy import top_cells
 
-    from nasplay.zero_cost import ZeroCostConfig, evaluate
+    from nasplay.scorers.zero_cost.naswot import ZeroCostConfig, evaluate
     from search_space import Genotype
 
     cells = top_cells()

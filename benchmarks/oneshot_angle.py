@@ -47,7 +47,7 @@ def initial_supernet(meta: dict):
     """The supernet as its training started: the seed, then the same construction."""
     import keras
 
-    from nasplay import oneshot_checkpoint as ckpt
+    from nasplay.scorers.oneshot import checkpoint as ckpt
 
     keras.utils.set_random_seed(meta["seed"])
     return ckpt.build(meta)
@@ -117,7 +117,7 @@ def standalone_rotation(genotypes, data: str) -> list[dict]:
     kernels, and the stem and classifier): how far weights turn when a path trains alone."""
     import keras
 
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     class Start(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -149,9 +149,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=SHARED_CIFAR)
     args = parser.parse_args(argv)
 
-    from nasplay import oneshot_checkpoint as ckpt
-    from nasplay.oneshot_train import setup_devices
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.oneshot import checkpoint as ckpt
+    from nasplay.scorers.oneshot.train import setup_devices
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     setup_devices(OneShotConfig(cpus=1))
     genotypes, reference, cells = _fidelity_cells(args.results, args.space, count=None)

@@ -37,7 +37,7 @@ PROXY_PER_HOUR = 60  # the standalone proxy's candidates per hour here (README, 
 
 
 def _config(args):
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     fields = ("train_size", "val_size", "epochs", "batch_size", "filters", "cells_per_stage",
               "sampler", "recalibration_batches", "finetune_steps", "finetune_learning_rate",
@@ -54,8 +54,8 @@ def _supernet_dir(args) -> Path:
 
 def _trained_scorer(args, config):
     """Train (or resume, or load) the supernet, then the process's scorer; training seconds."""
-    from nasplay.oneshot import cached_scorer, train_supernet
-    from nasplay.oneshot_checkpoint import read_meta
+    from nasplay.scorers.oneshot.supernet import cached_scorer, train_supernet
+    from nasplay.scorers.oneshot.checkpoint import read_meta
 
     start = time.perf_counter()
     train_supernet(args.space, config, _supernet_dir(args), verbose=args.verbose)
@@ -108,7 +108,7 @@ class _KerasNormsStandalone(_Standalone):
 
 def _standalone_step(model, batch_size, keras_norms=False):
     """The standalone network's step with the supernet's arithmetic (same loss, same SGD)."""
-    from nasplay.oneshot_train import engine
+    from nasplay.scorers.oneshot.train import engine
 
     net = (_KerasNormsStandalone if keras_norms else _Standalone)(model)
     optimizer = engine().MaskedSGD(net.trainable_variables, 0.9, 3e-4)
@@ -151,9 +151,10 @@ def step(args) -> None:
     import keras
 
     from cells.supernet import SuperNet
-    from nasplay import devices, proxy
-    from nasplay.oneshot_train import engine
-    from nasplay.pipeline import normalize
+    from nasplay.runtime import devices
+    from nasplay.scorers.proxy import training as proxy
+    from nasplay.scorers.oneshot.train import engine
+    from nasplay.data.pipeline import normalize
     from search_space import get_space
 
     config = _config(args)
@@ -276,7 +277,8 @@ def _read_rows(path: Path, key: str = "candidate") -> dict:
 
 def _reference(args, genotypes, path: Path) -> dict:
     """Proxy and long scores of each cell (BENCHMARKS.md's fidelity settings), resumable."""
-    from nasplay import devices, proxy
+    from nasplay.runtime import devices
+    from nasplay.scorers.proxy import training as proxy
     from nasplay.data import load_source
 
     done = _read_rows(path)
@@ -345,9 +347,9 @@ class _PathTraining:
     experiment train paths with before scoring them."""
 
     def __init__(self, supernet_dir, data: str, space: str):
-        from nasplay import proxy
-        from nasplay.oneshot import OneShotConfig, cached_scorer
-        from nasplay.oneshot_train import engine
+        from nasplay.scorers.proxy import training as proxy
+        from nasplay.scorers.oneshot.supernet import OneShotConfig, cached_scorer
+        from nasplay.scorers.oneshot.train import engine
 
         self.config = config = OneShotConfig(data=data, cpus=os.cpu_count()).check()
         self.scorer = cached_scorer(supernet_dir, config, space)
@@ -372,7 +374,7 @@ class _PathTraining:
 
     def step(self, rng, arch, learning_rate: float) -> float:
         """One step on path ``arch`` with a random batch drawn from ``rng``; its loss."""
-        from nasplay.pipeline import normalize
+        from nasplay.data.pipeline import normalize
 
         self.optimizer.learning_rate.assign(learning_rate)
         idx = rng.choice(len(self.sets.x_train), self.config.batch_size, replace=False)
@@ -402,7 +404,7 @@ def _widen_validation(scorer, config, images: int) -> None:
     ``stratified_split``'s per-class order, so none of them was trained on (a benchmark's
     question: does a less noisy score rank better? The scorer itself keeps ``val_size``)."""
     from nasplay.data import load_source, stratified_split
-    from nasplay.pipeline import normalize
+    from nasplay.data.pipeline import normalize
 
     if images <= config.val_size:
         return
@@ -421,8 +423,8 @@ def _widen_validation(scorer, config, images: int) -> None:
 def fidelity(args) -> None:
     import keras
 
-    from nasplay import zero_cost
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.zero_cost import naswot as zero_cost
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     genotypes = _genotypes(args.candidates, args.seed, args.space)
     reference = _reference(args, genotypes, _reference_path(args.results, args.space,
@@ -508,7 +510,7 @@ def _search(name, seed, args, scorer, space, memo) -> dict:
 
 def _rescore(run, args, proxy_memo) -> list:
     """The run's top ``rescore_top`` by one-shot score, trained standalone (the proxy)."""
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from search_space import Genotype
 
     top = sorted(run["history"], key=lambda h: -h["oneshot"])[:args.rescore_top]

@@ -33,15 +33,15 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def scorer_config(meta: dict, cpus):
     """The ``OneShotConfig`` a checkpoint was trained with (data, subsets, width, seed)."""
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     fields = OneShotConfig.__dataclass_fields__
     return OneShotConfig(**{k: v for k, v in meta.items() if k in fields}, cpus=cpus)
 
 
 def score_checkpoint(directory: Path, genotypes, cells, long, cpus) -> dict:
-    from nasplay.oneshot import OneShotScorer, load_supernet
-    from nasplay.oneshot_checkpoint import read_meta
+    from nasplay.scorers.oneshot.supernet import OneShotScorer, load_supernet
+    from nasplay.scorers.oneshot.checkpoint import read_meta
 
     supernet = load_supernet(directory, allow_partial=True)
     meta = read_meta(directory)

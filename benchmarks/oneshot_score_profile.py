@@ -38,9 +38,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import numpy as np
 
-    from nasplay import oneshot_tf
-    from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_score import cached_scorer
+    from nasplay.scorers.oneshot import engine_tf as oneshot_tf
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.scorers.oneshot.score import cached_scorer
     from proxy_benchmark import _append
     from search_space import get_space
     from supernet_step_profile import _profile

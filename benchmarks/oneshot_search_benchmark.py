@@ -40,7 +40,7 @@ def run_search(args) -> float:
 
 
 def report(run_dir: Path, wall: float | None) -> dict:
-    from nasplay.rundir import read_trials
+    from nasplay.runs.rundir import read_trials
 
     records = sorted(read_trials(run_dir), key=lambda r: r["finished_at"])
     done = [r for r in records if r["status"] == "completed"]

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 def patch(scale: float) -> None:
     """Candidate-op variables of every SuperNet built from now on step at ``scale`` x the rate."""
     import cells.supernet as supernet_module
-    from nasplay import oneshot_tf
+    from nasplay.scorers.oneshot import engine_tf as oneshot_tf
 
     op_variables = set()
     build = supernet_module.SuperNet.__init__

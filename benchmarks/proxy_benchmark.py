@@ -62,7 +62,8 @@ def _genotypes(n: int, seed: int, space: str = "nasnet"):
 
 def _setup(args, **overrides):
     """Threads first, then the data and the proxy settings every command starts from."""
-    from nasplay import devices, proxy
+    from nasplay.runtime import devices
+    from nasplay.scorers.proxy import training as proxy
     from nasplay.data import load_source
 
     devices.configure(cpus=args.cpus)
@@ -92,7 +93,7 @@ def _plain_keras(genotype, config, sets, jit_compile):
     import keras
 
     from cells import build_network
-    from nasplay import devices
+    from nasplay.runtime import devices
     from nasplay.data import make_dataset
 
     devices.reset()
@@ -150,7 +151,7 @@ def _epoch_split(start, first, epoch_ends, steps, steps_in_first_call):
 def _ours(genotype, config, data):
     import keras
 
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     marks = {}
 
@@ -183,7 +184,7 @@ def _ours(genotype, config, data):
 
 
 def cost(args) -> None:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     data, config = _setup(args)
     sets = proxy.subsets(config, data)
@@ -214,7 +215,7 @@ def cost(args) -> None:
 
 
 def fidelity(args) -> None:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     data, short = _setup(args)
     long = short.replace(train_size=args.long_train_size, epochs=args.long_epochs)
@@ -262,7 +263,7 @@ def spearman(paths) -> dict:
 
 
 def memory(args) -> None:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     data, config = _setup(args, batch_size=32, filters=4, cells_per_stage=1)
     rss = []
@@ -281,7 +282,7 @@ def memory(args) -> None:
 
 
 def throughput(args) -> None:
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     data, config = _setup(args)
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):
@@ -306,7 +307,7 @@ def throughput(args) -> None:
 def bn(args) -> None:
     """The same candidates with cells' BN momentum 0.99 (Keras's default) and 0.9 (ours)."""
     import cells.ops
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     data, config = _setup(args)
     for i, genotype in enumerate(_genotypes(args.candidates, args.seed)):

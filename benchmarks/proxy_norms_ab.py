@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from proxy_benchmark import _append
     from search_space import get_space
 

@@ -36,7 +36,7 @@ MODES = ("loop", "keras-tuner", "ray1", "ray2")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from nasplay.proxy import ProxyConfig
+    from nasplay.scorers.proxy.training import ProxyConfig
 
     default = ProxyConfig()  # the default CPU proxy, unless told otherwise
     parser.add_argument("--candidates", type=int, default=8)
@@ -64,7 +64,7 @@ def genotypes(args):
 
 
 def proxy_config(args, cpus):
-    from nasplay.proxy import ProxyConfig
+    from nasplay.scorers.proxy.training import ProxyConfig
 
     return ProxyConfig(data=args.data, train_size=args.subset, val_size=args.val_size,
                        epochs=args.epochs, filters=args.filters,
@@ -76,7 +76,7 @@ def proxy_config(args, cpus):
 
 def run_loop(args, started):
     """The plain loop: one process, ``nasplay.proxy.evaluate`` on each cell in turn."""
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     config = proxy_config(args, cpus=os.cpu_count())
     cells = genotypes(args)
@@ -98,7 +98,8 @@ def run_keras_tuner(args, started):
     import keras_tuner
 
     from cells import build_network
-    from nasplay import devices, proxy
+    from nasplay.runtime import devices
+    from nasplay.scorers.proxy import training as proxy
     from nasplay.data import make_dataset
 
     config = proxy_config(args, cpus=os.cpu_count())

@@ -39,9 +39,10 @@ def setup(args):
     data's class count."""
     import numpy as np
 
-    from nasplay import devices, proxy
-    from nasplay.oneshot import OneShotConfig
-    from nasplay.pipeline import normalize
+    from nasplay.runtime import devices
+    from nasplay.scorers.proxy import training as proxy
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.data.pipeline import normalize
     from search_space import get_space
 
     config = OneShotConfig(data=args.data)  # the search's sizes, momentum and weight decay
@@ -58,7 +59,7 @@ def traced_step(space, classes, config, x, y, sgd=None, **supernet_options):
     import numpy as np
 
     from cells.supernet import SuperNet
-    from nasplay.oneshot_tf import MaskedSGD, compile_steps
+    from nasplay.scorers.oneshot.engine_tf import MaskedSGD, compile_steps
 
     keras.utils.set_random_seed(0)
     net = SuperNet(space, num_classes=classes, filters=config.filters,

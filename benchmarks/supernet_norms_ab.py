@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     args = parse(argv, __doc__, pairs=20)
     import numpy as np
 
-    from nasplay import oneshot_tf
+    from nasplay.scorers.oneshot import engine_tf as oneshot_tf
 
     config, x, y, space, classes = setup(args)
     fuse = oneshot_tf.fuse_batch_norms

@@ -80,7 +80,7 @@ def _max_rss_mb() -> float:
 def _tensorflow_defaults():
     """Undo the engine's TensorFlow fixes and the factorized reduction's slice (see module)."""
     from cells import ops as cell_ops
-    from nasplay import oneshot_tf
+    from nasplay.scorers.oneshot import engine_tf as oneshot_tf
 
     def old_call(self, x, training=None):
         x = self.relu(x)

@@ -35,9 +35,9 @@ def main(argv=None) -> int:
     import keras
 
     from cells.supernet import SuperNet
-    from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_tf import MaskedSGD
-    from nasplay.oneshot_tf import compile_steps as _compile
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.scorers.oneshot.engine_tf import MaskedSGD
+    from nasplay.scorers.oneshot.engine_tf import compile_steps as _compile
     from search_space import get_space
 
     keras.utils.set_random_seed(0)

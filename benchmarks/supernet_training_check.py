@@ -140,10 +140,10 @@ def main(argv=None) -> int:
     import keras
 
     from cells.supernet import SuperNet
-    from nasplay import proxy
-    from nasplay.oneshot import OneShotConfig
-    from nasplay.oneshot_train import engine
-    from nasplay.pipeline import normalize
+    from nasplay.scorers.proxy import training as proxy
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.scorers.oneshot.train import engine
+    from nasplay.data.pipeline import normalize
     from search_space import SearchSpace, get_space, register_space
 
     keras.utils.set_random_seed(args.seed)

@@ -24,7 +24,7 @@ def _functional_update_sgd():
     of TensorFlow's, read when a conditional is traced, set around ``apply`` only)."""
     from tensorflow.python.ops import control_flow_util_v2
 
-    from nasplay.oneshot_tf import MaskedSGD
+    from nasplay.scorers.oneshot.engine_tf import MaskedSGD
 
     class FunctionalUpdateSGD(MaskedSGD):
         def apply(self, grads, groups):
@@ -39,7 +39,7 @@ def _functional_update_sgd():
 
 def main(argv=None) -> int:
     args = parse(argv, __doc__, pairs=30)
-    from nasplay.oneshot_tf import MaskedSGD
+    from nasplay.scorers.oneshot.engine_tf import MaskedSGD
 
     config, x, y, space, classes = setup(args)
     steps, facts = {}, {}

@@ -3,7 +3,7 @@
 Each (searcher, seed) pair searches the same space for the same number of trials, scored by the
 zero-cost NASWOT score (default: seconds per candidate, no data needed) or by real proxy training
 on a CIFAR-10 subset (``--scorer proxy``: minutes per candidate). Every pair writes an ordinary
-run directory through ``nasplay.rundir`` (its ``config.json`` is the SearchConfig that
+run directory through ``nasplay.runs.rundir`` (its ``config.json`` is the SearchConfig that
 ``nasplay search`` would write), so ``nasplay inspect`` reads the results like any search's.
 The script then draws the overlay of best-so-far curves (mean and std band per searcher) and
 prints the mean and std over seeds of the best score at half and at the full budget.
@@ -63,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def zero_cost_scorer(args) -> tuple[Callable, dict]:
     """NASWOT with one fixed seed (weights, probe batch) for every searcher and seed."""
-    from nasplay.zero_cost import ZeroCostConfig, evaluate
+    from nasplay.scorers.zero_cost.naswot import ZeroCostConfig, evaluate
 
     config = ZeroCostConfig(batch_size=args.batch_size, filters=args.filters,
                             cells_per_stage=args.cells_per_stage, seed=args.scorer_seed)
@@ -73,7 +73,7 @@ def zero_cost_scorer(args) -> tuple[Callable, dict]:
 
 def proxy_scorer(args) -> tuple[Callable, dict]:
     """A few epochs on a CIFAR-10 subset; the same subset and initial-weight seed for all."""
-    from nasplay.proxy import ProxyConfig, evaluate
+    from nasplay.scorers.proxy.training import ProxyConfig, evaluate
 
     config = ProxyConfig(data=args.data, train_size=args.subset, epochs=args.epochs,
                          filters=args.filters, cells_per_stage=args.cells_per_stage,
@@ -87,7 +87,7 @@ def proxy_scorer(args) -> tuple[Callable, dict]:
 
 def search_config(args, name: str, seed: int, run_dir: Path, scorer_options: dict):
     """The run's ``config.json``: the SearchConfig that ``nasplay search`` would write for it."""
-    from nasplay.config import SearchConfig
+    from nasplay.engine.config import SearchConfig
     from nasplay.scorers import default_metric
 
     proxy = args.scorer == "proxy"
@@ -102,8 +102,8 @@ def search_config(args, name: str, seed: int, run_dir: Path, scorer_options: dic
 
 def run_one(searcher, run_dir: Path, config, score: Callable, cache: dict) -> None:
     """Ask, score, tell and record ``config.trials`` times (fewer if the searcher finishes)."""
-    from nasplay.records import trial_record
-    from nasplay.rundir import RunDir
+    from nasplay.runs.records import trial_record
+    from nasplay.runs.rundir import RunDir
 
     records = RunDir(run_dir)
     records.create(config)
@@ -179,7 +179,7 @@ def _mean_std(values: list[float]) -> str:
 def summary_table(runs, budget: int) -> str:
     """Markdown: per searcher, mean ± std over seeds of the best score at half and at the full
     budget, and the failed trials."""
-    from nasplay.inspect_cli import best_so_far
+    from nasplay.report.inspect import best_so_far
 
     by_searcher: dict[str, list] = {}
     for run in runs:
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     run_dirs = run_study(args, score, scorer_options)
     elapsed = time.perf_counter() - start
 
-    from nasplay.inspect_cli import load_run, plot_overlay
+    from nasplay.report.inspect import load_run, plot_overlay
 
     runs = [load_run(d) for d in run_dirs]
     metric = runs[0].metric

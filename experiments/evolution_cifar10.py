@@ -6,7 +6,7 @@
 
 Each candidate trains for a few epochs on a 4,000-image subset (about a minute on 2 CPUs) and is
 scored on 1,000 other training images; the test split is never used. Every field of
-SearchConfig is documented in nasplay/config.py.
+SearchConfig is documented in nasplay/engine/config.py.
 """
 
 import sys

@@ -14,8 +14,8 @@ Python call::
 __version__ = "0.1.0"
 
 # name -> module; imported on first use, so ``import nasplay`` stays light (no Ray, no Keras)
-_PUBLIC = {"search": "nasplay.api", "main": "nasplay.api", "SearchResult": "nasplay.driver",
-           "SearchConfig": "nasplay.config"}
+_PUBLIC = {"search": "nasplay.engine.api", "main": "nasplay.engine.api",
+           "SearchResult": "nasplay.engine.driver", "SearchConfig": "nasplay.engine.config"}
 __all__ = sorted(_PUBLIC)
 
 

@@ -24,7 +24,7 @@ def main(data: str, out: Path) -> None:
     import keras
 
     import cells  # noqa: F401  (registers the cell layers for loading)
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
     from search_space import get_space
 
     genotype = get_space("nasnet").sample(np.random.default_rng(0))
@@ -38,7 +38,7 @@ def main(data: str, out: Path) -> None:
     model.save(out / "model.keras")
     loaded = keras.saving.load_model(out / "model.keras")
     x = proxy.subsets(config).x_val[:16]
-    from nasplay.pipeline import normalize
+    from nasplay.data.pipeline import normalize
 
     batch = normalize(x)
     diff = float(np.max(np.abs(keras.ops.convert_to_numpy(model(batch, training=False))

@@ -63,7 +63,7 @@ def ray_session(worker_path):
 def nasplay_cli(monkeypatch):
     """``nasplay search ...`` through the real CLI (its parser and its error handling), in this
     process; returns the exit status."""
-    from nasplay import cli
+    from nasplay.cli import dispatch as cli
 
     def run(*argv) -> int:
         try:

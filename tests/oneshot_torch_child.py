@@ -27,7 +27,7 @@ SCORED = (0, 1, 2)  # seeds of the genotypes whose scores the parent compares
 
 
 def tiny_config(folder: str):
-    from nasplay.oneshot import OneShotConfig
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
 
     return OneShotConfig(data=folder, train_size=48, val_size=32, epochs=2, batch_size=8,
                          filters=4, cells_per_stage=0, recalibration_batches=2, cpus=2)
@@ -39,7 +39,7 @@ def masked_sgd_error() -> dict:
     import keras
     import torch
 
-    from nasplay.oneshot_torch import MaskedSGD
+    from nasplay.scorers.oneshot.engine_torch import MaskedSGD
 
     rng = np.random.default_rng(0)
     start = [rng.normal(size=(3, 2)).astype("float32") for _ in range(3)]
@@ -76,7 +76,7 @@ def moved_weights() -> dict:
 
     from cells.supernet import SuperNet
     from cells.supernet_paths import _pairs
-    from nasplay.oneshot_torch import MaskedSGD, compile_steps
+    from nasplay.scorers.oneshot.engine_torch import MaskedSGD, compile_steps
 
     keras.utils.set_random_seed(0)
     supernet = SuperNet(TINY, num_classes=4, filters=4, cells_per_stage=0, input_shape=(8, 8, 3))
@@ -104,8 +104,8 @@ def moved_weights() -> dict:
 def train_and_resume(folder: str, out: Path) -> dict:
     """An uninterrupted training, and one stopped (as a kill would) after its first epoch's
     checkpoint, then resumed: their weights."""
-    from nasplay import oneshot_train
-    from nasplay.oneshot import train_supernet
+    from nasplay.scorers.oneshot import train as oneshot_train
+    from nasplay.scorers.oneshot.supernet import train_supernet
 
     config = tiny_config(folder)
     whole = train_supernet(TINY.name, config, out / "supernet", verbose=0)
@@ -137,7 +137,7 @@ def scores(folder: str, out: Path) -> dict:
     """Scores of the trained supernet (pure and fine-tuned), against its extracted networks."""
     import keras
 
-    from nasplay.oneshot import OneShotScorer, load_supernet
+    from nasplay.scorers.oneshot.supernet import OneShotScorer, load_supernet
 
     config = tiny_config(folder)
     supernet = load_supernet(out / "supernet")

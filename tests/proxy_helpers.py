@@ -29,7 +29,7 @@ def write_image_folder(root: Path, per_class: int = 16, size: int = 8, seed: int
 
 def tiny_config(data: Path, **overrides):
     """The smallest network and budget that still runs every part of the proxy."""
-    from nasplay.proxy import ProxyConfig
+    from nasplay.scorers.proxy.training import ProxyConfig
 
     settings = dict(data=str(data), train_size=32, val_size=16, epochs=1, batch_size=8,
                     filters=4, cells_per_stage=0, cpus=2)

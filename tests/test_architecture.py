@@ -119,13 +119,48 @@ def test_no_import_cycles(package):
 
 
 def test_ray_workers_never_import_the_command_line_or_the_driver():
-    worker_side = reachable("nasplay.trial") | {"nasplay.trial"}
-    assert not worker_side & {"nasplay.cli", "nasplay.search_cli", "nasplay.driver",
-                              "nasplay.api", "nasplay.tune_backend"}
+    worker_side = reachable("nasplay.engine.trial") | {"nasplay.engine.trial"}
+    assert not worker_side & {"nasplay.cli", "nasplay.cli.search", "nasplay.engine.driver",
+                              "nasplay.engine.api", "nasplay.engine.tune_backend"}
 
 
 def test_the_plan_needs_neither_ray_nor_the_driver():
-    assert not (reachable("nasplay.plan") & {"nasplay.tune_backend", "nasplay.driver"})
+    assert not (reachable("nasplay.engine.plan")
+                & {"nasplay.engine.tune_backend", "nasplay.engine.driver"})
+
+
+# The application's folders, bottom first: a module imports only from its own folder or those
+# below it (nasplay.hypermodel, the keras-tuner adapter, stands beside them and uses none).
+LAYERS = ("nasplay.runtime._internals", "nasplay.errors", "nasplay.runtime", "nasplay.data",
+          "nasplay.scorers", "nasplay.runs", "nasplay.engine", "nasplay.report", "nasplay.cli")
+
+
+def layer_of(name: str) -> int | None:
+    """The index in ``LAYERS`` of the deepest folder holding ``name``."""
+    found = [i for i, layer in enumerate(LAYERS) if name == layer or name.startswith(layer + ".")]
+    return max(found) if found else None
+
+
+def test_every_application_module_sits_in_a_layer():
+    loose = [name for name in modules("nasplay") if layer_of(name) is None
+             and name not in ("nasplay", "nasplay.__main__", "nasplay.hypermodel")]
+    assert loose == []
+
+
+def test_the_layers_show_in_the_folders():
+    """Imports run down the folders only: scorers never reach the engine or the commands, the
+    engine never the reports, and nothing below ``cli`` imports the command line."""
+    upward = [f"{name} -> {target}" for name in modules("nasplay") for target in GRAPH[name]
+              if layer_of(name) is not None and layer_of(target) is not None
+              and layer_of(target) > layer_of(name)]
+    assert upward == []
+
+
+def test_no_application_folder_holds_more_than_12_modules():
+    folders = {path.parent for path in (REPO / "nasplay").rglob("*.py")}
+    crowded = {str(folder.relative_to(REPO)): count for folder in folders
+               if (count := len([p for p in folder.glob("*.py") if p.name != "__init__.py"])) > 12}
+    assert crowded == {}
 
 
 INTERNALS = "nasplay.runtime._internals"

@@ -1,4 +1,4 @@
-"""nasplay.backends, and the proxy on the JAX backend.
+"""nasplay.runtime.backends, and the proxy on the JAX backend.
 
 Keras picks its backend when first imported, and this pytest process has imported it with
 TensorFlow, so the JAX training runs in a child process (tests/backend_child.py).
@@ -18,7 +18,7 @@ import pytest
 
 import keras  # noqa: F401  (as in the rest of the suite: this process runs on TensorFlow)
 
-from nasplay import backends
+from nasplay.runtime import backends
 from nasplay.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_train_selects_the_runs_backend_before_keras_is_imported(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"backend": "jax", "scorer": "proxy"}))
-    code = ("import sys; from nasplay.cli import build_parser; from nasplay import train_cli; "
+    code = ("import sys; from nasplay.cli.dispatch import build_parser; from nasplay.cli import train as train_cli; "
             "args = build_parser().parse_args(sys.argv[1:]); train_cli.prepare(args); "
             "import keras; print(keras.backend.backend())")
     for extra, expected in (([], "jax"), (["--backend", "tensorflow"], "tensorflow")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nasplay import cli
+from nasplay.cli import dispatch as cli
 
 
 def help_text(argv, monkeypatch, capsys, columns=60) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nasplay import rundir
-from nasplay.inspect_cli import load_run
+from nasplay.runs import rundir
+from nasplay.report.inspect import load_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "compare_searchers.py"
 

@@ -8,8 +8,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nasplay import data, decode
-from nasplay.data import DataError, Dataset, load_source, make_dataset, stratified_split
+from nasplay.data import sources as data
+from nasplay.data import decode, DataError, Dataset, load_source, make_dataset, stratified_split
 from nasplay.errors import UserError
 
 

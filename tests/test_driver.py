@@ -11,12 +11,12 @@ import io
 
 import pytest
 
-from nasplay.config import SearchConfig
-from nasplay.driver import Cluster, Driver
-from nasplay.plan import make_plan
-from nasplay.progress import Progress
-from nasplay.records import trial_record
-from nasplay.rundir import RunDir
+from nasplay.engine.config import SearchConfig
+from nasplay.engine.driver import Cluster, Driver
+from nasplay.engine.plan import make_plan
+from nasplay.engine.progress import Progress
+from nasplay.runs.records import trial_record
+from nasplay.runs.rundir import RunDir
 from search_space import Genotype
 
 CLUSTER = Cluster(cpus=2, gpus=0, nodes=1, owned=True)
@@ -170,7 +170,7 @@ def test_progress_writes_whole_lines_only_when_not_a_terminal():
 ])
 def test_a_lost_trial_gets_one_line_of_rays_error_file(tmp_path, error_text, expected):
     pytest.importorskip("ray")
-    from nasplay.tune_backend import error_message
+    from nasplay.engine.tune_backend import error_message
 
     (tmp_path / "error.txt").write_text(error_text)
     trial = type("Trial", (), {"error_file": str(tmp_path / "error.txt")})()
@@ -262,7 +262,7 @@ def test_progress_close_ends_the_status_line_on_a_terminal():
 def test_after_rescoring_the_run_s_best_is_the_best_rescored_one(tmp_path, capsys):
     # one-shot's 0.378 vs 0.411: the second best by the cheap score is the best re-scored, and
     # best_genotype.json (what nasplay train --genotype RUN_DIR trains) names it
-    from nasplay.train_settings import resolve_genotype
+    from nasplay.cli.train_settings import resolve_genotype
 
     def rescore(driver, settings, cpus, trials):
         ids = [t["trial_id"] for t in trials]

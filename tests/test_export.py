@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from fake_runs import fake_trials, write_run
-from nasplay import cli, rundir
-from nasplay.export import genotype_path
+from nasplay.cli import dispatch as cli
+from nasplay.runs import rundir
+from nasplay.report.export import genotype_path
 from search_space import Genotype, load_genotype
 
 TINY = ["--filters", "4", "--cells-per-stage", "1"]
@@ -76,7 +77,7 @@ def test_export_chosen_trial_writes_its_genotype(run_dir, tmp_path, capsys, monk
 
 
 def test_network_settings_default_to_the_runs():
-    from nasplay.export import network_settings
+    from nasplay.report.export import network_settings
 
     not_given = {"filters": None, "cells_per_stage": None, "num_classes": None}
     searched = {"filters": 8, "cells_per_stage": 0, "scorer": "zero-cost"}   # config.json keys
@@ -157,7 +158,7 @@ def test_export_takes_the_best_rescored_trial_of_a_rescored_run(tmp_path, capsys
     # a one-shot run that re-scored its best 2: the second by oneshot_accuracy scored higher by
     # the proxy, so it is the run's best (as its best_genotype.json); --metric still ranks by one
     import cells
-    from nasplay.records import rescore_record
+    from nasplay.runs.records import rescore_record
 
     trials = [t for t in fake_trials(8, seed=5, failed_every=0)]
     for k, trial in enumerate(trials):
@@ -191,7 +192,7 @@ def test_export_without_out_goes_to_the_runs_export_folder(run_dir, tmp_path, ca
     # not RUN/best.genotype.json beside the search's RUN/best_genotype.json: an export folder,
     # files named after the trial; load_genotype and train --genotype read new and old names
     import cells
-    from nasplay.train_settings import resolve_genotype
+    from nasplay.cli.train_settings import resolve_genotype
 
     monkeypatch.setattr(cells, "build_network", lambda genotype, **settings: FakeModel(genotype))
     code, stdout, err = export(capsys, run_dir, *TINY)

@@ -1,11 +1,11 @@
-"""nasplay.flops against multiply-adds counted by hand."""
+"""nasplay.scorers.proxy.flops against multiply-adds counted by hand."""
 
 import keras
 import pytest
 from keras import layers
 
 from cells.ops import make_op
-from nasplay.flops import count_flops, flops_by_layer
+from nasplay.scorers.proxy.flops import count_flops, flops_by_layer
 
 
 def _chain(input_shape, *stack):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from fake_runs import fake_trials, write_run
-from nasplay import cli, rundir
-from nasplay import plots
-from nasplay.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
-from nasplay.inspect_cli import best_so_far, load_run
+from nasplay.cli import dispatch as cli
+from nasplay.runs import rundir
+from nasplay.report import plots
+from nasplay.report.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
+from nasplay.report.inspect import best_so_far, load_run
 from search_space import PUBLISHED, Genotype, get_space, load_genotype
 
 FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "val_accuracy_vs_params.png")
@@ -250,7 +251,7 @@ def test_layout_removes_crossings_on_published_cells():
 def test_layout_swapping_two_nodes_never_removes_a_crossing():
     """A local optimum: no allowed swap of two nodes in a column (inputs and blocks keep their
     relative order) would remove a crossing."""
-    from nasplay import layout
+    from nasplay.report import layout
 
     for _, cell, reduction in published_cells():
         graph = cell_graph(cell, reduction=reduction)
@@ -291,7 +292,7 @@ def test_layout_columns_follow_depth_and_blocks_run_in_order(space):
 
 
 def test_layout_keeps_boxes_apart_and_long_edges_level():
-    from nasplay.layout import BOX_HALF, WAYPOINT_HALF
+    from nasplay.report.layout import BOX_HALF, WAYPOINT_HALF
 
     levels = []
     for _, cell, reduction in published_cells():
@@ -473,7 +474,7 @@ def test_nb201_run_draws_its_one_best_cell(tmp_path, capsys):
 def test_edge_cell_arrows_never_cross_and_labels_stay_apart():
     """Neighbours straight; the two span-2 edges on opposite sides; the longest arcs above, higher
     than the span-2 arc it encloses; every label at its own place."""
-    from nasplay.diagrams import edge_arrows
+    from nasplay.report.diagrams import edge_arrows
 
     arrows = {(a.source, a.target): a for a in edge_arrows(load_genotype(NB201_CELL))}
     assert [arrows[(i, i + 1)].rad for i in range(3)] == [0.0, 0.0, 0.0]
@@ -487,7 +488,7 @@ def test_edge_cell_arrows_never_cross_and_labels_stay_apart():
 def test_edge_cell_legend_and_dot_say_none_is_dashed():
     from matplotlib.figure import Figure
 
-    from nasplay.diagrams import draw_edge_cell, edge_cell_dot
+    from nasplay.report.diagrams import draw_edge_cell, edge_cell_dot
 
     genotype = load_genotype(NB201_CELL)
     ax = Figure().subplots()
@@ -513,7 +514,7 @@ def test_edge_cell_legend_and_dot_say_none_is_dashed():
 def test_a_rescored_runs_summary_names_its_best_rescored_trial(tmp_path, capsys):
     # the leaderboard stays by the run's metric; the summary says which trial the run's
     # best_genotype.json (and export, and train) took: the best by the re-scoring metric
-    from nasplay.records import rescore_record
+    from nasplay.runs.records import rescore_record
 
     trials = fake_trials(6, seed=5, failed_every=0)
     for k, trial in enumerate(trials):

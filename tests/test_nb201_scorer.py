@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO, nasplay_command, worker_env
-from nasplay.config import SearchConfig
-from nasplay.driver import Cluster, Driver
-from nasplay.plan import make_plan
-from nasplay.records import trial_record
-from nasplay.rundir import RunDir
+from nasplay.engine.config import SearchConfig
+from nasplay.engine.driver import Cluster, Driver
+from nasplay.engine.plan import make_plan
+from nasplay.runs.records import trial_record
+from nasplay.runs.rundir import RunDir
 from nasplay.scorers import get_scorer, truth_for
 from nasplay.scorers.nb201 import lookup
 from nasplay.scorers.nb201 import table as tables
@@ -92,7 +92,7 @@ def test_a_genotype_of_another_space_is_a_one_line_error(genotype, words):
 
 
 def test_a_worker_scores_a_batch_without_any_framework_and_one_failure_fails_one_candidate():
-    # what a Ray worker runs for a batch trial (nasplay.trial), in a fresh process
+    # what a Ray worker runs for a batch trial (nasplay.engine.trial), in a fresh process
     good = sample(2)
     items = [{"trial_id": "t0", "genotype": good[0].to_dict(), "step": 0},
              {"trial_id": "t1", "genotype": get_space("nasnet").sample(
@@ -100,7 +100,7 @@ def test_a_worker_scores_a_batch_without_any_framework_and_one_failure_fails_one
              {"trial_id": "t2", "genotype": good[1].to_dict(), "step": 2}]
     code = f"""
 import json, sys, time
-from nasplay.trial import TrialSettings, _run_batch, batch_results
+from nasplay.engine.trial import TrialSettings, _run_batch, batch_results
 settings = TrialSettings(scorer="nb201", backend="tensorflow", options={{}}, cpus=1, gpus=0,
                          mixed_precision=None, metric="val_accuracy", report_epochs=False)
 report = _run_batch(json.loads({json.dumps(json.dumps(items))}), settings, time.time())
@@ -204,8 +204,8 @@ def batch_loop(kill=None, sizes=None):
     """An executor that runs the real ``RunSearcher`` without Ray's scheduler: each batch it
     suggests is scored at once as a worker would score it, told, then recorded. ``kill(driver,
     config)`` may end the run (raise ``Killed``) after a batch was suggested."""
-    from nasplay.trial import BATCH_KEY, batch_results
-    from nasplay.tune_backend import RunSearcher
+    from nasplay.engine.trial import BATCH_KEY, batch_results
+    from nasplay.engine.tune_backend import RunSearcher
 
     def execute(driver, settings, cpus, num_samples):
         searcher = RunSearcher(driver)
@@ -250,7 +250,7 @@ def test_a_batch_trial_records_a_line_per_candidate_and_tells_only_the_score(tmp
 
 
 def test_a_one_candidate_trial_tells_the_searcher_its_score_and_nothing_else(tmp_path):
-    from nasplay.tune_backend import RunSearcher
+    from nasplay.engine.tune_backend import RunSearcher
 
     driver = Driver(make_plan(SearchConfig(searcher="random", space="nb201", trials=2,
                                            run_dir=str(tmp_path / "run"), scorer="zero-cost")),
@@ -312,7 +312,7 @@ def test_a_kill_in_the_middle_of_a_batch_resumes_exactly(tmp_path):
 
 
 def test_inspect_of_an_nb201_run_shows_the_tables_truth_whatever_scored_it(tmp_path, capsys):
-    from nasplay import cli
+    from nasplay.cli import dispatch as cli
 
     run = RunDir(tmp_path / "run")   # scored by a (fake) training, not by the table
     run.create(SearchConfig(searcher="random", space="nb201", trials=5, run_dir=str(run.path),
@@ -344,7 +344,7 @@ def search_argv(run_dir, *argv) -> list:
 @pytest.fixture(scope="module")
 def table_run(ray_session, tmp_path_factory):
     """An evolution search of 60 candidates on the tests' Ray, 2 workers, through the CLI."""
-    from nasplay import cli
+    from nasplay.cli import dispatch as cli
 
     run_dir = tmp_path_factory.mktemp("table") / "run"
     code = cli.main(["search", *map(str, search_argv(run_dir, "--searcher", "evolution",

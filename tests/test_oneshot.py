@@ -1,5 +1,6 @@
-"""nasplay.oneshot: settings, supernet training (masked SGD, repeatable, resumable), checkpoints
-and their checks, scoring with BN recalibration, the process-wide scorer cache.
+"""nasplay.scorers.oneshot.supernet: settings, supernet training (masked SGD, repeatable,
+resumable), checkpoints and their checks, scoring with BN recalibration, the process-wide scorer
+cache.
 
 Fast tests train a tiny space (2 ops, 2 blocks, two reduction cells, 4 filters) on a synthetic
 8x8 image folder; CIFAR-10 and a real ``kill -9`` are in slow tests.
@@ -18,11 +19,12 @@ import numpy as np
 import pytest
 from proxy_helpers import write_image_folder
 
-from nasplay import oneshot_checkpoint as ckpt
-from nasplay import oneshot_tf, oneshot_train
+from nasplay.scorers.oneshot import checkpoint as ckpt
+from nasplay.scorers.oneshot import engine_tf as oneshot_tf
+from nasplay.scorers.oneshot import train as oneshot_train
 from nasplay.errors import UserError
-from nasplay.oneshot import (OneShotConfig, OneShotScorer, cached_scorer, expected_meta,
-                             load_supernet, train_supernet)
+from nasplay.scorers.oneshot.supernet import (OneShotConfig, OneShotScorer, cached_scorer,
+                                              expected_meta, load_supernet, train_supernet)
 from search_space import SearchSpace, get_space, register_space
 
 TINY = register_space(SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2))
@@ -480,7 +482,7 @@ def test_controller_sampler_trains_on_the_controllers_paths(folder, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from nasplay.oneshot import OneShotConfig, train_supernet
+from nasplay.scorers.oneshot.supernet import OneShotConfig, train_supernet
 from search_space import SearchSpace, register_space
 register_space(SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2))
 config = OneShotConfig(**__import__("json").loads(sys.argv[2]))

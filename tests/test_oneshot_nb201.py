@@ -1,6 +1,6 @@
 """One-shot search on the ``nb201`` space: ``cells.supernet_nb201.EdgeSuperNet`` (every op on
 every edge of NAS-Bench-201's cells), its exact extraction, the path's variables, the TensorFlow
-steps, and ``nasplay.oneshot`` training and scoring it end to end.
+steps, and ``nasplay.scorers.oneshot.supernet`` training and scoring it end to end.
 
 Tiny: 4 filters, one cell per stage, 8x8 images (the real network is 16 filters, 5 cells).
 """
@@ -19,10 +19,11 @@ from proxy_helpers import write_image_folder
 
 from cells.supernet import SuperNet, check_space
 from cells.supernet_nb201 import EdgeSuperNet
-from nasplay import oneshot_checkpoint as ckpt
-from nasplay import oneshot_tf
+from nasplay.scorers.oneshot import checkpoint as ckpt
+from nasplay.scorers.oneshot import engine_tf as oneshot_tf
 from nasplay.errors import UserError
-from nasplay.oneshot import OneShotConfig, OneShotScorer, cached_scorer, train_supernet
+from nasplay.scorers.oneshot.supernet import (OneShotConfig, OneShotScorer, cached_scorer,
+                                              train_supernet)
 from search_space import get_space
 
 NB201 = get_space("nb201")
@@ -177,7 +178,8 @@ def test_training_steps_move_only_the_paths_weights_and_momentum():
             np.testing.assert_array_equal(slot, old)
 
 
-# -- nasplay.oneshot end to end --------------------------------------------------------------
+# -- nasplay.scorers.oneshot.supernet end to end
+# --------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +250,7 @@ def test_loose_mean_is_refused_for_nb201_before_anything_is_written(folder, tmp_
 TORCH_SCRIPT = """
 import numpy as np
 from cells.supernet_nb201 import EdgeSuperNet
-from nasplay import oneshot_torch
+from nasplay.scorers.oneshot import engine_torch as oneshot_torch
 from search_space import get_space
 import keras
 keras.utils.set_random_seed(0)

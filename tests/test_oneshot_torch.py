@@ -1,4 +1,4 @@
-"""One-shot search on PyTorch (``nasplay.oneshot_torch``): the child process
+"""One-shot search on PyTorch (``nasplay.scorers.oneshot.engine_torch``): the child process
 (tests/oneshot_torch_child.py) trains and scores on torch; this process (TensorFlow) then scores
 the supernet the child trained, so a checkpoint crosses backends. The engine's refusal of a
 backend without one is checked in-process."""
@@ -71,7 +71,7 @@ def test_torch_scores_are_the_extracted_networks_and_repeatable(torch_run):
 def test_a_supernet_trained_on_torch_scores_the_same_on_tensorflow(torch_run, monkeypatch):
     from oneshot_torch_child import SCORED, TINY, tiny_config
 
-    from nasplay.oneshot import OneShotScorer, load_supernet
+    from nasplay.scorers.oneshot.supernet import OneShotScorer, load_supernet
 
     result, out, folder, cache = torch_run
     monkeypatch.setenv("NASPLAY_CACHE", str(cache))
@@ -87,7 +87,7 @@ def test_a_supernet_trained_on_torch_scores_the_same_on_tensorflow(torch_run, mo
 def test_a_backend_without_an_engine_is_refused_in_one_line(monkeypatch):
     import keras
 
-    from nasplay.oneshot_train import engine
+    from nasplay.scorers.oneshot.train import engine
 
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(UserError, match="run on the tensorflow or torch backend, not 'jax'"):
@@ -99,7 +99,7 @@ def test_a_search_trains_its_supernet_on_the_runs_backend(tmp_path, monkeypatch)
     # before it imports Keras (this process runs TensorFlow)
     from types import SimpleNamespace
 
-    from nasplay.scorers import oneshot as scorer
+    from nasplay.scorers.oneshot import scorer
 
     folder = write_image_folder(tmp_path / "images", per_class=24, size=8)
     monkeypatch.setenv("NASPLAY_CACHE", str(tmp_path / "cache"))

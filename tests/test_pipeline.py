@@ -1,14 +1,13 @@
-"""nasplay.pipeline and nasplay.decode: the numpy and tf.data pipelines give the same batches for a
-seed, and the Pillow and TensorFlow decoders the same pixels, so every backend trains on the same
-data."""
+"""nasplay.data.pipeline and nasplay.data.decode: the numpy and tf.data pipelines give the same
+batches for a seed, and the Pillow and TensorFlow decoders the same pixels, so every backend trains
+on the same data."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from nasplay import decode
-from nasplay.pipeline import (BatchPlan, eval_batches, normalize, numpy_batches,
-                              tf_batches)
+from nasplay.data import decode
+from nasplay.data.pipeline import BatchPlan, eval_batches, normalize, numpy_batches, tf_batches
 
 
 def images(n, size=8, seed=0):

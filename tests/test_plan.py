@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import FAKE_SCORER, REPO
-from nasplay import cli
-from nasplay.config import SearchConfig
+from nasplay.cli import dispatch as cli
+from nasplay.engine.config import SearchConfig
 from nasplay.errors import UserError
-from nasplay.plan import check_searcher_options, make_plan
-from nasplay.records import trial_record
-from nasplay.rundir import RunDir
-from nasplay.search_cli import config_from_args
+from nasplay.engine.plan import check_searcher_options, make_plan
+from nasplay.runs.records import trial_record
+from nasplay.runs.rundir import RunDir
+from nasplay.cli.search import config_from_args
 from search_space import get_space
 
 

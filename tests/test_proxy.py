@@ -1,4 +1,5 @@
-"""nasplay.proxy and nasplay.devices: metrics, determinism, divergence, caching, device settings.
+"""nasplay.scorers.proxy.training and nasplay.runtime.devices: metrics, determinism, divergence,
+caching, device settings.
 
 Fast tests train the smallest network (filters 4, no normal cells) on a synthetic 8x8 image
 folder; the CIFAR-10 test is marked slow.
@@ -12,10 +13,11 @@ import pytest
 from proxy_helpers import tiny_config, write_image_folder
 
 from cells import BN_MOMENTUM
-from nasplay import devices, proxy
+from nasplay.runtime import devices
+from nasplay.scorers.proxy import training as proxy
 from nasplay.runtime._internals import fused_sgd
 from nasplay.errors import UserError
-from nasplay.flops import count_flops
+from nasplay.scorers.proxy.flops import count_flops
 from search_space import PUBLISHED, get_space
 
 GENOTYPE = PUBLISHED["darts-v2"]

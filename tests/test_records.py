@@ -7,9 +7,9 @@ import os
 import pytest
 
 from nasplay.errors import UserError
-from nasplay.config import SearchConfig
-from nasplay.records import best_record, score_of, trial_record
-from nasplay.rundir import RunDir, load_trials
+from nasplay.engine.config import SearchConfig
+from nasplay.runs.records import best_record, score_of, trial_record
+from nasplay.runs.rundir import RunDir, load_trials
 
 GENOTYPE = {"space": "nasnet", "normal": [{"inputs": [0, 1], "ops": ["identity", "conv_3x3"],
                                            "combine": "add"}],
@@ -136,7 +136,7 @@ def test_the_user_error_boundary():
 
 
 def test_a_rescoring_line_is_merged_into_its_trial_by_every_reader(tmp_path):
-    from nasplay.records import rescore_record
+    from nasplay.runs.records import rescore_record
 
     run = RunDir(tmp_path)
     run.append_trial(trial_record("t-0", GENOTYPE, "completed", {"oneshot_accuracy": 0.3}))

@@ -18,8 +18,8 @@ import pytest
 
 from conftest import FAKE_SCORER, REPO, nasplay_command, worker_env
 from nasplay import search
-from nasplay.config import SearchConfig
-from nasplay.rundir import RunDir
+from nasplay.engine.config import SearchConfig
+from nasplay.runs.rundir import RunDir
 from search_space import Genotype, SearchSpace, register_space
 from search_space import SPACES
 
@@ -294,7 +294,7 @@ def test_two_nodes_on_one_machine_both_run_trials(tmp_path):
 
 def test_a_run_directory_is_held_by_one_search_at_a_time(ray_session, tmp_path, capsys,
                                                          nasplay_cli):
-    from nasplay.runlock import holder
+    from nasplay.runs.runlock import holder
 
     run_dir = tmp_path / "run"
     config = tmp_path / "c.json"
@@ -322,7 +322,7 @@ def test_a_run_directory_is_held_by_one_search_at_a_time(ray_session, tmp_path, 
 
 
 def test_kill_9_leaves_no_stale_lock(ray_session, tmp_path):
-    from nasplay.runlock import holder
+    from nasplay.runs.runlock import holder
 
     run_dir = tmp_path / "run"
     config = tmp_path / "c.json"

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from nasplay import synflow
-from nasplay.synflow import SynflowConfig, linearize, logits_model, synflow_sum
+from nasplay.scorers.synflow import measure as synflow
+from nasplay.scorers.synflow.measure import SynflowConfig, linearize, logits_model, synflow_sum
 
 TINY = SynflowConfig(filters=4, cells_per_stage=1, input_shape=(16, 16, 3))
 NB201 = ("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+"

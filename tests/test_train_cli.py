@@ -123,7 +123,7 @@ def test_tiny_run_writes_a_loadable_model_and_metrics(capsys, folder, tmp_path):
 def _fake_run(tmp_path, folder, genotype, **proxy_settings):
     """A run directory as ``nasplay search`` leaves it: config.json with the proxy's settings
     split into top-level fields and scorer_options (every other ProxyConfig field)."""
-    from nasplay.proxy import ProxyConfig
+    from nasplay.scorers.proxy.training import ProxyConfig
 
     proxy = ProxyConfig(data=str(folder), **proxy_settings)
     options = {k: v for k, v in proxy.to_dict().items()
@@ -146,8 +146,8 @@ RUN_SETTINGS = dict(train_size=32, val_size=16, epochs=1, batch_size=8, filters=
 
 
 def _plan(argv):
-    from nasplay.cli import build_parser
-    from nasplay.train_settings import plan
+    from nasplay.cli.dispatch import build_parser
+    from nasplay.cli.train_settings import plan
 
     return plan(build_parser().parse_args(["train", *argv]))
 
@@ -186,7 +186,7 @@ def test_without_a_run_train_keeps_its_own_defaults(tmp_path):
 
 
 def test_train_like_reproduces_the_search_score_exactly(capsys, folder, tmp_path):
-    from nasplay import proxy
+    from nasplay.scorers.proxy import training as proxy
 
     genotype = PUBLISHED["darts-v2"]
     run, config = _fake_run(tmp_path, folder, genotype, **RUN_SETTINGS)
@@ -242,7 +242,7 @@ def test_an_nb201_genotype_as_a_string_a_file_or_a_run(tmp_path, folder):
 
 def test_nb201_default_is_the_networks():
     from cells.nb201 import NB201_CELLS_PER_STAGE
-    from nasplay import train_settings
+    from nasplay.cli import train_settings
 
     assert train_settings.NB201_CELLS_PER_STAGE == NB201_CELLS_PER_STAGE
 
@@ -324,7 +324,7 @@ class _Terminal:
 def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
     import io
 
-    from nasplay.train_cli import progress
+    from nasplay.cli.train import progress
 
     assert progress(False, _Terminal()) == (1, [])
     assert progress(True, io.StringIO()) == (0, [])
@@ -348,9 +348,9 @@ def test_the_search_score_of_a_rescored_trial_is_its_rescoring(tmp_path):
     # re-scoring's val_accuracy (what chose the run's best), not the one-shot proxy's score
     from fake_runs import fake_trials, write_run
 
-    from nasplay.records import rescore_record
-    from nasplay.rundir import RunDir
-    from nasplay.train_settings import search_score
+    from nasplay.runs.records import rescore_record
+    from nasplay.runs.rundir import RunDir
+    from nasplay.cli.train_settings import search_score
     from search_space import Genotype
 
     trials = fake_trials(3, seed=1, failed_every=0)

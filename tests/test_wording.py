@@ -47,9 +47,9 @@ class _Context:
 
 
 def test_the_supernet_line_says_1_epoch(tmp_path, monkeypatch, capsys):
-    from nasplay.config import SearchConfig
-    from nasplay.rundir import RunDir
-    from nasplay.scorers import oneshot
+    from nasplay.engine.config import SearchConfig
+    from nasplay.runs.rundir import RunDir
+    from nasplay.scorers.oneshot import scorer as oneshot
 
     monkeypatch.setattr(oneshot.multiprocessing, "get_context", lambda _: _Context())
     config = SearchConfig(searcher="random", space="nasnet", trials=2, scorer="oneshot",
@@ -63,9 +63,9 @@ def test_the_supernet_line_says_1_epoch(tmp_path, monkeypatch, capsys):
 def test_the_one_shot_search_says_the_first_candidate_loads_the_supernet(tmp_path, monkeypatch,
                                                                           capsys):
     # trained here or reused (--supernet DIR): either way one line before the first trial
-    from nasplay.config import SearchConfig
-    from nasplay.rundir import RunDir
-    from nasplay.scorers import oneshot
+    from nasplay.engine.config import SearchConfig
+    from nasplay.runs.rundir import RunDir
+    from nasplay.scorers.oneshot import scorer as oneshot
 
     monkeypatch.setattr(oneshot.multiprocessing, "get_context", lambda _: _Context())
     config = SearchConfig(searcher="random", space="nasnet", trials=2, scorer="oneshot",

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nasplay.zero_cost import ZeroCostConfig, evaluate, log_det, naswot_kernel, naswot_score
+from nasplay.scorers.zero_cost.naswot import (ZeroCostConfig, evaluate, log_det, naswot_kernel,
+                                              naswot_score)
 from search_space.spaces import get_space
 
 TINY = ZeroCostConfig(batch_size=8, filters=4, cells_per_stage=1, input_shape=(16, 16, 3))
@@ -67,7 +68,7 @@ def test_config_refuses_bad_sizes_naming_the_field(field, value):
 def test_nb201_genotypes_are_scored():
     """NAS-Bench-201's network (an edge genotype) is probed at its cells, its residual
     reductions and its head's batch norm; different cells score differently."""
-    from nasplay.zero_cost import activation_model
+    from nasplay.scorers.zero_cost.naswot import activation_model
     from search_space import load_genotype
 
     conv = load_genotype("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
@@ -93,7 +94,7 @@ def test_every_relu_codes_are_the_papers_and_read_more_units(two_genotypes):
     """codes='relus' reads every ReLU layer (the paper's definition), one code array a layer:
     a finite score from more units than the stem and cell outputs give."""
     import cells
-    from nasplay.zero_cost import relu_codes
+    from nasplay.scorers.zero_cost.naswot import relu_codes
 
     relus = ZeroCostConfig(**{**TINY.__dict__, "codes": "relus"})
     outputs = evaluate(two_genotypes[0], TINY)

@@ -4,6 +4,7 @@ attribute check with a public-API fallback.
 
 ``_internals`` is the bottom of the project: it imports no other project module, and it is the
 one place ``cells``, ``searchers`` and the application may reach a private name through
-(tests/test_internals.py fails on a private access anywhere else). The other runtime modules
-(``nasplay.backends``, ``nasplay.devices``, ``nasplay.quiet``) move here in a later change.
+(tests/test_internals.py fails on a private access anywhere else). Beside it: the Keras backends
+(``backends``), CPUs and GPUs (``devices``) and the frameworks' start-up logs kept quiet
+(``quiet``).
 """

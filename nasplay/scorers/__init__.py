@@ -3,9 +3,10 @@
 A scorer answers "how good is this genotype?" at some price (``docs/architecture.md`` has the
 ladder). The searchers never know which one answers; ``nasplay search --scorer NAME`` picks it
 from ``SCORERS`` the way cells pick ops from ``cells.OPS`` and searches pick spaces from
-``search_space.SPACES``. A scorer is one ``Scorer`` object; adding one is one module in this
-package plus one ``register_scorer`` line below. ``--scorer package.module:function`` names a
-function directly (how tests inject fast fakes into Ray workers).
+``search_space.SPACES``. A scorer is one ``Scorer`` object; adding one is one sub-package here
+(``scorer.py`` with the ``Scorer``, the computation beside it) plus one ``register_scorer`` line
+below. ``--scorer package.module:function`` names a function directly (how tests inject fast
+fakes into Ray workers).
 
 Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry before either.
 """
@@ -20,7 +21,7 @@ from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scor
 __all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "Truth", "default_metric",
            "get_scorer", "register_scorer", "score_metrics", "truth_for"]
 
-# The built-in scorers, cheapest first; a new one is a module here plus one line.
+# The built-in scorers, cheapest first; a new one is a package here plus one line.
 register_scorer(zero_cost.SCORER)
 register_scorer(oneshot.SCORER)
 register_scorer(proxy.SCORER)

@@ -37,8 +37,9 @@ class Scorer:
     ``defaults(gpu)`` returns the scorer's settings dataclass with its defaults for CPU or GPU
     trials; the plan fills it from the flags and ``scorer_options`` and stores every field in
     ``config.json`` (so a resume on other hardware scores the same way). ``score`` runs in a Ray
-    worker: ``score(genotype, ctx) -> metrics``, where ``ctx`` is a ``nasplay.trial.TrialContext``
-    whose ``options`` are those settings as a JSON-able dict; it raises to fail the trial.
+    worker: ``score(genotype, ctx) -> metrics``, where ``ctx`` is a
+    ``nasplay.engine.trial.TrialContext`` whose ``options`` are those settings as a JSON-able dict;
+    it raises to fail the trial.
     """
 
     name: str

@@ -1,6 +1,6 @@
 """TensorFlow's fused batch norm behind Keras's ``BatchNormalization``, in training mode: the
 proxy's networks (``ProxyConfig.fused_norms``) and the one-shot engine's supernet
-(``nasplay.oneshot_tf``) on the TensorFlow backend, for the Keras versions in
+(``nasplay.scorers.oneshot.engine_tf``) on the TensorFlow backend, for the Keras versions in
 :data:`nasplay.runtime._internals.TESTED_KERAS`. A proxy network's epoch takes ~0.8x as long
 (BENCHMARKS.md, "Proxy evaluation").
 

@@ -1,5 +1,5 @@
 """The supernet's training step without Grappler's memory scheduling (the one-shot engine,
-``nasplay.oneshot_tf``, on TensorFlow).
+``nasplay.scorers.oneshot.engine_tf``, on TensorFlow).
 
 Why: Grappler's memory optimizer estimates a traced function's peak memory statically. Counting
 every branch of every switch as if it ran, it judges the supernet's step close to the machine's

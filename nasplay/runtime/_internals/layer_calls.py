@@ -1,5 +1,5 @@
 """The sublayers of a Keras layer and a hook on their ``call``: what the multiply-add counter
-(:mod:`nasplay.flops`) needs and stock Keras does not offer.
+(:mod:`nasplay.scorers.proxy.flops`) needs and stock Keras does not offer.
 
 Cells are composite layers wiring sublayers in Python, so there is no functional graph to read
 shapes from; the counter instead runs the model once with each countable layer's ``call``

@@ -1,5 +1,5 @@
 """Max pools whose gradient runs oneDNN's kernel inside the supernet's switch branches (the
-one-shot engine, ``nasplay.oneshot_tf``, on TensorFlow's CPU build).
+one-shot engine, ``nasplay.scorers.oneshot.engine_tf``, on TensorFlow's CPU build).
 
 Why: TensorFlow hands a ``MaxPoolGrad`` to oneDNN only when its ``orig_output`` input comes
 straight from the pool (oneDNN's pool leaves a workspace the gradient reads). In a branch of the

@@ -2,7 +2,7 @@
 
 - :func:`canonicalize_bootstrap_address`: ``--address`` as the HOST:PORT ``ray.init`` would
   connect to (``auto`` found, ``localhost`` made the node's address), so the plan can try a TCP
-  connect and refuse an unreachable cluster in seconds (``nasplay.plan._check_address``);
+  connect and refuse an unreachable cluster in seconds (``nasplay.engine.plan._check_address``);
 - :func:`has_unresolved_values`: whether a Tune ``param_space`` holds search distributions
   (``tune.choice``, ``grid_search``), which ``searchers.ray_adapter.TuneSearcher`` refuses.
 

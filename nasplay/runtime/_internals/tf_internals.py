@@ -1,4 +1,5 @@
-"""The one-shot engine's Nesterov update (``nasplay.oneshot_tf.MaskedSGD``) as one TensorFlow op.
+"""The one-shot engine's Nesterov update (``nasplay.scorers.oneshot.engine_tf.MaskedSGD``) as one
+TensorFlow op.
 
 Why: the masked SGD updates every variable a path uses inside the traced step;
 ``ResourceApplyKerasMomentum`` does a variable's momentum and weight update in one kernel, where

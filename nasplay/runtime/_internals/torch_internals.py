@@ -1,5 +1,5 @@
-"""The PyTorch one-shot engine's Nesterov update (``nasplay.oneshot_torch.MaskedSGD``) on all
-of a step's unmasked tensors at once.
+"""The PyTorch one-shot engine's Nesterov update
+(``nasplay.scorers.oneshot.engine_torch.MaskedSGD``) on all of a step's unmasked tensors at once.
 
 Why: a step updates hundreds of small tensors; PyTorch's multi-tensor kernels
 (``torch._foreach_mul_``, ``torch._foreach_add_``, what ``torch.optim.SGD(foreach=True)`` runs)

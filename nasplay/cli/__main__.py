@@ -1,0 +1,5 @@
+import sys
+
+from nasplay.cli.dispatch import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""The one-shot scorer (``--scorer oneshot``): accuracy with weights inherited from a supernet.
+
+Once per run, before any trial, the driver trains a supernet that holds every op of the space
+(``nasplay.scorers.oneshot.supernet``; SPOS's uniform paths, or ``--sampler controller`` for ENAS's)
+into ``RUN_DIR/supernet/``, checkpointed each epoch so a killed run resumes its training; or reuses
+a trained one (``--supernet DIR``, checked against the space, width and data first). Each trial
+then scores its candidate in seconds: batch-norm statistics re-estimated for the candidate's path
+on a few training batches, then accuracy on the validation subset. A Ray worker loads the
+supernet once and keeps it between trials.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from pathlib import Path
+
+from nasplay.errors import UserError, plural
+from nasplay.scorers.registry import Scorer
+
+SUPERNET_DIR = "supernet"        # in the run directory
+# options that say where the supernet is, beside OneShotConfig's fields
+_WHERE = ("supernet", "supernet_dir", "space", "run_dir")
+# said before the first trial, which otherwise sits at "[0/N] ... 1 running ... ETA ?"
+FIRST_TRIAL_NOTE = ("nasplay search: the first candidate (on each worker) loads the supernet and "
+                    "traces its graph: minutes on a CPU; the candidates after it take seconds")
+
+
+def _defaults(gpu: bool):
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+
+    return OneShotConfig(gpus=gpu)
+
+
+def _config(options: dict):
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+
+    return OneShotConfig(**{k: v for k, v in options.items() if k not in _WHERE})
+
+
+def _preflight(options: dict) -> None:
+    """The data holds the subsets; a ``--supernet DIR`` to reuse is a finished supernet of this
+    space, width and data (one line naming the first difference otherwise)."""
+    from nasplay.scorers.proxy import training as proxy
+    from nasplay.scorers.oneshot.supernet import expected_meta, load_supernet
+
+    from cells.supernet import check_space
+
+    try:
+        check_space(options["space"])
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    config = _config(options)
+    proxy.subsets(proxy.ProxyConfig(data=config.data, cache_dir=config.cache_dir,
+                                    train_size=config.train_size, val_size=config.val_size,
+                                    subset_seed=config.subset_seed))
+    if options.get("supernet"):
+        load_supernet(options["supernet"], expect=expected_meta(options["space"], config))
+    own = Path(options["run_dir"]) / SUPERNET_DIR
+    if own.is_dir():  # a resumed run's partial supernet: readable, and trained as configured
+        from nasplay.scorers.oneshot import checkpoint as ckpt
+
+        checkpoint = ckpt.read(own)
+        meta = checkpoint.meta if checkpoint else ckpt.read_meta(own)
+        if meta is not None:
+            ckpt.check_matches(meta, ckpt.training_identity(options["space"], config), own,
+                               "the supernet training")
+
+
+def _prepare(config, run_dir, options: dict) -> dict:
+    """Train (or resume, or reuse) the run's supernet; the trials get its directory.
+
+    The training runs in a child process: its traced graph and optimizer state (gigabytes) are
+    freed when it ends instead of staying in the driver for the whole search. Ctrl-C or a kill
+    stops it after its last finished epoch, which a resumed run continues from.
+    """
+    if options.get("supernet"):
+        print(FIRST_TRIAL_NOTE, flush=True)
+        return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
+    directory = Path(run_dir.path) / SUPERNET_DIR
+    print(f"nasplay search: training the {config.space} supernet in {directory} "
+          f"({plural(options['epochs'], 'epoch')}; resumes where it stopped)", flush=True)
+    training = _config(options).replace(gpus=config.gpus_per_trial > 0)
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_train, args=(config.space, training, str(directory),
+                                                 1 if sys.stdout.isatty() else 2, config.backend))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise UserError(f"the supernet training in {directory} failed (exit status "
+                        f"{child.exitcode}; its error is above); fix it and --resume")
+    print(FIRST_TRIAL_NOTE, flush=True)
+    return {**options, "supernet_dir": str(directory.resolve())}
+
+
+def _train(space: str, config, directory: str, verbose: int, backend: str) -> None:
+    """The child process's job, on the run's backend (selected before Keras is imported; quiet
+    like its parent; a UserError is one line, exit 2)."""
+    from nasplay.runtime import quiet
+    from nasplay.runtime.backends import select_backend
+    from nasplay.errors import one_line
+    from nasplay.scorers.oneshot.supernet import train_supernet
+
+    try:
+        select_backend(backend)
+        quiet.start_keras(quiet.find_devices)
+        train_supernet(space, config, directory, verbose=verbose)
+    except UserError as e:
+        print(f"nasplay search: error: {one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def score(genotype, ctx) -> dict:
+    from nasplay.scorers.oneshot.supernet import cached_scorer
+
+    config = _config(ctx.options).replace(cpus=ctx.cpus, gpus=ctx.gpus > 0)
+    return cached_scorer(ctx.options["supernet_dir"], config, ctx.options.get("space")
+                         ).score(genotype)
+
+
+SCORER = Scorer(
+    name="oneshot", metric="oneshot_accuracy", score=score, defaults=_defaults,
+    flags={"data": "data", "subset": "train_size", "filters": "filters",
+           "cells_per_stage": "cells_per_stage", "supernet_epochs": "epochs",
+           "sampler": "sampler", "finetune_steps": "finetune_steps"},
+    passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
+    per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
+    backends=("tensorflow", "torch"),   # engine_tf / engine_torch beside this module
+    # supernets trained before these options had affine candidate ops and a summing head
+    added_since={"affine_ops": True, "loose_mean": False})

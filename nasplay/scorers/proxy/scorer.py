@@ -1,0 +1,74 @@
+"""The proxy scorer (``--scorer proxy``, the default): train the candidate briefly, score it on
+held-out training images (``nasplay.scorers.proxy.training``). About a minute a candidate on 2 CPU
+cores."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from nasplay.scorers.registry import Scorer
+
+
+def _defaults(gpu: bool):
+    from nasplay.scorers.proxy.training import ProxyConfig
+
+    return ProxyConfig.for_gpu() if gpu else ProxyConfig()
+
+
+def _preflight(options: dict) -> None:
+    """The subsets must fit the data: load the source (cached after its first decode) and carve
+    them, so a subset larger than the data fails before the run directory exists."""
+    from nasplay.scorers.proxy import training as proxy
+
+    proxy.subsets(proxy.ProxyConfig(**options))
+
+
+def score(genotype, ctx) -> dict:
+    """Train the candidate briefly (``training`` beside this module) and score it on held-out
+    images."""
+    from nasplay.scorers.proxy import training as proxy
+
+    config = proxy.ProxyConfig(**ctx.options, cpus=ctx.cpus, gpus=ctx.gpus > 0,
+                               mixed_precision=ctx.mixed_precision)
+    callbacks = [_epoch_reporter(ctx, config)] if ctx.report_epochs else []
+    _, metrics = proxy.train(genotype, config, callbacks=callbacks)
+    metrics["epoch"] = config.epochs
+    return metrics
+
+
+def _epoch_reporter(ctx, config):
+    """A Keras callback reporting validation accuracy after each epoch but the last (ASHA), with
+    the network's size and the training time so far, so that a candidate ASHA stops early still
+    has a complete record."""
+    import keras
+
+    from nasplay.scorers.proxy import training as proxy
+    from nasplay.scorers.proxy.flops import count_flops
+
+    class EpochReporter(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+            flops = count_flops(self.model)    # None where the counter is not supported
+            self.size = {"params": int(self.model.count_params()),
+                         "flops": None if flops is None else int(flops)}
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 >= config.epochs:
+                return  # the final result, with every metric, follows from the trial
+            train_seconds = time.perf_counter() - self.start
+            sets = proxy.subsets(config)
+            ctx.report({ctx.metric: proxy.accuracy(self.model, sets.x_val, sets.y_val),
+                        "epoch": epoch + 1, **self.size, "train_seconds": train_seconds,
+                        "train_accuracy": float((logs or {}).get("accuracy", math.nan))})
+
+    return EpochReporter()
+
+
+SCORER = Scorer(
+    name="proxy", metric="val_accuracy", score=score, defaults=_defaults,
+    flags={"data": "data", "subset": "train_size", "epochs": "epochs", "filters": "filters",
+           "cells_per_stage": "cells_per_stage"},
+    seed_fields=("seed", "subset_seed"), per_trial=("cpus", "gpus", "mixed_precision"),
+    trains=True, preflight=_preflight,
+    added_since={"fused_norms": False})

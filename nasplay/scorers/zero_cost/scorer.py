@@ -1,0 +1,36 @@
+"""The zero-cost scorer (``--scorer zero-cost``): the NASWOT score of the untrained candidate
+(``nasplay.scorers.zero_cost.naswot``), about a CPU second each. On real images when the run names a
+data source (``--data``), else on noise."""
+
+from __future__ import annotations
+
+from nasplay.scorers.registry import Scorer
+
+
+def _defaults(gpu: bool):
+    from nasplay.scorers.zero_cost.naswot import ZeroCostConfig
+
+    return ZeroCostConfig()
+
+
+def score(genotype, ctx) -> dict:
+    from nasplay.scorers.zero_cost import naswot as zero_cost
+
+    options = dict(ctx.options)
+    data = options.pop("data", None)
+    options["input_shape"] = tuple(options.get("input_shape", (32, 32, 3)))
+    config = zero_cost.ZeroCostConfig(**options)
+    images = None
+    if data is not None:
+        from nasplay.scorers.proxy import training as proxy
+
+        sets = proxy.subsets(proxy.ProxyConfig(data=data, train_size=config.batch_size,
+                                               val_size=1, subset_seed=config.seed))
+        images = sets.x_train
+    return zero_cost.evaluate(genotype, config, images=images)
+
+
+SCORER = Scorer(
+    name="zero-cost", metric="naswot", score=score, defaults=_defaults,
+    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"}, passthrough=("data",),
+    added_since={"codes": "outputs"})
