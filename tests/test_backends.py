@@ -105,7 +105,8 @@ def test_train_selects_the_runs_backend_before_keras_is_imported(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"backend": "jax", "scorer": "proxy"}))
-    code = ("import sys; from nasplay.cli.dispatch import build_parser; from nasplay.cli import train as train_cli; "
+    code = ("import sys; from nasplay.cli.dispatch import build_parser; "
+            "from nasplay.cli import train as train_cli; "
             "args = build_parser().parse_args(sys.argv[1:]); train_cli.prepare(args); "
             "import keras; print(keras.backend.backend())")
     for extra, expected in (([], "jax"), (["--backend", "tensorflow"], "tensorflow")):

@@ -18,10 +18,10 @@ subset and scores on a disjoint validation subset carved from the same split
 (``nasplay.scorers.proxy.training.subsets``), the same images the proxy validates on at equal
 ``val_size`` and ``subset_seed``.
 
-Split over modules for size: ``oneshot_train`` (the training loop), ``oneshot_checkpoint``
-(files and the identity checks), ``oneshot_score`` (the scorer and its process-wide cache), and
-one engine per backend for the steps: ``oneshot_tf`` (TensorFlow, traced) and ``oneshot_torch``
-(PyTorch, eager); the active Keras backend picks (``oneshot_train.engine``).
+The rest lives beside this module in ``nasplay/scorers/oneshot/``: ``train`` (the training loop),
+``checkpoint`` (files and the identity checks), ``score`` (the scorer and its process-wide
+cache), and one engine per backend for the steps: ``engine_tf`` (TensorFlow, traced) and
+``engine_torch`` (PyTorch, eager); the active Keras backend picks (``train.engine``).
 """
 
 from __future__ import annotations
