@@ -53,13 +53,12 @@ HOUR = 3600.0
 TOP = 30
 
 DEFAULT_STRATEGIES = (
-    "random:proxy-default-acc",
     "random:proxy-c16n1-e1-10k-acc", "evolution:proxy-c16n1-e1-10k-acc",
-    "evolution:proxy-c16n1-e1-10k-loss",
-    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-acc@5",
-    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-acc@10",
+    "evolution:proxy-c16n1-e1-10k-loss", "evolution:proxy-c16n1-e3-10k-loss",
+    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-loss@8",
+    "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-loss@15",
     "evolution:naswot", "evolution:params",
-    "evolution:naswot>proxy-c16n1-e1-10k-acc@60", "evolution:naswot>proxy-c16n1-e1-10k-acc@120",
+    "evolution:naswot>proxy-c16n1-e1-10k-acc@60", "evolution:naswot>proxy-c16n1-e3-10k-loss@40",
     "evolution:truth", "random:truth",
 )
 
@@ -110,17 +109,31 @@ def load_rungs() -> dict:
     return rungs
 
 
-def copula(rungs: dict, names: list[str], truth: dict) -> np.ndarray:
-    """The correlation matrix of (truth, *names) normal scores, pairwise over common cells."""
+def copula(rungs: dict, names: list[str], truth: dict, top_truth: dict) -> np.ndarray:
+    """The correlation matrix of (truth, *names) normal scores, pairwise over common cells of
+    the random sample; a pair with fewer than 10 there (a rung measured on the top sample only,
+    such as a 3-epoch proxy) is taken on its common top-sample cells instead, an approximation
+    the report names."""
     columns = [truth] + [rungs[n]["scores"] for n in names]
+    tops = [top_truth] + [rungs[n]["top"] for n in names]
     k = len(columns)
     matrix = np.eye(k)
     for i in range(k):
         for j in range(i + 1, k):
             common = sorted(set(columns[i]) & set(columns[j]))
-            a = normal_scores([columns[i][c] for c in common])
-            b = normal_scores([_finite(columns[j][c]) for c in common])
+            if len(common) < 10:
+                columns_ij = (tops[i], tops[j])
+                common = sorted(set(tops[i]) & set(tops[j]))
+            else:
+                columns_ij = (columns[i], columns[j])
+            a = normal_scores([columns_ij[0][c] for c in common])
+            b = normal_scores([_finite(columns_ij[1][c]) for c in common])
             matrix[i, j] = matrix[j, i] = float(np.corrcoef(a, b)[0, 1])
+    return _nearest_correlation(matrix)
+
+
+def _nearest_correlation(matrix: np.ndarray) -> np.ndarray:
+    """The nearest positive semi-definite matrix with a unit diagonal (eigenvalues clipped)."""
     values, vectors = np.linalg.eigh(matrix)          # nearest PSD, unit diagonal
     matrix = vectors @ np.diag(np.clip(values, 1e-6, None)) @ vectors.T
     scale = np.sqrt(np.diag(matrix))
@@ -192,8 +205,12 @@ def fit_rung(oracle, rung: dict, default_lam: float) -> dict:
         values = [_finite(scores[i]) for i in scores]
         return cells, oracle.truth[cells], spearman(values, oracle.truth[cells])
 
-    cells, truth, rho = measured(rung["scores"])
     top = measured(rung["top"]) if len(rung["top"]) >= 10 else None
+    if len(rung["scores"]) < 10:      # measured on the top sample only: sigma from it
+        sigma = fit_sigma(blend(oracle, default_lam, top[0]), top[1], top[2])
+        return {"lam": default_lam, "sigma": sigma, "miss": 0.0, "random": None,
+                "top_measured": top[2], "top_predicted": top[2]}
+    cells, truth, rho = measured(rung["scores"])
     grid = [default_lam] if top is None else [round(x, 2) for x in np.linspace(0, 1, 11)]
     best = None
     for lam in grid:
@@ -328,7 +345,9 @@ def main(argv=None) -> int:
     names = sorted({part.split("@")[0] for spec in args.strategies
                     for part in spec.split(":", 1)[1].split(">")} - {"truth"})
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells()}
-    matrix = copula(rungs, names, truth)
+    order = np.argsort(oracle.rank, kind="stable")[0:1000:25]
+    top_truth = {int(oracle.table_index[i]): float(oracle.truth[i]) for i in order}
+    matrix = copula(rungs, names, truth, top_truth)
     print("copula (truth, " + ", ".join(names) + "):\n" + np.array2string(matrix, precision=2))
     print("wall s a candidate (table mean): " + ", ".join(
         f"{n} {oracle.mean_cost(rungs[n]['cost']):.1f}" for n in names))
@@ -356,7 +375,8 @@ def main(argv=None) -> int:
             fit = params["fits"][n]
             fit["top_simulated"] = float(np.mean(top_rho[n]))
             measured = fit["top_measured"]
-            print(f"| {n} | {fit['lam']:.1f} | {fit['sigma']:.2f} | {fit['random']:.2f} | "
+            random = "-" if fit["random"] is None else f"{fit['random']:.2f}"
+            print(f"| {n} | {fit['lam']:.1f} | {fit['sigma']:.2f} | {random} | "
                   f"{fit['top_simulated']:.2f} | "
                   f"{'-' if measured is None else f'{measured:.2f}'} |")
         print(f"\n| strategy (one hour) | candidates | minutes | median rank [95% CI] | "
