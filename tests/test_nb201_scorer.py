@@ -31,8 +31,8 @@ from nasplay.runs.rundir import RunDir
 from nasplay.scorers import get_scorer, truth_for
 from nasplay.scorers.nb201 import lookup
 from nasplay.scorers.nb201 import table as tables
-from search_space import (NB201_OPS, SPACES, EdgeGenotype, EdgeSpace, Genotype, get_space,
-                          parse_arch_str, register_space)
+from search_space import (NB201_OPS, EdgeGenotype, EdgeSpace, Genotype, get_space,
+                          parse_arch_str)
 
 NB201 = get_space("nb201")
 TABLE = tables.table()
@@ -149,10 +149,9 @@ def test_an_unknown_scorer_is_named_with_the_known_ones(tmp_path, refused):
     assert not (tmp_path / "new").exists()
 
 
-def test_edge_genotypes_of_another_space_are_refused(tmp_path, refused):
+def test_edge_genotypes_of_another_space_are_refused(tmp_path, refused, registries):
     # an edge space like NAS-Bench-201's but with a node more: the table holds none of its cells
-    if "nb201-wide" not in SPACES:
-        register_space(EdgeSpace("nb201-wide", NB201_OPS, num_nodes=5))
+    registries(EdgeSpace("nb201-wide", NB201_OPS, num_nodes=5))
     refused("not 'nb201-wide'", "--run-dir", tmp_path / "new", *NEW, "--space", "nb201-wide")
     assert not (tmp_path / "new").exists()
     # nor may another space's run seed an nb201 search
@@ -332,6 +331,16 @@ def test_inspect_of_an_nb201_run_shows_the_tables_truth_whatever_scored_it(tmp_p
     top = min((lookup(g) for g in genotypes), key=lambda e: e.rank)
     assert f"ranks {entry.rank:,} of 15,625" in out and f"ranks {top.rank:,}, test" in out
     assert truth_for("nasnet") is None and truth_for("nb201") is get_scorer("nb201")
+    # re-scored (--rerank-top): the line names the run's best as best_genotype.json does
+    from nasplay.runs.records import rescore_record
+
+    for k, loss in ((4, 1.9), (1, 1.2)):
+        run.append_trial(rescore_record(f"random-{k:05d}", "proxy", "neg_val_loss", "completed",
+                                        {"neg_val_loss": -loss}))
+    assert cli.main(["inspect", str(run.path), "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert (f"the best by neg_val_loss (random-00001) ranks {lookup(genotypes[1]).rank:,} of "
+            f"15,625") in out
 
 
 # ---------------------------------------------------------------------- on Ray, end to end

@@ -25,7 +25,7 @@ from nasplay.errors import UserError, plural
 from nasplay.report.plots import (best_so_far, human_count, pair_figure_name, paired_scores,
                                   params_figure_name, plot_overlay, plot_progress,
                                   plot_score_pair, plot_score_vs_params)
-from nasplay.runs.records import rescored_best, score_of
+from nasplay.runs.records import rescored_best, run_best, score_of
 
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
@@ -188,8 +188,12 @@ def truth_columns(run: Run) -> list:
 def truth_line(run: Run) -> str | None:
     """The ground truth's one line on the run (where its best ranks in the table), or None."""
     truth = truth_of(run)
-    return None if truth is None or truth.summary is None else \
-        truth.summary(run.best_first, run.metric)
+    if truth is None or truth.summary is None:
+        return None
+    # the run's best as best_genotype.json names it: the best re-scored one where it re-scored
+    best, by = run_best(run.trials, run.metric)
+    first = [] if best is None else [best]
+    return truth.summary(first + [r for r in run.best_first if r is not best], by)
 
 
 def leaderboard(run: Run, top: int = 10) -> str:
