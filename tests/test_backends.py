@@ -18,8 +18,8 @@ import pytest
 
 import keras  # noqa: F401  (as in the rest of the suite: this process runs on TensorFlow)
 
-from nasplay.runtime import backends
 from nasplay.errors import UserError
+from nasplay.runtime import backends
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nasplay.runs import rundir
 from nasplay.report.inspect import load_run
+from nasplay.runs import rundir
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "compare_searchers.py"
 

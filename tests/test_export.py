@@ -7,8 +7,8 @@ import pytest
 
 from fake_runs import fake_trials, write_run
 from nasplay.cli import dispatch as cli
-from nasplay.runs import rundir
 from nasplay.report.export import genotype_path
+from nasplay.runs import rundir
 from search_space import Genotype, load_genotype
 
 TINY = ["--filters", "4", "--cells-per-stage", "1"]

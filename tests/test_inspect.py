@@ -10,10 +10,10 @@ import pytest
 
 from fake_runs import fake_trials, write_run
 from nasplay.cli import dispatch as cli
-from nasplay.runs import rundir
 from nasplay.report import plots
 from nasplay.report.diagrams import FAMILY_NAMES, cell_dot, cell_graph, draw_cell, op_family
 from nasplay.report.inspect import best_so_far, load_run
+from nasplay.runs import rundir
 from search_space import PUBLISHED, Genotype, get_space, load_genotype
 
 FIGURES = ("best_normal.png", "best_reduction.png", "progress.png", "val_accuracy_vs_params.png")

@@ -19,9 +19,9 @@ from proxy_helpers import write_image_folder
 
 from cells.supernet import SuperNet, check_space
 from cells.supernet_nb201 import EdgeSuperNet
+from nasplay.errors import UserError
 from nasplay.scorers.oneshot import checkpoint as ckpt
 from nasplay.scorers.oneshot import engine_tf as oneshot_tf
-from nasplay.errors import UserError
 from nasplay.scorers.oneshot.supernet import (OneShotConfig, OneShotScorer, cached_scorer,
                                               train_supernet)
 from search_space import get_space

@@ -15,12 +15,12 @@ import pytest
 
 from conftest import FAKE_SCORER, REPO
 from nasplay.cli import dispatch as cli
+from nasplay.cli.search import config_from_args
 from nasplay.engine.config import SearchConfig
-from nasplay.errors import UserError
 from nasplay.engine.plan import check_searcher_options, make_plan
+from nasplay.errors import UserError
 from nasplay.runs.records import trial_record
 from nasplay.runs.rundir import RunDir
-from nasplay.cli.search import config_from_args
 from search_space import get_space
 
 

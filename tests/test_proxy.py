@@ -13,10 +13,10 @@ import pytest
 from proxy_helpers import tiny_config, write_image_folder
 
 from cells import BN_MOMENTUM
-from nasplay.runtime import devices
-from nasplay.scorers.proxy import training as proxy
-from nasplay.runtime._internals import fused_sgd
 from nasplay.errors import UserError
+from nasplay.runtime import devices
+from nasplay.runtime._internals import fused_sgd
+from nasplay.scorers.proxy import training as proxy
 from nasplay.scorers.proxy.flops import count_flops
 from search_space import PUBLISHED, get_space
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from nasplay.errors import UserError
 from nasplay.engine.config import SearchConfig
+from nasplay.errors import UserError
 from nasplay.runs.records import best_record, score_of, trial_record
 from nasplay.runs.rundir import RunDir, load_trials
 

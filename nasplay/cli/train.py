@@ -30,8 +30,8 @@ import json
 import time
 from pathlib import Path
 
-from nasplay.runtime.backends import BACKENDS
 from nasplay.errors import UserError
+from nasplay.runtime.backends import BACKENDS
 from search_space.files import atomic_write, atomic_write_text
 
 MODEL_FILE = "model.keras"

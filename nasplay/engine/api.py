@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import sys
 
-from nasplay.runs import runlock
 from nasplay.engine.config import SearchConfig
 from nasplay.engine.driver import SearchResult
-from nasplay.errors import UserError, one_line, plural
 from nasplay.engine.plan import make_plan
+from nasplay.errors import UserError, one_line, plural
+from nasplay.runs import runlock
 
 
 def search(config: SearchConfig, resume: bool = False,

@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from nasplay.errors import UserError, first_line, plural
 from nasplay.engine.plan import Plan, make_searcher, searcher_class
 from nasplay.engine.progress import Progress
-from nasplay.runtime.quiet import quiet
+from nasplay.engine.trial import TrialSettings
+from nasplay.errors import UserError, first_line, plural
 from nasplay.runs.records import (best_lines, best_record, merge_rescore, rescore_record,
                                   rescored_best, run_best, score_of, trial_record)
-from nasplay.engine.trial import TrialSettings
+from nasplay.runtime.quiet import quiet
 
 
 @dataclass

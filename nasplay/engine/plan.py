@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from nasplay.engine.config import EXPERIMENT_FIELDS, SearchConfig
 from nasplay.errors import UserError, first_line, one_line
-from nasplay.runtime.quiet import quieted
 from nasplay.runs.rundir import RunDir
+from nasplay.runtime.quiet import quieted
 from nasplay.scorers import Scorer, get_scorer
 from nasplay.scorers.settings import resolve
 

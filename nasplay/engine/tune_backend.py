@@ -32,9 +32,9 @@ from ray.tune.result import (AUTO_RESULT_KEYS, DEFAULT_EXPERIMENT_INFO_KEYS, DON
 from ray.tune.search import Searcher as RaySearcher
 
 from nasplay.engine.driver import Cluster
+from nasplay.engine.trial import BATCH_KEY, TrialSettings, batch_results, run_trial
 from nasplay.errors import UserError, first_line
 from nasplay.runtime.quiet import no_colour_reset_at_exit, quiet
-from nasplay.engine.trial import BATCH_KEY, TrialSettings, batch_results, run_trial
 from searchers.base import oriented
 from searchers.ray_adapter import TuneSearcher
 

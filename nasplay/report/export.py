@@ -25,8 +25,8 @@ import os
 import sys
 from pathlib import Path
 
-from nasplay.runs import rundir
 from nasplay.errors import UserError, check_int
+from nasplay.runs import rundir
 from nasplay.runs.records import rescored_best
 from search_space.files import atomic_write
 

@@ -20,11 +20,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nasplay.runs import rundir
 from nasplay.errors import UserError, plural
 from nasplay.report.plots import (best_so_far, human_count, pair_figure_name, paired_scores,
                                   params_figure_name, plot_overlay, plot_progress,
                                   plot_score_pair, plot_score_vs_params)
+from nasplay.runs import rundir
 from nasplay.runs.records import rescored_best, run_best, score_of
 
 REPORT_DIR = "report"

@@ -17,8 +17,8 @@ import math
 import warnings
 from typing import TYPE_CHECKING
 
-from nasplay.report.diagrams import save_png
 from nasplay.errors import plural
+from nasplay.report.diagrams import save_png
 from nasplay.runs.records import score_of
 
 if TYPE_CHECKING:

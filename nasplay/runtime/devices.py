@@ -32,8 +32,8 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 
-from nasplay.runtime.backends import active_backend, check_backend
 from nasplay.errors import UserError
+from nasplay.runtime.backends import active_backend, check_backend
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ backend.
 
 from __future__ import annotations
 
+from nasplay.errors import UserError
 from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
 from nasplay.runtime._internals.graph_options import WithoutMemoryScheduling
 from nasplay.runtime._internals.max_pool_grad import recompute_max_pool_grads
 from nasplay.runtime._internals.tf_internals import nesterov_update
-from nasplay.errors import UserError
 
 # What a user waits through before the first step's progress (the trace of every branch of every
 # cell, forward and backward): BENCHMARKS.md, "A supernet step", measured 2.0-2.3 minutes here

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasplay.scorers.oneshot import checkpoint as ckpt
 from nasplay.errors import UserError
+from nasplay.scorers.oneshot import checkpoint as ckpt
 
 SCORE_BATCH = 500  # validation images per forward pass: large batches, few graph calls
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasplay.scorers.oneshot import checkpoint as ckpt
 from nasplay.errors import UserError
+from nasplay.scorers.oneshot import checkpoint as ckpt
 
 
 class UniformSampler:

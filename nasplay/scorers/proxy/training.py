@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from nasplay.errors import UserError, check_int
 from nasplay.runtime import devices
 from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
-from nasplay.errors import UserError, check_int
 from nasplay.scorers.proxy.clock import make_clock
 
 
