@@ -1,12 +1,12 @@
 """The default proxy on TensorFlow vs JAX vs PyTorch, on this machine, in one run of one script.
 
-    python benchmarks/backend_benchmark.py                  # 2 cells x 3 backends, default proxy
-    python benchmarks/backend_benchmark.py --smoke          # a tiny run: does every backend work?
-    python benchmarks/backend_benchmark.py --backends tensorflow jax --cells 3
+    python -m benchmarks.backend_benchmark                  # 2 cells x 3 backends, default proxy
+    python -m benchmarks.backend_benchmark --smoke          # a tiny run: does every backend work?
+    python -m benchmarks.backend_benchmark --backends tensorflow jax --cells 3
 
 Each backend runs in its own child process (Keras picks its backend at import), started with
-``nasplay.backends.worker_env``'s variables, one after another, and evaluates the same random
-cells with ``nasplay.proxy.evaluate`` at the default ``ProxyConfig`` on the shared CIFAR-10 copy,
+``nasplay.runtime.backends.worker_env``'s variables, one after another, and evaluates the same random
+cells with ``nasplay.scorers.proxy.training.evaluate`` at the default ``ProxyConfig`` on the shared CIFAR-10 copy,
 the cells in the same order in one warm process (as a search worker does: the second cell shows
 what a process's caches save). Per candidate it records:
 
@@ -35,10 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED_CIFAR = str((REPO / ".." / "shared" / "datasets" / "cifar10-jpeg").resolve())
-RESULTS = REPO / "benchmarks" / "results"
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 SMOKE = dict(train_size=256, val_size=128, epochs=2, filters=4, cells_per_stage=0)
 
 
@@ -80,7 +77,7 @@ def run_backend(backend: str, args, out_dir: Path) -> list[dict]:
     from nasplay.runtime.backends import worker_env
 
     child_out = out_dir / f"{backend}.jsonl"
-    command = [sys.executable, __file__, "--child", "--child-out", str(child_out),
+    command = [sys.executable, "-m", "benchmarks.backend_benchmark", "--child", "--child-out", str(child_out),
                "--data", args.data, "--cells", str(args.cells), "--cpus", str(args.cpus),
                "--seed", str(args.seed), "--space", args.space, *(["--smoke"] * args.smoke)]
     env = {**os.environ, **worker_env(backend, cpus=args.cpus, gpus=False),

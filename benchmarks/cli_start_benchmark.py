@@ -7,8 +7,8 @@ fresh process, several times, and stamps the lines it prints: the plan's announc
 a before/after comparison)::
 
     git worktree add /tmp/nasplay-old <commit>
-    python benchmarks/cli_start_benchmark.py --checkout /tmp/nasplay-old --label before
-    python benchmarks/cli_start_benchmark.py --label after
+    python -m benchmarks.cli_start_benchmark --checkout /tmp/nasplay-old --label before
+    python -m benchmarks.cli_start_benchmark --label after
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO
 
 
 def one_run(checkout: Path, run_dir: Path) -> dict:

@@ -9,8 +9,8 @@
   warm-up, then the fastest of ``--epochs`` timed epochs), iterating batches in Python as
   Keras's ``fit`` does.
 
-    python benchmarks/data_benchmark.py                     # the shared CIFAR-10 copy
-    python benchmarks/data_benchmark.py --data DIR --batch-size 256
+    python -m benchmarks.data_benchmark                     # the shared CIFAR-10 copy
+    python -m benchmarks.data_benchmark --data DIR --batch-size 256
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO
 
 from nasplay.data import load_source, make_dataset  # noqa: E402
 

@@ -10,7 +10,7 @@ It needs no TensorFlow. Data: an ``.npz`` with x_train/y_train/x_val/y_val (uint
 labels), e.g. made from ``../shared/datasets/cifar10-jpeg``; without one it trains on random data
 (throughput only).
 
-    KERAS_BACKEND=jax python benchmarks/gpu_backend_check.py --data .gpudata/cifar_subset.npz
+    KERAS_BACKEND=jax python -m benchmarks.gpu_backend_check --data .gpudata/cifar_subset.npz
 
 It trains with plain Keras, not nasplay's proxy; ``benchmarks/gpu_check.py`` measures the proxy
 itself on a GPU (candidates per hour, compile share, bfloat16, two candidates per GPU).
@@ -28,12 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import keras  # noqa: E402
-
-from cells import build_network  # noqa: E402
-from search_space import PUBLISHED, get_space  # noqa: E402
 
 MEAN = np.array([0.4914, 0.4822, 0.4465], "float32")
 STD = np.array([0.2470, 0.2435, 0.2616], "float32")
@@ -56,6 +50,11 @@ def load(path: str | None, n_train: int, n_val: int):
 
 def check_builds(results: dict) -> None:
     """Every published cell and 3 samples of each space build and run a forward pass."""
+    import keras
+
+    from cells import build_network
+    from search_space import PUBLISHED, get_space
+
     rng = np.random.default_rng(0)
     genotypes = dict(PUBLISHED)
     for name in ("nasnet", "amoebanet", "article"):
@@ -73,6 +72,11 @@ def check_builds(results: dict) -> None:
 
 
 def check_save_load(results: dict) -> None:
+    import keras
+
+    from cells import build_network
+    from search_space import PUBLISHED
+
     model = build_network(PUBLISHED["amoebanet-a"], filters=8, cells_per_stage=1)
     x = np.random.default_rng(1).normal(size=(4, 32, 32, 3)).astype("float32")
     with tempfile.TemporaryDirectory() as d:
@@ -87,6 +91,11 @@ def check_save_load(results: dict) -> None:
 
 def train(genotype_name: str, policy: str, data, filters: int, cells_per_stage: int,
           epochs: int, batch_size: int) -> dict:
+    import keras
+
+    from cells import build_network
+    from search_space import PUBLISHED
+
     keras.backend.clear_session()
     keras.mixed_precision.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
@@ -118,6 +127,8 @@ def train(genotype_name: str, policy: str, data, filters: int, cells_per_stage: 
 
 
 def main() -> int:
+    import keras  # imported here: KERAS_BACKEND picks the backend; importing the module runs nothing
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=".gpudata/cifar_subset.npz")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))

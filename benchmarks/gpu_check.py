@@ -4,15 +4,15 @@ For a GPU machine that has JAX but neither TensorFlow nor Ray and no network (th
 lent H200: Python 3.12, jax 0.11). Two steps:
 
     # 1. here (network, the shared CIFAR-10 copy): wheels and a data file into .whl/ (ignored)
-    python benchmarks/gpu_check.py prepare
+    python -m benchmarks.gpu_check prepare
     # 2. there: carry .whl, install the wheels beside the machine's JAX, run (under 8 minutes)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \\
         --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; \\
-        PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py run --out $OUT
+        PYTHONUNBUFFERED=1 python3 -m benchmarks.gpu_check run --out $OUT
     # anywhere, on the CPU: the same phases at tiny sizes (does it all work?)
-    python benchmarks/gpu_check.py run --smoke
+    python -m benchmarks.gpu_check run --smoke
     # the packed data as a CIFAR-10 python-batches folder, for other benchmarks on that machine
-    python3 benchmarks/gpu_check.py unpack /tmp     # -> /tmp/cifar-10-batches-py
+    python3 -m benchmarks.gpu_check unpack /tmp     # -> /tmp/cifar-10-batches-py
 
 ``prepare`` downloads the wheels Keras needs there (keras, namex, optree for CPython 3.12; the
 rest is in the machine's image) and packs 25,000 CIFAR-10 training JPEGs (2,500 per class, the
@@ -52,9 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED_CIFAR = (REPO / ".." / "shared" / "datasets" / "cifar10-jpeg").resolve()
+from benchmarks.common import REPO, SHARED_CIFAR
 WHEELS = REPO / ".whl"
 DATA_FILE = WHEELS / "cifar10_subset.npz"
 PER_CLASS = 2500
@@ -244,7 +242,7 @@ class Phases:
         return self.deadline - time.perf_counter()
 
     def start(self, phase: str, cells=(0,), float32: bool = False) -> subprocess.Popen:
-        command = [sys.executable, __file__, "child", "--phase", phase, "--data", str(self.data),
+        command = [sys.executable, "-m", "benchmarks.gpu_check", "child", "--phase", phase, "--data", str(self.data),
                    "--cells", *map(str, cells), *(["--smoke"] * self.args.smoke),
                    *(["--float32"] * float32)]
         # the one-shot engines are TensorFlow's and PyTorch's; the image has PyTorch
@@ -277,7 +275,7 @@ class Phases:
 
 def run(args) -> int:
     if not DATA_FILE.is_file():
-        print(f"no {DATA_FILE}: run `python benchmarks/gpu_check.py prepare` first")
+        print(f"no {DATA_FILE}: run `python -m benchmarks.gpu_check prepare` first")
         return 2
     with tempfile.TemporaryDirectory(prefix="nasplay_gpu_check_") as tmp:
         return _run_phases(args, Path(tmp))

@@ -6,8 +6,8 @@ validation accuracy as the score, its test accuracy and true rank beside it, eve
 failed), then times ``nasplay inspect RUN`` in a fresh child process, with and without figures,
 ``--repeats`` times each::
 
-    python benchmarks/inspect_speed.py                  # 5,000 trials, 3 repeats
-    python benchmarks/inspect_speed.py --trials 20000 --keep /tmp/big-run
+    python -m benchmarks.inspect_speed                  # 5,000 trials, 3 repeats
+    python -m benchmarks.inspect_speed --trials 20000 --keep /tmp/big-run
 
 Prints a table (the median and the slowest of the repeats, with the load average: two other
 users share this machine) and appends one JSON line to ``benchmarks/results/inspect_speed.jsonl``.
@@ -27,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO
 RESULTS = REPO / "benchmarks" / "results" / "inspect_speed.jsonl"
-sys.path.insert(0, str(REPO))
 
 
 def fake_nb201_run(run_dir: Path, trials: int, seed: int = 0) -> Path:

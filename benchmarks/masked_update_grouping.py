@@ -1,6 +1,6 @@
 """Would fewer, larger conditionals make the supernet's masked update cheaper?
 
-The supernet's training step (nasplay.oneshot_tf.MaskedSGD) updates each op's variables behind
+The supernet's training step (nasplay.scorers.oneshot.engine_tf.MaskedSGD) updates each op's variables behind
 one ``tf.cond`` per op instance (~400 for ``amoebanet`` at N=1), which cost ~37 ms of a ~272 ms
 step (BENCHMARKS.md, "A supernet step"). This micro-benchmark updates the same kind of variables
 (50 branches x 8 ops x 6 variables, the shapes of a separable convolution at F=8) five ways,
@@ -16,7 +16,7 @@ one op per branch chosen at random, and prints the median time of a call:
 The 2,400 gradients are the traced function's arguments, which alone cost ~25 ms a call here:
 compare the ways by their differences. The real step, both ways: benchmarks/supernet_update_ab.py.
 
-    python benchmarks/masked_update_grouping.py
+    python -m benchmarks.masked_update_grouping
 """
 
 import contextlib
@@ -25,14 +25,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 BRANCHES, OPS = 50, 8
 SHAPES = [(3, 3, 8, 1), (1, 1, 8, 8), (8,), (8,), (3, 3, 8, 1), (1, 1, 8, 8)]
 
 
 def main() -> None:
+    import numpy as np
+    import tensorflow as tf  # imported here: importing the module runs nothing heavy
+
     tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count())
     variables = [[[tf.Variable(tf.random.normal(s)) for s in SHAPES] for _ in range(OPS)]
                  for _ in range(BRANCHES)]

@@ -1,8 +1,8 @@
 """One laptop hour of ``nasplay search --space nb201`` with real compute, judged by the table.
 
-    python benchmarks/nb201_hour.py run --recipe ladder --seed 0 --data DIR
-    python benchmarks/nb201_hour.py run --recipe baseline --seed 0 --data DIR
-    python benchmarks/nb201_hour.py table
+    python -m benchmarks.nb201_hour run --recipe ladder --seed 0 --data DIR
+    python -m benchmarks.nb201_hour run --recipe baseline --seed 0 --data DIR
+    python -m benchmarks.nb201_hour table
 
 ``run`` runs the recipe's ``nasplay search`` command as a user would (a child process, the
 real scorers on CIFAR-10 images, the table nowhere in the loop), in ``runs/hour/RECIPE-sSEED``,
@@ -26,12 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
-RESULTS = REPO / "benchmarks" / "results"
 ROWS = RESULTS / "nb201_hour.jsonl"
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
 HOUR = 3600
 
 # The chosen ladder (BENCHMARKS.md, "One laptop hour"): evolution on the cheapest proxy that

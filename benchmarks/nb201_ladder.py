@@ -1,8 +1,8 @@
 """The fidelity ladder simulated on NAS-Bench-201: which scorers, searcher and re-ranking find
 the best cell in one laptop hour, before an hour of real compute is spent on the choice.
 
-    python benchmarks/nb201_ladder.py                    # 200 replicates, the default strategies
-    python benchmarks/nb201_ladder.py --replicates 20 --out /tmp/ladder.json   # quicker
+    python -m benchmarks.nb201_ladder                    # 200 replicates, the default strategies
+    python -m benchmarks.nb201_ladder --replicates 20 --out /tmp/ladder.json   # quicker
 
 Every rung (a zero-cost score, a proxy budget) has been measured on cells of the fixed sample
 (``nb201_zero_cost.py``, ``nb201_proxy.py``), and each rung's cost a candidate is measured. A
@@ -36,18 +36,14 @@ import argparse
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
-from nb201_truth import average_ranks, sample_cells  # noqa: E402
+from benchmarks.nb201_truth import average_ranks, sample_cells  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 OUT = RESULTS / "nb201_ladder.json"
 HOUR = 3600.0
 TOP = 30
@@ -178,7 +174,7 @@ def blend(oracle, lam: float, cells=None) -> np.ndarray:
 
 
 def mean_spearman(signal: np.ndarray, truth: np.ndarray, sigma: float, draws: int = 40) -> float:
-    from nb201_truth import spearman
+    from benchmarks.nb201_truth import spearman
 
     noise = np.random.default_rng(7).standard_normal((draws, len(signal)))
     return float(np.mean([spearman(signal + sigma * n, truth) for n in noise]))
@@ -198,7 +194,7 @@ def fit_rung(oracle, rung: dict, default_lam: float) -> dict:
     """``lam`` and ``sigma`` of one rung: sigma keeps the random sample's Spearman for each
     ``lam`` of a grid; the ``lam`` whose top-1,000 Spearman comes nearest the measured one
     wins (``default_lam`` where the rung has no top measurement of 10 cells or more)."""
-    from nb201_truth import spearman
+    from benchmarks.nb201_truth import spearman
 
     def measured(scores: dict) -> tuple[list[int], np.ndarray, float]:
         cells = [oracle.position[i] for i in scores]
@@ -325,7 +321,7 @@ def top_ranks_positions(oracle) -> list[int]:
 
 
 def main(argv=None) -> int:
-    from nb201_truth import spearman
+    from benchmarks.nb201_truth import spearman
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))

@@ -2,8 +2,8 @@
 fixed sample, compare with the table.
 
 Trains an ``nb201`` supernet by uniform path sampling (SPOS) with the trainer the ``--scorer
-oneshot`` search uses (``nasplay.oneshot.train_supernet``), scores the 200 cells of
-``nb201_truth.sample_cells()`` with ``nasplay.oneshot.cached_scorer`` (recalibrated batch norms,
+oneshot`` search uses (``nasplay.scorers.oneshot.train.train_supernet``), scores the 200 cells of
+``nb201_truth.sample_cells()`` with ``nasplay.scorers.oneshot.score.cached_scorer`` (recalibrated batch norms,
 accuracy on the held-out images), and prints ``rank_stats`` against the table's 12-epoch
 validation accuracy, and against the standalone parameter count (weight sharing's known bias),
 with the CPU cost: training seconds, seconds a cell.
@@ -18,7 +18,7 @@ Then checks whether a poor ranking is a defect (``--no-checks`` skips them):
     measures the path;
   * the sample's scores split by the table's rank (deciles), and the training curve.
 
-    python benchmarks/nb201_oneshot.py --filters 16 --cells-per-stage 1 --train-size 25000 \\
+    python -m benchmarks.nb201_oneshot --filters 16 --cells-per-stage 1 --train-size 25000 \\
         --epochs 25 --score-images 5000 --tag _c16n1_25k_25ep
     # 23 minutes of training (9,750 steps at 0.10-0.18 s on the loaded 2-core machine), 1.1 s a
     # cell on 1,000 images, 5.3 s on 5,000: Kendall 0.33 (1,000 images), 0.40 (5,000)
@@ -40,16 +40,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "benchmarks"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
-SHARED_CIFAR = str((REPO / ".." / "shared" / "datasets" / "cifar10-jpeg").resolve())
 UNIFORM = {op: "|{0}~0|+|{0}~0|{0}~1|+|{0}~0|{0}~1|{0}~2|".format(op)
            for op in ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "none")}
 
@@ -216,7 +211,7 @@ def main(argv=None) -> int:
 
     wide = None
     if args.score_images > config.val_size:
-        from oneshot_benchmark import _widen_validation
+        from benchmarks.oneshot_benchmark import _widen_validation
 
         _widen_validation(scorer, config, args.score_images)
         wide = [scorer.score(g) for g in genotypes]

@@ -1,12 +1,12 @@
 """The standalone proxy against NAS-Bench-201's ground truth: which training budget ranks cells.
 
-    python benchmarks/nb201_proxy.py measure --budget default c16n1-e1-10k --cells 50
-    python benchmarks/nb201_proxy.py table        # the table, the JSON and the frontier PNG
+    python -m benchmarks.nb201_proxy measure --budget default c16n1-e1-10k --cells 50
+    python -m benchmarks.nb201_proxy table        # the table, the JSON and the frontier PNG
 
 ``measure`` trains the first ``--cells`` cells of the fixed 200-cell sample (``nb201_truth``;
 the sample is random, so its first 50 are a random 50), or with ``--sample top`` 40 of the
 table's best 1,000 (ranks 1, 26, 51, ..., 976: can the budget order cells within 1.6 points of
-each other, which is what finding a top-30 cell asks of it), with ``nasplay.proxy.train`` at each
+each other, which is what finding a top-30 cell asks of it), with ``nasplay.scorers.proxy.training.train`` at each
 named budget (``BUDGETS``: network width and depth, epochs, training and validation images),
 on CIFAR-10's training split (``--data``: the shared JPEG copy by default). Each cell's row
 (held-out accuracy and loss, wall and CPU seconds) goes to
@@ -24,23 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 RAW = RESULTS / "nb201_proxy_raw.jsonl"
 OUT = RESULTS / "nb201_proxy.json"
 PNG = RESULTS / "nb201_proxy_frontier.png"
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
 
 # name -> ProxyConfig fields. "default" is the proxy's CPU default as an nb201 search runs it.
 BUDGETS = {

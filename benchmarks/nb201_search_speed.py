@@ -4,13 +4,13 @@ The nb201 scorer looks candidates up in NAS-Bench-201's table (no training), so 
 is nasplay and Ray Tune themselves: the command in a fresh child process, from its start to its
 exit (Python and Ray start-up included), for each searcher::
 
-    python benchmarks/nb201_search_speed.py                      # 500 trials, every searcher
-    python benchmarks/nb201_search_speed.py --trials 200 --searchers random evolution
-    python benchmarks/nb201_search_speed.py --checkout /tmp/nasplay-old --label before
+    python -m benchmarks.nb201_search_speed                      # 500 trials, every searcher
+    python -m benchmarks.nb201_search_speed --trials 200 --searchers random evolution
+    python -m benchmarks.nb201_search_speed --checkout /tmp/nasplay-old --label before
 
 ``--quality`` instead checks what batching costs the search (no Ray): evolution told its results
 in batches (as the driver's batch trials tell them) against told one at a time, on the table,
-by the true rank of the best cell found over many seeds (``nasplay.driver.BATCH_ROUNDS``).
+by the true rank of the best cell found over many seeds (``nasplay.engine.driver.BATCH_ROUNDS``).
 
 Prints a table (trials, wall seconds, candidates a second end to end, and within the search:
 from the announcement line, once Ray is up, to the last trial line) with the load average
@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO
 RESULTS = REPO / "benchmarks" / "results" / "nb201_search_speed.jsonl"
 SEARCHERS = ("random", "evolution", "controller")
 
@@ -95,7 +95,6 @@ def batch_quality(seeds: int = 60) -> None:
     """Evolution told in batches vs one at a time: the true rank of the best cell found."""
     import statistics
 
-    sys.path.insert(0, str(REPO))
     from nasplay.scorers.nb201 import lookup
     from search_space import get_space
     from searchers import RegularizedEvolution

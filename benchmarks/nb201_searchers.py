@@ -24,9 +24,9 @@ Searchers are given as ``name[:key=value...]`` (``controller:learning_rate=0.05:
 ``evolution`` is ``RegularizedEvolution.for_budget(space, --budget)``, as ``nasplay search``
 makes it, the others ``make_searcher(name, space, max_trials=--budget)``.
 
-    python benchmarks/nb201_searchers.py                     # 100 seeds x 500, the three searchers
-    python benchmarks/nb201_searchers.py --grid              # evolution: population x tournament
-    python benchmarks/nb201_searchers.py --smoke --out /tmp/x.json   # 3 seeds x 30, for a test
+    python -m benchmarks.nb201_searchers                     # 100 seeds x 500, the three searchers
+    python -m benchmarks.nb201_searchers --grid              # evolution: population x tournament
+    python -m benchmarks.nb201_searchers --smoke --out /tmp/x.json   # 3 seeds x 30, for a test
 
 ``--grid`` runs aging evolution with every population/tournament pair of ``--populations`` and
 ``--tournaments`` for ``--grid-budgets`` (one run to the largest budget per seed: a search's
@@ -50,16 +50,14 @@ from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
 
-from nb201_truth import average_ranks  # noqa: E402  (the benchmarks' shared rank helper)
+from benchmarks.nb201_truth import average_ranks  # noqa: E402  (the benchmarks' shared rank helper)
 from search_space import get_space  # noqa: E402
 from searchers import RegularizedEvolution, make_searcher  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 BUDGETS = (10, 25, 50, 100, 200, 500)
 DEFAULT_SEARCHERS = "random,evolution,controller"
 GRID_BUDGETS = (100, 200, 500, 1000)
@@ -502,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     oracle = Oracle()
     results = {"benchmark": "nb201_evolution_grid" if args.grid else "nb201_searchers",
                "date": date.today().isoformat(), "command": " ".join(["python",
-               "benchmarks/nb201_searchers.py", *(argv if argv is not None else sys.argv[1:])]),
+               "-m benchmarks.nb201_searchers", *(argv if argv is not None else sys.argv[1:])]),
                "machine": _machine(), "table": oracle.info, "seeds": seeds}
     start = time.perf_counter()
 

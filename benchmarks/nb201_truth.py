@@ -7,7 +7,7 @@ validation accuracy. A score is judged by Spearman's rho and Kendall's tau-b aga
 with a bootstrap 95% interval (cells resampled with replacement), and by the overlap of the
 10 best cells by the score with the 10 best by the truth.
 
-    python benchmarks/nb201_truth.py          # writes the sample file and prints its summary
+    python -m benchmarks.nb201_truth          # writes the sample file and prints its summary
 
 Imported by the scorer benchmarks (``from nb201_truth import sample_cells, rank_stats``).
 """
@@ -20,9 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO
 
 SAMPLE_FILE = REPO / "benchmarks" / "results" / "nb201_sample200.json"
 SAMPLE_SIZE, SAMPLE_SEED = 200, 0

@@ -1,23 +1,23 @@
 """The zero-cost scores against NAS-Bench-201's ground truth, on the fixed 200-cell sample.
 
-    python benchmarks/nb201_zero_cost.py measure --config 5x16      # N x C of the probed network
-    python benchmarks/nb201_zero_cost.py measure --config 1x8 1x16 --batches noise32 real32 noise128 real128
-    python benchmarks/nb201_zero_cost.py measure --naswot-only --config 1x8 --tag rep --batches \
+    python -m benchmarks.nb201_zero_cost measure --config 5x16      # N x C of the probed network
+    python -m benchmarks.nb201_zero_cost measure --config 1x8 1x16 --batches noise32 real32 noise128 real128
+    python -m benchmarks.nb201_zero_cost measure --naswot-only --config 1x8 --tag rep --batches \
         real32 real32s1 real32s2 real32s3 noise32 noise32s1 noise32s2 noise32s3
-    python benchmarks/nb201_zero_cost.py table                      # the table, and the JSON
-    python benchmarks/nb201_zero_cost.py amoebanet                  # the 48 amoebanet cells
-    python benchmarks/nb201_zero_cost.py top        # the scorer's default on the top-1,000 sample
+    python -m benchmarks.nb201_zero_cost table                      # the table, and the JSON
+    python -m benchmarks.nb201_zero_cost amoebanet                  # the 48 amoebanet cells
+    python -m benchmarks.nb201_zero_cost top        # the scorer's default on the top-1,000 sample
 
 ``measure`` builds each cell's network once per configuration (``NxC``: ``cells_per_stage`` x
 ``filters``) and takes every score from it: NASWOT with the codes of the stem and cell outputs
 ("outputs", the zero-cost scorer's default) and of every ReLU ("relus", the paper's), each on the
 batches ``--batches`` names: 32 or 128 images, noise or real CIFAR-10 (``--data``: the
-training-split images ``nasplay.proxy.subsets`` picks, as ``--scorer zero-cost --data``),
+training-split images ``nasplay.scorers.proxy.training.subsets`` picks, as ``--scorer zero-cost --data``),
 standardized per channel; ``real32s1`` is another draw (subset seed 1);
-synflow (``nasplay.synflow``: He-normal and standard-normal weights, on a float64 copy of the
-network); the parameter count and the multiply-adds (``nasplay.flops``). One forward pass a
+synflow (``nasplay.scorers.synflow``: He-normal and standard-normal weights, on a float64 copy of the
+network); the parameter count and the multiply-adds (``nasplay.scorers.proxy.flops``). One forward pass a
 batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
-configuration is checked against ``nasplay.zero_cost.evaluate``. Rows go to
+configuration is checked against ``nasplay.scorers.zero_cost.naswot.evaluate``. Rows go to
 ``benchmarks/results/nb201_zero_cost_raw.jsonl`` as they come (a stopped run continues) with the
 CPU seconds (``time.process_time``) of each part.
 
@@ -39,23 +39,18 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 RAW = RESULTS / "nb201_zero_cost_raw.jsonl"
 OUT = RESULTS / "nb201_zero_cost.json"
 AMOEBA_OUT = RESULTS / "nb201_zero_cost_amoebanet.json"
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
 
 
 def _images(data: str, size: int, seed: int = 0) -> np.ndarray:
@@ -216,7 +211,7 @@ def _finite(values) -> np.ndarray:
 
 
 def _rank_average(*columns) -> np.ndarray:
-    from nb201_truth import average_ranks
+    from benchmarks.nb201_truth import average_ranks
 
     return np.mean([average_ranks(_finite(c)) for c in columns], axis=0)
 
@@ -326,7 +321,7 @@ def _amoeba_score(genotype, variant: str, images: dict) -> float:
 
 def amoebanet(args) -> None:
     """BENCHMARKS.md's NASWOT figure on the 48 amoebanet cells, and variants of it."""
-    from oneshot_benchmark import _fidelity_cells, _rank_stats
+    from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats
 
     genotypes, reference, indices = _fidelity_cells(RESULTS, "amoebanet", 48)
     long = [reference[i]["long"] for i in indices]
@@ -357,7 +352,7 @@ def top(args) -> None:
     """The zero-cost scorer at its defaults (N=1, C=8, 128 real images, stem and cell codes)
     and the parameter count on the top-1,000 sample of ``nb201_proxy.py`` (ranks 1, 26, ...):
     can they order cells within 1.6 points of each other?"""
-    from nb201_proxy import top_cells
+    from benchmarks.nb201_proxy import top_cells
 
     from nasplay.scorers.zero_cost.naswot import ZeroCostConfig, evaluate
     from search_space import Genotype
@@ -376,7 +371,7 @@ def top(args) -> None:
     (RESULTS / "nb201_zero_cost_top.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["measure", "table", "amoebanet", "top"])
     parser.add_argument("--config", nargs="+", default=["1x8"], help="NxC probed networks")
@@ -389,5 +384,10 @@ if __name__ == "__main__":
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--variants", nargs="+", default=None,
                         help="amoebanet: zero-cost settings to try, as codes:batch:noise|real")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     {"measure": measure, "table": table, "amoebanet": amoebanet, "top": top}[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

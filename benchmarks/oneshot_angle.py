@@ -19,8 +19,8 @@ stem, preprocessing or classifier). Each supernet's row also says how far traini
 weights (median cosine between initial and trained variables, candidate ops and shared parts
 apart), and ``--standalone N`` measures the same for N fidelity cells trained by the proxy.
 
-    python benchmarks/oneshot_angle.py runs/supernet-lr001 runs/supernet-lr001-s1 ...
-    python benchmarks/oneshot_angle.py runs/supernet-default --standalone 2
+    python -m benchmarks.oneshot_angle runs/supernet-lr001 runs/supernet-lr001-s1 ...
+    python -m benchmarks.oneshot_angle runs/supernet-default --standalone 2
 """
 
 from __future__ import annotations
@@ -28,19 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _fidelity_cells, _rank_stats, _top_overlap  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR  # noqa: E402
+from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats, _top_overlap  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def initial_supernet(meta: dict):

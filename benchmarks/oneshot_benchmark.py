@@ -1,9 +1,9 @@
 """One-shot (weight-sharing) benchmarks: step cost, throughput and memory, fidelity, searchers.
 
-    python benchmarks/oneshot_benchmark.py step        # supernet step vs the path's own network
-    python benchmarks/oneshot_benchmark.py throughput  # train, score 1,000: per hour, RSS
-    python benchmarks/oneshot_benchmark.py fidelity    # Spearman/Kendall vs proxy and 5x training
-    python benchmarks/oneshot_benchmark.py searchers   # random/evolution/controller, 3 seeds x 500
+    python -m benchmarks.oneshot_benchmark step        # supernet step vs the path's own network
+    python -m benchmarks.oneshot_benchmark throughput  # train, score 1,000: per hour, RSS
+    python -m benchmarks.oneshot_benchmark fidelity    # Spearman/Kendall vs proxy and 5x training
+    python -m benchmarks.oneshot_benchmark searchers   # random/evolution/controller, 3 seeds x 500
 
 Every command takes the one-shot settings as flags (defaults: ``OneShotConfig``'s, data the
 shared CIFAR-10 copy); the supernet lives in ``--supernet DIR`` (default
@@ -24,15 +24,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
-from proxy_benchmark import (SHARED_CIFAR, _append, _clock, _emit, _genotypes,  # noqa: E402
+from benchmarks.proxy_benchmark import (SHARED_CIFAR, _append, _clock, _emit, _genotypes,  # noqa: E402
                              _loadavg, _rss_mb, _since)
 
-RESULTS = REPO / "benchmarks" / "results"
 PROXY_PER_HOUR = 60  # the standalone proxy's candidates per hour here (README, BENCHMARKS.md)
 
 

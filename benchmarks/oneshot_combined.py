@@ -10,8 +10,8 @@ their rank average, and the two scores' agreement; then, for each group of repea
 the mean and a paired bootstrap over cells of (rank average - NASWOT), so the gain is read against
 the sampling error of 48 cells, not only against the spread between trainings.
 
-    python benchmarks/oneshot_combined.py
-    python benchmarks/oneshot_combined.py --by oneshot_neg_loss     # the cross-entropy score
+    python -m benchmarks.oneshot_combined
+    python -m benchmarks.oneshot_combined --by oneshot_neg_loss     # the cross-entropy score
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+from benchmarks.common import RESULTS
 
 
 def rank_average(*scores) -> np.ndarray:

@@ -10,7 +10,7 @@ splits) score the 24 fidelity cells as the scorer does (BN recalibration, the 1,
 images) and are ranked against the cached standalone references
 (``oneshot_benchmark.py fidelity --reference-only``).
 
-    python benchmarks/oneshot_fewshot.py --supernet runs/supernet-affinefree --split 2 --steps 150
+    python -m benchmarks.oneshot_fewshot --supernet runs/supernet-affinefree --split 2 --steps 150
 
 ``--split`` indexes ``space.encode(genotype)``: 4 decisions per block (input a, input b, op a,
 op b), the normal cell's blocks first; only op decisions can be split (2: the normal cell's
@@ -28,16 +28,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import (_fidelity_cells, _PathTraining, _rank_stats,  # noqa: E402
+from benchmarks.oneshot_benchmark import (_fidelity_cells, _PathTraining, _rank_stats,  # noqa: E402
                                _top_overlap)
-from proxy_benchmark import SHARED_CIFAR  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def main(argv=None) -> int:

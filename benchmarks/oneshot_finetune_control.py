@@ -1,6 +1,6 @@
 """Does a one-shot score need the supernet? Path-only fine-tuning from inherited vs fresh weights.
 
-``--finetune-steps K`` (nasplay.oneshot_score) trains a candidate's path for K steps from the
+``--finetune-steps K`` (nasplay.scorers.oneshot.score) trains a candidate's path for K steps from the
 supernet's weights before scoring it. This control asks whether the inherited weights carry the
 ranking or the K steps alone do: the same 24 fidelity cells (BENCHMARKS.md, "One-shot search"),
 each fine-tuned for each K in ``--steps`` from the trained supernet's weights (``--init
@@ -12,8 +12,8 @@ Unlike the scorer, whose batches are fixed for every candidate, each candidate h
 own random batches (one generator, seeded, running through the cells in order): the control
 measures the effect of the starting weights, not of a batch sequence.
 
-    python benchmarks/oneshot_finetune_control.py --supernet runs/supernet-headbn --init inherited
-    python benchmarks/oneshot_finetune_control.py --supernet runs/supernet-headbn --init random
+    python -m benchmarks.oneshot_finetune_control --supernet runs/supernet-headbn --init inherited
+    python -m benchmarks.oneshot_finetune_control --supernet runs/supernet-headbn --init random
 """
 
 from __future__ import annotations
@@ -26,15 +26,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR  # noqa: E402
+from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def main(argv=None) -> int:

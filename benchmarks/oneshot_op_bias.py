@@ -9,8 +9,8 @@ supernet's training for STEPS steps on paths of weighted ops only (every op deci
 the ops that have weights; inputs uniform; lr 0.02 cosine to 0, fresh momentum: the few-shot
 control's schedule, whose 1,200 uniform steps are the comparison) and scores the cells again.
 
-    python benchmarks/oneshot_op_bias.py
-    python benchmarks/oneshot_op_bias.py --retrain 1200 --supernet runs/supernet-affinefree
+    python -m benchmarks.oneshot_op_bias
+    python -m benchmarks.oneshot_op_bias --retrain 1200 --supernet runs/supernet-affinefree
 """
 
 from __future__ import annotations
@@ -24,15 +24,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
-from proxy_benchmark import SHARED_CIFAR  # noqa: E402
+from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def parameter_free_ops(space) -> set[str]:

@@ -9,7 +9,7 @@ against the long standalone run. Ranks at epoch e of an E-epoch run are not thos
 run (the cosine schedule has not reached zero), but they show whether ranking follows training.
 
     # while a training runs: copy runs/S/supernet.* to snaps/eN after each epoch, then
-    python benchmarks/oneshot_ranking_curve.py snaps/e3 snaps/e6 snaps/e9 --cpus 1
+    python -m benchmarks.oneshot_ranking_curve snaps/e3 snaps/e6 snaps/e9 --cpus 1
 """
 
 from __future__ import annotations
@@ -17,18 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS
 
-from oneshot_benchmark import _fidelity_cells, _rank_stats  # noqa: E402
+from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def scorer_config(meta: dict, cpus):

@@ -2,8 +2,8 @@
 TensorFlow's profiler over the scorer's two traced calls (the recalibration's 4 batches, the
 prediction on the 1,000 validation images), by op type.
 
-    python benchmarks/oneshot_score_profile.py runs/oneshot-1000-20261203/supernet
-    python benchmarks/oneshot_score_profile.py DIR --keras-inference-norms   # as before 2026-12-03
+    python -m benchmarks.oneshot_score_profile runs/oneshot-1000-20261203/supernet
+    python -m benchmarks.oneshot_score_profile DIR --keras-inference-norms   # as before 2026-12-03
 
 ``--keras-inference-norms`` scores with Keras's own inference batch norm (a multiply and an add
 over every activation) instead of TensorFlow's fused kernel, which TensorFlow folds into the
@@ -19,10 +19,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+from benchmarks.common import REPO, SHARED_CIFAR
 
 
 def main(argv=None) -> int:
@@ -41,9 +38,9 @@ def main(argv=None) -> int:
     from nasplay.scorers.oneshot import engine_tf as oneshot_tf
     from nasplay.scorers.oneshot.supernet import OneShotConfig
     from nasplay.scorers.oneshot.score import cached_scorer
-    from proxy_benchmark import _append
+    from benchmarks.proxy_benchmark import _append
     from search_space import get_space
-    from supernet_step_profile import _profile
+    from benchmarks.supernet_step_profile import _profile
 
     if args.keras_inference_norms:
         fuse = oneshot_tf.fuse_batch_norms

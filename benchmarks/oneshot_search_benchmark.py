@@ -9,9 +9,9 @@ directory for what the command's wall time does not show:
   median one-shot score;
 - the worker's resident memory over the candidates (``rss_mb`` of every score).
 
-    python benchmarks/oneshot_search_benchmark.py --trials 1000 --run-dir runs/oneshot-1000
-    python benchmarks/oneshot_search_benchmark.py --report runs/oneshot-1000   # tables only
-    python benchmarks/oneshot_search_benchmark.py --report RUN_DIR --wall SECONDS --out FILE
+    python -m benchmarks.oneshot_search_benchmark --trials 1000 --run-dir runs/oneshot-1000
+    python -m benchmarks.oneshot_search_benchmark --report runs/oneshot-1000   # tables only
+    python -m benchmarks.oneshot_search_benchmark --report RUN_DIR --wall SECONDS --out FILE
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the report reads the run with nasplay's own reader
-SHARED_CIFAR = REPO.parent / "shared" / "datasets" / "cifar10-jpeg"
+from benchmarks.common import REPO, SHARED_CIFAR
 PROXY_PER_HOUR = 60          # the standalone proxy on the 2-core machine (BENCHMARKS.md)
 
 

@@ -9,9 +9,9 @@ candidate ops' variables (``SuperCell.candidate_layers``) step at ``--op-lr-scal
 learning rate (weight decay, which is scaled by the rate, too) and everything else at the rate
 itself. An experiment, not a product option: the patch touches the TensorFlow engine only.
 
-    python benchmarks/oneshot_split_lr.py --op-lr-scale 5 fidelity --candidates 48 \\
+    python -m benchmarks.oneshot_split_lr --op-lr-scale 5 fidelity --candidates 48 \\
         --learning-rate 0.01 --supernet runs/supernet-oplr5 --tag oplr5
-    python benchmarks/oneshot_split_lr.py --op-lr-scale 0.2 fidelity --candidates 48 \\
+    python -m benchmarks.oneshot_split_lr --op-lr-scale 0.2 fidelity --candidates 48 \\
         --supernet runs/supernet-oplr02 --tag oplr0.2
 
 Use a fresh ``--supernet`` directory and a ``--tag``: the checkpoint does not record the scale.
@@ -22,9 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO
 
 
 def patch(scale: float) -> None:
@@ -64,7 +62,7 @@ def main(argv=None) -> int:
     if len(argv) < 2 or argv[0] != "--op-lr-scale":
         raise SystemExit("usage: oneshot_split_lr.py --op-lr-scale S fidelity [its flags]")
     patch(float(argv[1]))
-    import oneshot_benchmark
+    import benchmarks.oneshot_benchmark as oneshot_benchmark
 
     return oneshot_benchmark.main(argv[2:])
 

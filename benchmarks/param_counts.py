@@ -2,7 +2,7 @@
 
 No training: each network is built at 32x32 and counted. The counts are trainable parameters
 without the auxiliary head, as the papers and DARTS's ``count_parameters_in_MB`` report them.
-Run: ``python benchmarks/param_counts.py`` (about a minute on a laptop CPU).
+Run: ``python -m benchmarks.param_counts`` (about a minute on a laptop CPU).
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-
-from cells import build_network  # noqa: E402
-from search_space.published import PUBLISHED  # noqa: E402
 
 # name -> (cells_per_stage N, filters F, the paper's parameter count, where it is stated)
 PAPER_SIZES = {
@@ -26,11 +21,16 @@ PAPER_SIZES = {
 }
 
 
-def trainable_count(model: keras.Model) -> int:
+def trainable_count(model) -> int:
     return sum(int(v.numpy().size) for v in model.trainable_weights)
 
 
 def main() -> None:
+    import keras  # imported here: importing the module runs nothing heavy
+
+    from cells import build_network
+    from search_space.published import PUBLISHED
+
     print(f"| cell | N | F | params (ours) | paper | ours / paper | build s |")
     print(f"| --- | --- | --- | --- | --- | --- | --- |")
     for name, (n, f, paper, _) in PAPER_SIZES.items():

@@ -1,10 +1,10 @@
 """Proxy evaluation benchmarks: per-candidate cost, fidelity, memory, throughput.
 
-    python benchmarks/proxy_benchmark.py cost        # ours vs plain Keras fit/evaluate, split
-    python benchmarks/proxy_benchmark.py fidelity    # Spearman: proxy vs 5x longer training
-    python benchmarks/proxy_benchmark.py memory      # RSS over 30 consecutive candidates
-    python benchmarks/proxy_benchmark.py throughput  # images/s and GFLOP/s of the default proxy
-    python benchmarks/proxy_benchmark.py bn          # cells' BN momentum 0.99 vs 0.9, short runs
+    python -m benchmarks.proxy_benchmark cost        # ours vs plain Keras fit/evaluate, split
+    python -m benchmarks.proxy_benchmark fidelity    # Spearman: proxy vs 5x longer training
+    python -m benchmarks.proxy_benchmark memory      # RSS over 30 consecutive candidates
+    python -m benchmarks.proxy_benchmark throughput  # images/s and GFLOP/s of the default proxy
+    python -m benchmarks.proxy_benchmark bn          # cells' BN momentum 0.99 vs 0.9, short runs
 
 Each prints a table and appends JSON lines to ``--out`` (default
 ``benchmarks/results/proxy_<command>.jsonl``), one line per measurement, as it goes, so a long
@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
 
-SHARED_CIFAR = str((REPO / ".." / "shared" / "datasets" / "cifar10-jpeg").resolve())
 
 
 def _clock():

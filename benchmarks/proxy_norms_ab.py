@@ -3,7 +3,7 @@
 paired: each cell trained both ways, one after the other (the order flipped from cell to cell),
 so a drift of the machine's speed falls on both alike.
 
-    python benchmarks/proxy_norms_ab.py --cells 3
+    python -m benchmarks.proxy_norms_ab --cells 3
 
 Prints, per cell and way, the whole training's seconds, the first step (the trace), a steady
 epoch and the validation accuracy, and the medians of the per-cell ratios; appends JSON lines to
@@ -18,9 +18,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+from benchmarks.common import REPO, SHARED_CIFAR
 
 
 def main(argv=None) -> int:
@@ -36,7 +34,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from nasplay.scorers.proxy import training as proxy
-    from proxy_benchmark import _append
+    from benchmarks.proxy_benchmark import _append
     from search_space import get_space
 
     rng = np.random.default_rng(args.seed)

@@ -2,8 +2,8 @@
 against a plain sequential loop of the same evaluations and keras-tuner's RandomSearch, on the
 same cells, data and training budget.
 
-    python benchmarks/search_benchmark.py                      # all four, prints a markdown table
-    python benchmarks/search_benchmark.py --candidates 4 --modes loop,ray2
+    python -m benchmarks.search_benchmark                      # all four, prints a markdown table
+    python -m benchmarks.search_benchmark --candidates 4 --modes loop,ray2
 
 The cells are the first ``--candidates`` proposals of ``RandomSearch(space, seed=0)``: the Ray
 runs use that searcher and so evaluate exactly these, in this order. Each mode runs in a fresh
@@ -28,8 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO
 SHARED_CIFAR10 = REPO.parent / "shared" / "datasets" / "cifar10-jpeg"
 MODES = ("loop", "keras-tuner", "ray1", "ray2")
 
@@ -75,7 +74,7 @@ def proxy_config(args, cpus):
 
 
 def run_loop(args, started):
-    """The plain loop: one process, ``nasplay.proxy.evaluate`` on each cell in turn."""
+    """The plain loop: one process, ``nasplay.scorers.proxy.training.evaluate`` on each cell in turn."""
     from nasplay.scorers.proxy import training as proxy
 
     config = proxy_config(args, cpus=os.cpu_count())
@@ -200,7 +199,7 @@ def main(argv=None):
     for mode in args.modes.split(","):
         print(f"--- {mode} (load average {os.getloadavg()[0]:.1f})", flush=True)
         wall = time.time()
-        proc = subprocess.run([sys.executable, __file__, f"--mode={mode}", *passthrough],
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.search_benchmark", f"--mode={mode}", *passthrough],
                               cwd=REPO, capture_output=True, text=True,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                                    # Ray's workers import nasplay and the cells from here too

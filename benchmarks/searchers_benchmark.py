@@ -15,9 +15,9 @@ the whole run (the controller's first update traces its training graph: seconds)
 second half. ``--workers W`` keeps W asks outstanding and tells a random one of them next, as
 asynchronous workers finishing out of order would.
 
-    python benchmarks/searchers_benchmark.py                   # 10 seeds x 300 evaluations, nasnet
-    python benchmarks/searchers_benchmark.py --seeds 3 --evals 100 --searchers random,evolution
-    python benchmarks/searchers_benchmark.py --searchers evolution:population_size=60:sample_size=15
+    python -m benchmarks.searchers_benchmark                   # 10 seeds x 300 evaluations, nasnet
+    python -m benchmarks.searchers_benchmark --seeds 3 --evals 100 --searchers random,evolution
+    python -m benchmarks.searchers_benchmark --searchers evolution:population_size=60:sample_size=15
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from search_space import Genotype, SearchSpace, get_space  # noqa: E402
 from searchers import RegularizedEvolution, make_searcher  # noqa: E402

@@ -2,7 +2,7 @@
 paired: both supernets traced in one process, then stepped alternately on the same random paths
 (the order flipped every round), so a drift of the machine's speed falls on both alike.
 
-    python benchmarks/supernet_affine_ab.py --pairs 40
+    python -m benchmarks.supernet_affine_ab --pairs 40
 
 Prints each supernet's trainable variables, first-step (trace) seconds and median step, and the
 median of the per-path ratios; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+from benchmarks.common import REPO, SHARED_CIFAR
 
 
 def parse(argv, doc: str, pairs: int):

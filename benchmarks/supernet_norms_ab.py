@@ -3,7 +3,7 @@
 in one process, then stepped alternately on the same random paths (the order flipped every
 round).
 
-    python benchmarks/supernet_norms_ab.py --pairs 20
+    python -m benchmarks.supernet_norms_ab --pairs 20
 
 Prints each variant's first-step (trace) seconds, the nodes of its traced graph, median step
 and the median of the per-path ratios, and checks that both give the same outputs from the same
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from supernet_affine_ab import paired_times, parse, record, setup, traced_step
+from benchmarks.supernet_affine_ab import paired_times, parse, record, setup, traced_step
 
 
 def graph_nodes(step) -> int:

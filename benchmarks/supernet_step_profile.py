@@ -1,8 +1,8 @@
 """Where a supernet training step's time goes, by TensorFlow op type, against its chosen path's
 standalone network stepped the same way: TensorFlow's profiler over a few traced steps of each.
 
-    python benchmarks/supernet_step_profile.py [--steps 10] [--top 30]
-    python benchmarks/supernet_step_profile.py --tensorflow-defaults   # as before 2026-12-03
+    python -m benchmarks.supernet_step_profile [--steps 10] [--top 30]
+    python -m benchmarks.supernet_step_profile --tensorflow-defaults   # as before 2026-12-03
 
 Prints each step's median wall time, the process's peak RSS and, per op type, events and milliseconds a step for both
 (op time summed over the threads, so a step's ops can add up to more than its wall time);
@@ -24,9 +24,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO
 
 
 def _op_times(logdir: str, steps: int) -> dict:
@@ -106,9 +104,9 @@ def main(argv=None) -> int:
         _tensorflow_defaults()
     import numpy as np
 
-    import oneshot_benchmark
-    from proxy_benchmark import _append
-    from supernet_affine_ab import parse, setup, traced_step
+    import benchmarks.oneshot_benchmark as oneshot_benchmark
+    from benchmarks.proxy_benchmark import _append
+    from benchmarks.supernet_affine_ab import parse, setup, traced_step
 
     common = parse(rest, __doc__, 0)
     config, x, y, space, classes = setup(common)

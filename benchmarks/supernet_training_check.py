@@ -1,13 +1,13 @@
 """Does the supernet learn? Its training loss under different path samplers, with the product's
-training step (``nasplay.oneshot_train``: the traced step, the masked SGD).
+training step (``nasplay.scorers.oneshot.train``: the traced step, the masked SGD).
 
-    python benchmarks/supernet_training_check.py uniform --steps 400
-    python benchmarks/supernet_training_check.py fixed --steps 160        # one path: a plain network
-    python benchmarks/supernet_training_check.py uniform-ops --steps 400  # the wiring of one genotype
-    python benchmarks/supernet_training_check.py uniform-inputs --steps 400  # the ops of one genotype
-    python benchmarks/supernet_training_check.py uniform-ops --ops sep_conv_3x3 sep_conv_5x5
-    python benchmarks/supernet_training_check.py uniform --ops sep_conv_3x3 --no-head-norm
-    python benchmarks/supernet_training_check.py uniform --ops sep_conv_3x3 --paths-per-step 4
+    python -m benchmarks.supernet_training_check uniform --steps 400
+    python -m benchmarks.supernet_training_check fixed --steps 160        # one path: a plain network
+    python -m benchmarks.supernet_training_check uniform-ops --steps 400  # the wiring of one genotype
+    python -m benchmarks.supernet_training_check uniform-inputs --steps 400  # the ops of one genotype
+    python -m benchmarks.supernet_training_check uniform-ops --ops sep_conv_3x3 sep_conv_5x5
+    python -m benchmarks.supernet_training_check uniform --ops sep_conv_3x3 --no-head-norm
+    python -m benchmarks.supernet_training_check uniform --ops sep_conv_3x3 --paths-per-step 4
 
 Samplers: ``fixed`` (one genotype every step), ``two`` (two genotypes alternating), ``uniform``
 (a random genotype per step, as ``nasplay search --scorer oneshot`` trains), ``uniform-ops``
@@ -29,9 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED_CIFAR = str(REPO.parent / "shared" / "datasets" / "cifar10-jpeg")
+from benchmarks.common import REPO, SHARED_CIFAR
 SAMPLERS = ("fixed", "two", "uniform", "uniform-ops", "uniform-inputs")
 
 

@@ -6,7 +6,7 @@ Functional If ops run only the taken branch's function, where lowered Switch/Mer
 tensors through every node of the untaken side; the forward switches stay lowered in both (all
 functional: ``oneshot_benchmark.py step --functional-conditionals``).
 
-    python benchmarks/supernet_update_ab.py --pairs 30
+    python -m benchmarks.supernet_update_ab --pairs 30
 
 Prints each variant's first-step (trace) seconds, median step and the median of the per-path
 ratios; appends a JSON line to benchmarks/results/oneshot_step.jsonl.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from supernet_affine_ab import paired_times, parse, record, setup, traced_step
+from benchmarks.supernet_affine_ab import paired_times, parse, record, setup, traced_step
 
 
 def _functional_update_sgd():

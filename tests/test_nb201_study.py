@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 searcher study (benchmarks/nb201_searchers.py): its statistics and a smoke run."""
+"""The NAS-Bench-201 searcher study (benchmarks.nb201_searchers): its statistics and a smoke run."""
 
 import json
 import math
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from benchmarks import nb201_searchers as study
 
-import nb201_searchers as study  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_mann_whitney_without_ties_by_hand():
@@ -114,9 +114,8 @@ def test_smoke_run_with_the_controller_in_a_child_process(tmp_path):
     import subprocess
 
     out = tmp_path / "study.json"
-    script = Path(study.__file__)
-    done = subprocess.run([sys.executable, str(script), "--smoke", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.nb201_searchers", "--smoke", "--quiet",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     results = _check_results(out, ["random", "evolution", "controller"])
     assert results["searchers"]["controller"]["config"]["batch_size"] >= 1
