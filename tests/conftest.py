@@ -1,5 +1,8 @@
 """Shared test setup: quiet TensorFlow, no Ray token auth in tests, the shared data path, one
-local Ray for the tests that search, and ``nasplay search`` through the real CLI."""
+local Ray for the tests that search, ``nasplay search`` through the real CLI, and the
+``registries`` fixtures through which a test registers its test-only spaces and ops (no test
+module registers anything at import: the registries are restored after each test or module).
+"""
 
 import os
 import sys
@@ -9,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest
+from registries import registering
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -23,6 +27,23 @@ def shared_cifar():
     if not (SHARED_CIFAR / "train").is_dir():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR}")
     return SHARED_CIFAR
+
+
+@pytest.fixture
+def registries():
+    """``registries(*spaces, **ops)`` registers test-only spaces and ops (``name=factory``) for
+    one test and returns the space (or spaces); after the test every registry (ops, spaces,
+    searchers, scorers) is as it was, whatever the test registered or removed."""
+    with registering() as register:
+        yield register
+
+
+@pytest.fixture(scope="module")
+def module_registries():
+    """``registries`` for a module's tests and module-scoped fixtures: restored after the
+    module's last test."""
+    with registering() as register:
+        yield register
 
 
 def worker_env() -> dict:

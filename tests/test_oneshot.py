@@ -25,9 +25,15 @@ from nasplay.scorers.oneshot import train as oneshot_train
 from nasplay.errors import UserError
 from nasplay.scorers.oneshot.supernet import (OneShotConfig, OneShotScorer, cached_scorer,
                                               expected_meta, load_supernet, train_supernet)
-from search_space import SearchSpace, get_space, register_space
+from search_space import SearchSpace, get_space
 
-TINY = register_space(SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2))
+TINY = SearchSpace("tiny_oneshot", ops=("identity", "conv_3x3"), num_blocks=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_space(module_registries):
+    """TINY registered for this module's tests (train_supernet looks it up by name)."""
+    return module_registries(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +50,23 @@ def tiny_config(folder, **overrides) -> OneShotConfig:
 
 
 @pytest.fixture(scope="module")
-def trained(folder, tmp_path_factory):
-    """One uninterrupted tiny training, shared by the tests that only read it."""
+def trained_once(folder, tmp_path_factory):
+    """One uninterrupted tiny training, shared by the module's tests (through ``trained``)."""
     config = tiny_config(folder)
     directory = tmp_path_factory.mktemp("supernet")
     supernet = train_supernet(TINY.name, config, directory, verbose=0)
     return config, directory, supernet
+
+
+@pytest.fixture
+def trained(trained_once):
+    """``(config, directory, supernet)`` of that training. A score recalibrates the batch norms
+    of its path in place, so the supernet's weights are put back after each test: the tests that
+    compare weights with it pass whichever tests scored before them."""
+    supernet = trained_once[2]
+    weights = supernet.get_weights()
+    yield trained_once
+    supernet.set_weights(weights)
 
 
 @pytest.mark.parametrize("field, value", [

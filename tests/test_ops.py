@@ -102,17 +102,12 @@ def test_unknown_op_lists_known_names():
         cells.make_op("conv_9x9", 8, 1)
 
 
-def test_register_op_in_one_line():
-    import keras
-
+def test_register_op_in_one_line(registries):
     cells.register_op("test_relu_proj", lambda f, s: ReLUConvBN(f, 1, s))
-    try:
-        y = cells.make_op("test_relu_proj", 5, 2)(np.zeros((1, 4, 4, 3), "float32"))
-        assert tuple(y.shape) == (1, 2, 2, 5)
-        with pytest.raises(ValueError, match="already registered"):
-            cells.register_op("test_relu_proj", lambda f, s: keras.layers.Identity())
-    finally:
-        OPS.pop("test_relu_proj")
+    y = cells.make_op("test_relu_proj", 5, 2)(np.zeros((1, 4, 4, 3), "float32"))
+    assert tuple(y.shape) == (1, 2, 2, 5)
+    with pytest.raises(ValueError, match="already registered"):
+        cells.register_op("test_relu_proj", lambda f, s: keras.layers.Identity())
 
 
 @pytest.mark.parametrize("name", ["identity", "sep_conv_5x5", "avg_pool_3x3", "conv_1x7_7x1"])

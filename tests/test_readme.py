@@ -6,8 +6,8 @@ namespace of their own, in a fresh interpreter inside a temporary directory: the
 the docs pages one after the other in another (a fresh process keeps their registrations out of
 the other tests). Around each page, the registries a page may extend (``cells.OPS``,
 ``search_space.SPACES``, ``searchers.SEARCHERS``, ``nasplay.scorers.SCORERS``) are saved and then
-restored, so a worked example that registers an op, a space, a searcher or a scorer leaves
-nothing behind for the next page.
+restored (tests/registries.py, as around the tests), so a worked example that registers an op,
+a space, a searcher or a scorer leaves nothing behind for the next page.
 """
 
 import json
@@ -26,20 +26,12 @@ PYTHON_BLOCK = re.compile(r"^```python\n", re.M)
 # never mentions Keras or ``cells`` does not pay for their import.
 RUNNER = """\
 import json, sys
-import search_space, searchers
-from nasplay.scorers import registry
+from registries import restored
 
 for name, source in json.load(sys.stdin):
     print(f"== {name}", file=sys.stderr, flush=True)
-    registries = [search_space.SPACES, searchers.SEARCHERS, registry.SCORERS]
-    if "cells" in source or "keras" in source:
-        import cells
-        registries.append(cells.OPS)
-    saved = [dict(r) for r in registries]
-    exec(compile(source, name, "exec"), {"__name__": "__main__"})
-    for r, before in zip(registries, saved):
-        r.clear()
-        r.update(before)
+    with restored(ops=("cells" in source or "keras" in source) or None):
+        exec(compile(source, name, "exec"), {"__name__": "__main__"})
 """
 
 
@@ -54,7 +46,8 @@ def docs_with_snippets() -> list[Path]:
 def run_pages(pages: list[Path], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     sources = [[page.name if cwd in page.parents else str(page.relative_to(REPO)),
                 "\n\n".join(marked_snippets(page))] for page in pages]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
+           "TF_CPP_MIN_LOG_LEVEL": "2",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     return subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps(sources), cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=timeout)

@@ -20,8 +20,7 @@ from conftest import FAKE_SCORER, REPO, nasplay_command, worker_env
 from nasplay import search
 from nasplay.engine.config import SearchConfig
 from nasplay.runs.rundir import RunDir
-from search_space import Genotype, SearchSpace, register_space
-from search_space import SPACES
+from search_space import Genotype, SearchSpace
 
 pytest.importorskip("ray")
 
@@ -180,10 +179,9 @@ def test_a_dead_worker_is_retried_then_recorded_failed(ray_session, tmp_path):
     assert by_step[2]["status"] == "completed"
 
 
-def test_the_same_genotype_is_never_trained_twice(ray_session, tmp_path):
+def test_the_same_genotype_is_never_trained_twice(ray_session, tmp_path, registries):
     # a space of 9 genotypes: asked for 12 trials, the search stops after the 9
-    if "runner-tiny" not in SPACES:
-        register_space(SearchSpace("runner-tiny", ops=("identity",), num_blocks=1))
+    registries(SearchSpace("runner-tiny", ops=("identity",), num_blocks=1))
     result = search(fake_config(tmp_path / "run", space="runner-tiny", trials=12, workers=1))
     assert result.stopped == "exhausted"
     assert len(result.records) == 9

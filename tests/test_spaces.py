@@ -12,20 +12,12 @@ from search_space import PUBLISHED, SPACES, Block, CellSpec, Genotype, SearchSpa
 from search_space import register_space
 from search_space.spaces import AMOEBANET_OPS, ARTICLE_BLOCKS, NASNET_OPS
 
+# read at collection: the built-in spaces only (no test module registers at import)
 SPACE_NAMES = sorted(SPACES)
 # spaces of two-cell block genotypes (nb201's edge genotypes have their own tests:
 # tests/test_nb201_space.py)
 BLOCK_SPACES = sorted(name for name, space in SPACES.items() if isinstance(space, SearchSpace))
 seeds = st.integers(0, 2**32 - 1)
-
-
-@pytest.fixture
-def registry():
-    """Lets a test register spaces; the registry is restored afterwards."""
-    saved = dict(SPACES)
-    yield SPACES
-    SPACES.clear()
-    SPACES.update(saved)
 
 
 def assert_value_error_names(make, words):
@@ -221,7 +213,7 @@ def test_encode_rejects_a_genotype_outside_the_space():
 
 # -- spaces and the registry -------------------------------------------------------------------
 
-def test_a_new_space_is_a_few_lines(registry):
+def test_a_new_space_is_a_few_lines(registries):
     register_space(SearchSpace("tiny", ops=("identity", "conv_3x3"), num_blocks=2))
     tiny = get_space("tiny")
     g = tiny.sample(np.random.default_rng(0))
@@ -237,7 +229,7 @@ def test_get_space_lists_the_known_spaces_for_an_unknown_name():
     assert all(name in message for name in ("nasnet", "amoebanet", "article"))
 
 
-def test_registering_an_equal_space_again_is_fine_but_a_different_one_needs_replace(registry):
+def test_registering_an_equal_space_again_is_fine_but_a_different_one_needs_replace(registries):
     register_space(SearchSpace("tiny", ops=("identity",), num_blocks=1))
     register_space(SearchSpace("tiny", ops=["identity"], num_blocks=1))  # same settings
     with pytest.raises(ValueError, match="replace=True"):

@@ -12,10 +12,10 @@ import tensorflow as tf
 
 from cells.supernet import SuperNet, check_space
 from cells.supernet_paths import _pairs
-from search_space import Block, CellSpec, Genotype, SearchSpace, get_space, register_space
+from search_space import Block, CellSpec, Genotype, SearchSpace, get_space
 
-TINY = register_space(SearchSpace("tiny_supernet", ops=("identity", "sep_conv_3x3",
-                                                        "max_pool_3x3"), num_blocks=2))
+# not registered: a SuperNet takes the space itself
+TINY = SearchSpace("tiny_supernet", ops=("identity", "sep_conv_3x3", "max_pool_3x3"), num_blocks=2)
 SHAPE = (8, 8, 3)
 
 
