@@ -3,15 +3,14 @@
     python -m benchmarks.nb201_proxy measure --budget default c16n1-e1-10k --cells 50
     python -m benchmarks.nb201_proxy table        # the table, the JSON and the frontier PNG
 
-``measure`` trains the first ``--cells`` cells of the fixed 200-cell sample (``nb201_truth``;
-the sample is random, so its first 50 are a random 50), or with ``--sample top`` 40 of the
-table's best 1,000 (ranks 1, 26, 51, ..., 976: can the budget order cells within 1.6 points of
-each other, which is what finding a top-30 cell asks of it), with ``nasplay.scorers.proxy.training.train`` at each
-named budget (``BUDGETS``: network width and depth, epochs, training and validation images),
-on CIFAR-10's training split (``--data``: the shared JPEG copy by default). Each cell's row
-(held-out accuracy and loss, wall and CPU seconds) goes to
-``benchmarks/results/nb201_proxy_raw.jsonl`` as it comes; a stopped run continues where it
-stopped.
+``measure`` trains the first ``--cells`` cells of the fixed 200-cell sample (``nb201_truth``; the
+sample is random, so its first 50 are a random 50), or with ``--sample top`` 40 of the table's best
+1,000 (ranks 1, 26, 51, ..., 976: can the budget order cells within 1.6 points of each other, which
+is what finding a top-30 cell asks of it), with ``nasplay.scorers.proxy.training.train`` at each
+named budget (``BUDGETS``: network width and depth, epochs, training and validation images), on
+CIFAR-10's training split (``--data``: the shared JPEG copy by default). Each cell's row (held-out
+accuracy and loss, wall and CPU seconds) goes to ``benchmarks/results/nb201_proxy_raw.jsonl`` as it
+comes; a stopped run continues where it stopped.
 
 ``table`` judges each budget's held-out accuracy and negated loss with ``nb201_truth.rank_stats``
 against the table's 12-epoch validation accuracy, on the cells every budget measured, prints one
@@ -25,13 +24,13 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+
+from benchmarks.common import RESULTS, SHARED_CIFAR
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
 RAW = RESULTS / "nb201_proxy_raw.jsonl"
 OUT = RESULTS / "nb201_proxy.json"
@@ -147,27 +146,33 @@ def _judge(sample: str, name: str, cells: dict, indices: list, truth: dict) -> d
 
 
 def _plot(result: dict) -> None:
+    """Spearman against wall seconds a candidate: the random sample (left) and the top-1,000
+    sample on the cells every budget measured (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for metric, marker in (("val_loss", "o"), ("val_accuracy", "x")):
-        for name, entry in result["budgets"].items():
-            stats = entry["stats"][metric]
-            low, high = stats["spearman_ci"]
-            ax.errorbar(entry["wall_seconds"], stats["spearman"],
-                        yerr=[[stats["spearman"] - low], [high - stats["spearman"]]],
-                        fmt=marker, capsize=3, color="C0" if metric == "val_loss" else "C1")
-            if metric == "val_loss":
-                ax.annotate(name, (entry["wall_seconds"], stats["spearman"]),
-                            textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.axhline(0.8, ls="--", color="grey", lw=0.8)
-    ax.axvline(60, ls="--", color="grey", lw=0.8)
-    ax.set_xlabel("wall seconds a candidate (2 CPU cores)")
-    ax.set_ylabel("Spearman vs NAS-Bench-201 (12 epochs)")
-    ax.set_title("Proxy budgets: o = held-out loss, x = held-out accuracy (95% CI)")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    panels = (("budgets", "random cells"), ("top_common" if result["top_common"] else "top",
+                                            "the table's best 1,000 (common cells)"))
+    for ax, (key, title) in zip(axes, panels):
+        for metric, marker, color in (("val_loss", "o", "C0"), ("val_accuracy", "x", "C1")):
+            for name, entry in result[key].items():
+                stats = entry["stats"][metric]
+                low, high = stats["spearman_ci"]
+                ax.errorbar(entry["wall_seconds"], stats["spearman"], fmt=marker, capsize=3,
+                            yerr=[[stats["spearman"] - low], [high - stats["spearman"]]],
+                            color=color)
+                if metric == "val_loss":
+                    ax.annotate(name, (entry["wall_seconds"], stats["spearman"]), fontsize=8,
+                                textcoords="offset points", xytext=(5, 5))
+        ax.axhline(0.8, ls="--", color="grey", lw=0.8)
+        ax.axvline(60, ls="--", color="grey", lw=0.8)
+        ax.set_xlabel("wall seconds a candidate (2 CPU cores)")
+        ax.set_title(f"{title} (n = {max((len(e['cells']) for e in result[key].values()), default=0)})")
+    axes[0].set_ylabel("Spearman vs NAS-Bench-201 (12 epochs)")
+    fig.suptitle("Proxy budgets: o held-out loss, x held-out accuracy (95% CI)")
     fig.tight_layout()
     fig.savefig(PNG, dpi=110)
 
