@@ -5,10 +5,10 @@
     python -m benchmarks.backend_benchmark --backends tensorflow jax --cells 3
 
 Each backend runs in its own child process (Keras picks its backend at import), started with
-``nasplay.runtime.backends.worker_env``'s variables, one after another, and evaluates the same random
-cells with ``nasplay.scorers.proxy.training.evaluate`` at the default ``ProxyConfig`` on the shared CIFAR-10 copy,
-the cells in the same order in one warm process (as a search worker does: the second cell shows
-what a process's caches save). Per candidate it records:
+``nasplay.runtime.backends.worker_env``'s variables, one after another, and evaluates the same
+random cells with ``nasplay.scorers.proxy.training.evaluate`` at the default ``ProxyConfig`` on the
+shared CIFAR-10 copy, the cells in the same order in one warm process (as a search worker does: the
+second cell shows what a process's caches save). Per candidate it records:
 
 - fixed cost: build (network, compile, variables, FLOPs) + the first step's overhead (tracing or
   compiling: the first graph call minus what its steps cost once compiled) + evaluation;
@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+
 SMOKE = dict(train_size=256, val_size=128, epochs=2, filters=4, cells_per_stage=0)
 
 
@@ -77,7 +78,8 @@ def run_backend(backend: str, args, out_dir: Path) -> list[dict]:
     from nasplay.runtime.backends import worker_env
 
     child_out = out_dir / f"{backend}.jsonl"
-    command = [sys.executable, "-m", "benchmarks.backend_benchmark", "--child", "--child-out", str(child_out),
+    command = [sys.executable, "-m", "benchmarks.backend_benchmark", "--child",
+               "--child-out", str(child_out),
                "--data", args.data, "--cells", str(args.cells), "--cpus", str(args.cpus),
                "--seed", str(args.seed), "--space", args.space, *(["--smoke"] * args.smoke)]
     env = {**os.environ, **worker_env(backend, cpus=args.cpus, gpus=False),

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO
+from benchmarks.common import REPO, add_smoke
 
 
 def one_run(checkout: Path, run_dir: Path) -> dict:
@@ -46,13 +46,14 @@ def one_run(checkout: Path, run_dir: Path) -> dict:
     return marks
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", default=str(REPO), help="the nasplay checkout to run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--out", help="append the result as a JSON line to this file")
-    args = parser.parse_args()
+    add_smoke(parser, repeats=1)
+    args = parser.parse_args(argv)
     runs = []
     for _ in range(args.repeats):
         folder = Path(tempfile.mkdtemp(prefix="nasplay-start-"))

@@ -21,9 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.common import REPO
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
 
 from nasplay.data import load_source, make_dataset  # noqa: E402
 
@@ -64,12 +63,13 @@ def throughput(x, y, batch_size, epochs, **kwargs) -> tuple[float, float]:
     return best
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO / ".." / "shared" / "datasets" / "cifar10-jpeg"))
+    parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
+    add_smoke(parser, epochs=1)  # give --data a small folder
+    args = parser.parse_args(argv)
 
     import tensorflow as tf  # noqa: F401  (imported before timing the first load)
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import add_smoke
+
 
 MEAN = np.array([0.4914, 0.4822, 0.4465], "float32")
 STD = np.array([0.2470, 0.2435, 0.2616], "float32")
@@ -126,8 +128,8 @@ def train(genotype_name: str, policy: str, data, filters: int, cells_per_stage: 
     return out
 
 
-def main() -> int:
-    import keras  # imported here: KERAS_BACKEND picks the backend; importing the module runs nothing
+def main(argv=None) -> int:
+    import keras  # here: importing the module runs nothing (and KERAS_BACKEND picks the backend)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=".gpudata/cifar_subset.npz")
@@ -135,7 +137,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--paper-size", action="store_true",
                         help="also time AmoebaNet-A at the paper's size (N=6, F=36)")
-    args = parser.parse_args()
+    add_smoke(parser, data="", epochs=1)  # random images, 256 of them, one network trained
+    args = parser.parse_args(argv)
 
     results = {"backend": keras.backend.backend(), "keras": keras.__version__}
     if results["backend"] == "jax":
@@ -147,7 +150,7 @@ def main() -> int:
 
         results["devices"] = [torch.cuda.get_device_name(0)] if torch.cuda.is_available() else ["cpu"]
     print(results, flush=True)
-    data = load(args.data, 6000, 1000)
+    data = load(args.data, 256, 128) if args.smoke else load(args.data, 6000, 1000)
     results["real_data"] = data[4]
 
     check_builds(results)
@@ -157,6 +160,8 @@ def main() -> int:
             ("nasnet-a", half, 16, 2)]
     if args.paper_size:
         runs.append(("amoebanet-a", half, 36, 6))
+    if args.smoke:
+        runs = [("amoebanet-a", "float32", 16, 1)]
     results["training"] = []
     for name, policy, filters, n in runs:
         epochs = args.epochs if filters == 16 else 2

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import REPO, SHARED_CIFAR
+
 WHEELS = REPO / ".whl"
 DATA_FILE = WHEELS / "cifar10_subset.npz"
 PER_CLASS = 2500
@@ -242,7 +243,8 @@ class Phases:
         return self.deadline - time.perf_counter()
 
     def start(self, phase: str, cells=(0,), float32: bool = False) -> subprocess.Popen:
-        command = [sys.executable, "-m", "benchmarks.gpu_check", "child", "--phase", phase, "--data", str(self.data),
+        command = [sys.executable, "-m", "benchmarks.gpu_check", "child", "--phase", phase,
+                   "--data", str(self.data),
                    "--cells", *map(str, cells), *(["--smoke"] * self.args.smoke),
                    *(["--float32"] * float32)]
         # the one-shot engines are TensorFlow's and PyTorch's; the image has PyTorch

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO
+
 RESULTS = REPO / "benchmarks" / "results" / "inspect_speed.jsonl"
 
 

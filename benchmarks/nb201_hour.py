@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 

@@ -39,9 +39,10 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import RESULTS
 from benchmarks.nb201_truth import average_ranks, sample_cells  # noqa: E402
 
 OUT = RESULTS / "nb201_ladder.json"

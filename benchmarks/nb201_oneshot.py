@@ -3,10 +3,10 @@ fixed sample, compare with the table.
 
 Trains an ``nb201`` supernet by uniform path sampling (SPOS) with the trainer the ``--scorer
 oneshot`` search uses (``nasplay.scorers.oneshot.train.train_supernet``), scores the 200 cells of
-``nb201_truth.sample_cells()`` with ``nasplay.scorers.oneshot.score.cached_scorer`` (recalibrated batch norms,
-accuracy on the held-out images), and prints ``rank_stats`` against the table's 12-epoch
-validation accuracy, and against the standalone parameter count (weight sharing's known bias),
-with the CPU cost: training seconds, seconds a cell.
+``nb201_truth.sample_cells()`` with ``nasplay.scorers.oneshot.score.cached_scorer`` (recalibrated
+batch norms, accuracy on the held-out images), and prints ``rank_stats`` against the table's
+12-epoch validation accuracy, and against the standalone parameter count (weight sharing's known
+bias), with the CPU cost: training seconds, seconds a cell.
 
 Then checks whether a poor ranking is a defect (``--no-checks`` skips them):
   * cells whose output node is unreachable (every path to node 3 passes a ``none``) must score
@@ -40,10 +40,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
 UNIFORM = {op: "|{0}~0|+|{0}~0|{0}~1|+|{0}~0|{0}~1|{0}~2|".format(op)
            for op in ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "none")}

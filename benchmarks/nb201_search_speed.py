@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO
+
 RESULTS = REPO / "benchmarks" / "results" / "nb201_search_speed.jsonl"
 SEARCHERS = ("random", "evolution", "controller")
 

@@ -50,10 +50,10 @@ from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import REPO, RESULTS
 from benchmarks.nb201_truth import average_ranks  # noqa: E402  (the benchmarks' shared rank helper)
 from search_space import get_space  # noqa: E402
 from searchers import RegularizedEvolution, make_searcher  # noqa: E402

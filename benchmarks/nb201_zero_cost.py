@@ -12,14 +12,14 @@
 ``filters``) and takes every score from it: NASWOT with the codes of the stem and cell outputs
 ("outputs", the zero-cost scorer's default) and of every ReLU ("relus", the paper's), each on the
 batches ``--batches`` names: 32 or 128 images, noise or real CIFAR-10 (``--data``: the
-training-split images ``nasplay.scorers.proxy.training.subsets`` picks, as ``--scorer zero-cost --data``),
-standardized per channel; ``real32s1`` is another draw (subset seed 1);
-synflow (``nasplay.scorers.synflow``: He-normal and standard-normal weights, on a float64 copy of the
-network); the parameter count and the multiply-adds (``nasplay.scorers.proxy.flops``). One forward pass a
-batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
+training-split images ``nasplay.scorers.proxy.training.subsets`` picks, as ``--scorer zero-cost
+--data``), standardized per channel; ``real32s1`` is another draw (subset seed 1); synflow
+(``nasplay.scorers.synflow``: He-normal and standard-normal weights, on a float64 copy of the
+network); the parameter count and the multiply-adds (``nasplay.scorers.proxy.flops``). One forward
+pass a batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
 configuration is checked against ``nasplay.scorers.zero_cost.naswot.evaluate``. Rows go to
-``benchmarks/results/nb201_zero_cost_raw.jsonl`` as they come (a stopped run continues) with the
-CPU seconds (``time.process_time``) of each part.
+``benchmarks/results/nb201_zero_cost_raw.jsonl`` as they come (a stopped run continues) with the CPU
+seconds (``time.process_time``) of each part.
 
 ``table`` judges every score with ``nb201_truth.rank_stats`` against the table's validation
 accuracy (12 epochs), adds rank-average combinations, prints one table (``TABLE_HEADER``) and
@@ -43,10 +43,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells  # noqa: E402
+
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
 RAW = RESULTS / "nb201_zero_cost_raw.jsonl"
 OUT = RESULTS / "nb201_zero_cost.json"

@@ -31,11 +31,11 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats, _top_overlap  # noqa: E402
 
+from benchmarks.common import RESULTS, SHARED_CIFAR
+from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats, _top_overlap  # noqa: E402
 
 
 def initial_supernet(meta: dict):

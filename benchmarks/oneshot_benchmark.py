@@ -24,13 +24,17 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS
 
 import numpy as np  # noqa: E402
-from benchmarks.proxy_benchmark import (SHARED_CIFAR, _append, _clock, _emit, _genotypes,  # noqa: E402
-                             _loadavg, _rss_mb, _since)
+
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR, add_smoke, write_json
+from benchmarks.proxy_benchmark import (_append, _clock, _emit, _genotypes, _loadavg, _rss_mb,
+                                        _since)
 
 PROXY_PER_HOUR = 60  # the standalone proxy's candidates per hour here (README, BENCHMARKS.md)
+# the smoke runs' supernets: three of amoebanet's ops (a trace of seconds, not minutes), F=4, N=0
+SMOKE_OPS = ["identity", "avg_pool_3x3", "sep_conv_3x3"]
+SMOKE_SIZES = dict(train_size=128, val_size=64, batch_size=32, filters=4, cells_per_stage=0)
 
 
 def _config(args):
@@ -466,7 +470,7 @@ def fidelity(args) -> None:
     variant += f"_{len(cells)}cells" if len(cells) != 24 else ""  # 24: the first measurements
     variant += f"_{args.tag}" if args.tag else ""
     path = args.results / f"oneshot_fidelity_{args.space}{variant}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(path, result)
     _table(["score", "Spearman vs long", "Kendall vs long", "Spearman vs proxy",
             "Kendall vs proxy", "top-5 overlap (long)"],
            [(name, t["vs_long"]["spearman"], t["vs_long"]["kendall"], t["vs_proxy"]["spearman"],
@@ -692,6 +696,9 @@ def main(argv=None) -> int:
     parser.add_argument("--searchers", default="random,evolution,controller")
     parser.add_argument("--rescore-top", type=int, default=5,
                         help="searchers: each run's top K re-scored by the standalone proxy")
+    # a tiny supernet and 3 candidates; give --supernet and --results temporary folders
+    add_smoke(parser, **SMOKE_SIZES, ops=SMOKE_OPS, epochs=1, recalibration_batches=1,
+              candidates=3, verbose=0)
     args = parser.parse_args(argv)
     if args.ops:
         args.space = _reduced_space(args.space, args.ops).name

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, add_smoke
 
 
 def rank_average(*scores) -> np.ndarray:
@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--by", default="oneshot", choices=("oneshot", "oneshot_neg_loss"),
                         help="which one-shot score of the result files")
     parser.add_argument("--cells", type=int, default=48, help="only files scoring this many cells")
+    add_smoke(parser)  # reads the committed results, writes nothing
     args = parser.parse_args(argv)
 
     rows, groups = [], {}

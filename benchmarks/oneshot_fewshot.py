@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.oneshot_benchmark import (_fidelity_cells, _PathTraining, _rank_stats,  # noqa: E402
-                               _top_overlap)
 
+from benchmarks.common import RESULTS, SHARED_CIFAR
+from benchmarks.oneshot_benchmark import (_fidelity_cells, _PathTraining, _rank_stats,
+                                          _top_overlap)
 
 
 def main(argv=None) -> int:

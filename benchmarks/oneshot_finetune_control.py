@@ -1,12 +1,12 @@
 """Does a one-shot score need the supernet? Path-only fine-tuning from inherited vs fresh weights.
 
-``--finetune-steps K`` (nasplay.scorers.oneshot.score) trains a candidate's path for K steps from the
-supernet's weights before scoring it. This control asks whether the inherited weights carry the
-ranking or the K steps alone do: the same 24 fidelity cells (BENCHMARKS.md, "One-shot search"),
-each fine-tuned for each K in ``--steps`` from the trained supernet's weights (``--init
-inherited``) or from a freshly initialized supernet's (``--init random``), then scored like the
-scorer does (BN recalibration, the 1,000 held-out images), and ranked against the cached
-standalone references (``oneshot_benchmark.py fidelity --reference-only``).
+``--finetune-steps K`` (nasplay.scorers.oneshot.score) trains a candidate's path for K steps from
+the supernet's weights before scoring it. This control asks whether the inherited weights carry the
+ranking or the K steps alone do: the same 24 fidelity cells (BENCHMARKS.md, "One-shot search"), each
+fine-tuned for each K in ``--steps`` from the trained supernet's weights (``--init inherited``) or
+from a freshly initialized supernet's (``--init random``), then scored like the scorer does (BN
+recalibration, the 1,000 held-out images), and ranked against the cached standalone references
+(``oneshot_benchmark.py fidelity --reference-only``).
 
 Unlike the scorer, whose batches are fixed for every candidate, each candidate here draws its
 own random batches (one generator, seeded, running through the cells in order): the control
@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
+from benchmarks.common import RESULTS, SHARED_CIFAR
+from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
 
 def main(argv=None) -> int:

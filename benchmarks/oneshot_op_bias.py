@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
-from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
+from benchmarks.common import RESULTS, SHARED_CIFAR, add_smoke, write_json
+from benchmarks.oneshot_benchmark import _fidelity_cells, _PathTraining, _rank_stats  # noqa: E402
 
 
 def parameter_free_ops(space) -> set[str]:
@@ -124,6 +124,7 @@ def main(argv=None) -> int:
                         help="extra steps on weighted-op paths, then score again")
     parser.add_argument("--learning-rate", type=float, default=0.02)
     parser.add_argument("--data", default=SHARED_CIFAR)
+    add_smoke(parser)  # the table of the committed results only: no --retrain, nothing written
     args = parser.parse_args(argv)
     if args.retrain and args.supernet is None:
         parser.error("--retrain needs --supernet DIR (a trained supernet)")
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     if args.retrain:
         out = retrain(args, free)
         path = args.results / f"oneshot_op_bias_{args.space}_retrain{args.retrain}.json"
-        path.write_text(json.dumps(out, indent=1) + "\n")
+        write_json(path, out)
         print("| supernet | Spearman vs long | Spearman vs proxy | with parameter-free count | "
               "mean accuracy |")
         print("|---|---|---|---|---|")

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, RESULTS
+from benchmarks.common import RESULTS
 
 from benchmarks.oneshot_benchmark import _fidelity_cells, _rank_stats  # noqa: E402
-
 
 
 def scorer_config(meta: dict, cpus):

@@ -24,8 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO, SHARED_CIFAR
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
+
 PROXY_PER_HOUR = 60          # the standalone proxy on the 2-core machine (BENCHMARKS.md)
+# the smoke run: nb201's supernet (5 ops on 6 edges: a trace of seconds), tiny
+SMOKE_FLAGS = ["--subset", "128", "--supernet-epochs", "1", "--filters", "4",
+               "--cells-per-stage", "1"]
 
 
 def run_search(args) -> float:
@@ -86,7 +90,7 @@ def _mb(value) -> str:
     return "-" if value is None else f"{value:,.0f} MB"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--space", default="amoebanet")
@@ -99,7 +103,10 @@ def main() -> None:
     parser.add_argument("--out", help="where the summary goes (default: "
                         "benchmarks/results/oneshot_search.json; with --report: not written)")
     parser.add_argument("extra", nargs="*", help="more nasplay search flags (after --)")
-    args = parser.parse_args()
+    add_smoke(parser, trials=3, space="nb201")  # and a tiny supernet, unless flags follow --
+    args = parser.parse_args(argv)
+    if args.smoke and not args.extra:
+        args.extra = SMOKE_FLAGS
     if args.report:
         summary = report(Path(args.report), args.wall)
     else:

@@ -20,9 +20,6 @@ Use a fresh ``--supernet`` directory and a ``--tag``: the checkpoint does not re
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-from benchmarks.common import REPO
 
 
 def patch(scale: float) -> None:

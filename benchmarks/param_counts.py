@@ -7,6 +7,7 @@ Run: ``python -m benchmarks.param_counts`` (about a minute on a laptop CPU).
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
@@ -25,7 +26,11 @@ def trainable_count(model) -> int:
     return sum(int(v.numpy().size) for v in model.trainable_weights)
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny run for the tests: each cell at N=1, F=8, not the papers'")
+    args = parser.parse_args(argv)
     import keras  # imported here: importing the module runs nothing heavy
 
     from cells import build_network
@@ -34,6 +39,8 @@ def main() -> None:
     print(f"| cell | N | F | params (ours) | paper | ours / paper | build s |")
     print(f"| --- | --- | --- | --- | --- | --- | --- |")
     for name, (n, f, paper, _) in PAPER_SIZES.items():
+        if args.smoke:
+            n, f = 1, 8
         start = time.perf_counter()
         model = build_network(PUBLISHED[name], num_classes=10, filters=f, cells_per_stage=n,
                               input_shape=(32, 32, 3))

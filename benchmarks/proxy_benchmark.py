@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, SHARED_CIFAR
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke, append_jsonl
+from benchmarks.common import loadavg as _loadavg  # the name the one-shot scripts import
 
 
 def _clock():
@@ -45,10 +46,6 @@ def _since(start):
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _loadavg() -> float:
-    return os.getloadavg()[0]
 
 
 def _genotypes(n: int, seed: int, space: str = "nasnet"):
@@ -72,9 +69,7 @@ def _setup(args, **overrides):
 
 def _append(out: Path, record: dict) -> None:
     """``record`` as one more JSON line of ``out`` (a results file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    append_jsonl(out, record)
 
 
 def _emit(out: Path, record: dict) -> None:
@@ -336,6 +331,8 @@ def main(argv=None) -> int:
                         help="fidelity: only print Spearman's rho of these result files")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=None)
+    add_smoke(parser, candidates=2, train_size=128, val_size=64, epochs=1, long_train_size=128,
+              long_epochs=1)
     args = parser.parse_args(argv)
     defaults = {  # command: (candidates, train_size, val_size, epochs)
         "cost": (2, 2000, 500, 2),

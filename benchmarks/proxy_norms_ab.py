@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, SHARED_CIFAR
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
 
 
 def main(argv=None) -> int:
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "proxy_norms_ab.jsonl")
+    add_smoke(parser, cells=1)  # and a 128-image, one-epoch proxy
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     genotypes = [get_space(args.space).sample(rng) for _ in range(args.cells)]
     config = proxy.ProxyConfig(data=args.data)
+    if args.smoke:
+        config = config.replace(train_size=128, val_size=64, epochs=1)
     rows = []
     for i, genotype in enumerate(genotypes):
         ways = ("keras", "fused") if i % 2 == 0 else ("fused", "keras")

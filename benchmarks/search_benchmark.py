@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO
-SHARED_CIFAR10 = REPO.parent / "shared" / "datasets" / "cifar10-jpeg"
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
+
 MODES = ("loop", "keras-tuner", "ray1", "ray2")
 
 
@@ -40,8 +40,8 @@ def parse_args(argv=None):
     default = ProxyConfig()  # the default CPU proxy, unless told otherwise
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--space", default="nasnet")
-    parser.add_argument("--data", default=str(SHARED_CIFAR10) if SHARED_CIFAR10.is_dir()
-                        else "cifar10")
+    parser.add_argument("--data",
+                        default=SHARED_CIFAR if Path(SHARED_CIFAR).is_dir() else "cifar10")
     parser.add_argument("--subset", type=int, default=default.train_size,
                         help="training images per candidate")
     parser.add_argument("--val-size", type=int, default=default.val_size)
@@ -51,6 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--out", help="write the measurements as JSON here")
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # internal: run one mode, print JSON
+    add_smoke(parser, candidates=2, subset=128, val_size=64, epochs=1, modes="loop,ray1")
     return parser.parse_args(argv)
 
 
@@ -74,7 +75,8 @@ def proxy_config(args, cpus):
 
 
 def run_loop(args, started):
-    """The plain loop: one process, ``nasplay.scorers.proxy.training.evaluate`` on each cell in turn."""
+    """The plain loop: one process, ``nasplay.scorers.proxy.training.evaluate`` on each cell in
+    turn."""
     from nasplay.scorers.proxy import training as proxy
 
     config = proxy_config(args, cpus=os.cpu_count())
@@ -199,7 +201,8 @@ def main(argv=None):
     for mode in args.modes.split(","):
         print(f"--- {mode} (load average {os.getloadavg()[0]:.1f})", flush=True)
         wall = time.time()
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.search_benchmark", f"--mode={mode}", *passthrough],
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.search_benchmark", f"--mode={mode}",
+                               *passthrough],
                               cwd=REPO, capture_output=True, text=True,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                                    # Ray's workers import nasplay and the cells from here too

@@ -23,13 +23,13 @@ asynchronous workers finishing out of order would.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
 
+from benchmarks.common import add_smoke
 from search_space import Genotype, SearchSpace, get_space  # noqa: E402
 from searchers import RegularizedEvolution, make_searcher  # noqa: E402
 
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--searchers", default="random,evolution,evolution-small,controller",
                         help=f"rows, from: {', '.join(VARIANTS)}; a row may override its "
                              f"settings, e.g. evolution:population_size=60:sample_size=15")
+    add_smoke(parser, seeds=2, evals=30, budgets="10,30")
     args = parser.parse_args(argv)
 
     space = get_space(args.space)

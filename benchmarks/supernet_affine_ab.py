@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO, SHARED_CIFAR
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
 
 
 def parse(argv, doc: str, pairs: int):
@@ -29,6 +29,7 @@ def parse(argv, doc: str, pairs: int):
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "oneshot_step.jsonl")
+    add_smoke(parser, pairs=1)  # and a tiny supernet (setup)
     return parser.parse_args(argv)
 
 
@@ -44,11 +45,18 @@ def setup(args):
     from search_space import get_space
 
     config = OneShotConfig(data=args.data)  # the search's sizes, momentum and weight decay
+    space, sizes = get_space(args.space), dict(train_size=2000, val_size=200)
+    if getattr(args, "smoke", False):  # a tiny supernet over three ops
+        from benchmarks.oneshot_benchmark import SMOKE_OPS, SMOKE_SIZES, _reduced_space
+
+        config = config.replace(**SMOKE_SIZES)
+        space = _reduced_space(args.space, SMOKE_OPS)
+        sizes = dict(train_size=config.train_size, val_size=config.val_size)
     devices.configure(os.cpu_count())
-    sets = proxy.subsets(proxy.ProxyConfig(data=args.data, train_size=2000, val_size=200))
+    sets = proxy.subsets(proxy.ProxyConfig(data=args.data, **sizes))
     x = normalize(sets.x_train[:config.batch_size])
     y = sets.y_train[:config.batch_size].astype(np.int32)
-    return config, x, y, get_space(args.space), len(sets.classes)
+    return config, x, y, space, len(sets.classes)
 
 
 def traced_step(space, classes, config, x, y, sgd=None, **supernet_options):

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from benchmarks.common import REPO
+from benchmarks.common import REPO, add_smoke
 
 
 def _op_times(logdir: str, steps: int) -> dict:
@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tensorflow-defaults", action="store_true")
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "oneshot_step_profile.jsonl")
+    add_smoke(parser, steps=2, top=5)  # and a tiny supernet (supernet_affine_ab.setup)
     args, rest = parser.parse_known_args(argv)
     if args.tensorflow_defaults:
         _tensorflow_defaults()
@@ -109,6 +110,7 @@ def main(argv=None) -> int:
     from benchmarks.supernet_affine_ab import parse, setup, traced_step
 
     common = parse(rest, __doc__, 0)
+    common.smoke = args.smoke
     config, x, y, space, classes = setup(common)
     supernet, train_step, first = traced_step(space, classes, config, x, y)
     genotype = space.sample(np.random.default_rng(args.seed))

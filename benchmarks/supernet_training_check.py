@@ -25,11 +25,12 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO, SHARED_CIFAR
+from benchmarks.common import REPO, SHARED_CIFAR, add_smoke
+from benchmarks.oneshot_benchmark import SMOKE_OPS
+
 SAMPLERS = ("fixed", "two", "uniform", "uniform-ops", "uniform-inputs")
 
 
@@ -132,6 +133,8 @@ def main(argv=None) -> int:
                              "measured before it was added; an experiment, not a product option)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
                                              "supernet_training_check.jsonl"))
+    # and 128 validation images
+    add_smoke(parser, steps=5, train_size=128, filters=4, cells_per_stage=0, ops=SMOKE_OPS)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
 
     keras.utils.set_random_seed(args.seed)
     sets = proxy.subsets(proxy.ProxyConfig(data=args.data, train_size=args.train_size,
-                                           val_size=500))
+                                           val_size=128 if args.smoke else 500))
     x, y = normalize(sets.x_train), sets.y_train.astype(np.int32)
     held_out = np.random.default_rng(7).permutation(len(sets.x_val))[:256]  # sorted by class
     probe_x, probe_y = normalize(sets.x_val[held_out]), sets.y_val[held_out].astype(np.int32)

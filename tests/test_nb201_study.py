@@ -115,7 +115,8 @@ def test_smoke_run_with_the_controller_in_a_child_process(tmp_path):
 
     out = tmp_path / "study.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks.nb201_searchers", "--smoke", "--quiet",
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     results = _check_results(out, ["random", "evolution", "controller"])
     assert results["searchers"]["controller"]["config"]["batch_size"] >= 1
