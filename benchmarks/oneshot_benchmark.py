@@ -93,17 +93,17 @@ class _Standalone:
     def update_groups(self, arch):
         return [(None, [(v, None) for v in self.trainable_variables])]
 
-    def _flatten_layers(self):
+    def _flatten_layers(self, include_self=True, recursive=True):
         """The network's layers: on TensorFlow the engine fuses their batch norms as it does
-        the supernet's."""
-        return self.model._flatten_layers()
+        the supernet's (called as Keras's ``Layer._flatten_layers``)."""
+        return self.model._flatten_layers(include_self=include_self, recursive=recursive)
 
 
 class _KerasNormsStandalone(_Standalone):
     """The same, its layers hidden from the engine, so Keras runs its batch norms
     (``--standalone-keras-norms``)."""
 
-    def _flatten_layers(self):
+    def _flatten_layers(self, include_self=True, recursive=True):
         return []
 
 
