@@ -310,6 +310,31 @@ def test_a_rescoring_by_the_search_metric_keeps_the_first_score(tmp_path):
     assert plan.rescoring_due(records) == []     # a resume re-scores no one else
 
 
+def test_a_rescoring_metric_the_trials_report_too_keeps_their_own(tmp_path):
+    """The proxy reports neg_val_loss on every trial; re-ranked by a longer proxy's
+    neg_val_loss, the trial's own value stays and the second is rescored_neg_val_loss."""
+    plan = make_plan(config(tmp_path / "run", trials=6, rerank_top=2, rerank_metric="units",
+                            rerank_scorer="runner_fakes:score"))
+
+    def rescore(driver, settings, cpus, trials):
+        for k, trial in enumerate(trials):
+            driver.on_rescored(trial, {"units": 1000 + k, "final": 1}, None)
+
+    def with_units(driver, settings, cpus, num_samples):   # the trials report units too
+        finished = driver.on_finished
+        driver.on_finished = lambda trial, metrics, error, **extra: finished(
+            trial, {**metrics, "units": 7}, error, **extra)
+        return loop()(driver, settings, cpus, num_samples)
+
+    Driver(plan, CLUSTER).run(with_units, rescore=rescore)
+    records = RunDir(tmp_path / "run").read_trials()
+    rescored = [r for r in records if "rescore" in r]
+    assert len(rescored) == 2
+    for record in rescored:
+        assert record["rescore"]["metric"] == "rescored_units"
+        assert record["metrics"]["rescored_units"] >= 1000 > record["metrics"]["units"]
+
+
 def test_a_failed_rescoring_leaves_the_best_to_the_others(tmp_path):
     def rescore(driver, settings, cpus, trials):
         ids = [t["trial_id"] for t in trials]

@@ -366,11 +366,11 @@ class Driver:
         metrics = {k: v for k, v in metrics.items() if k != "final"}
         if error is None and metrics.pop("failed", 0):
             error = metrics.pop("error", None) or "the scorer failed without a message"
-        metric = self.config.rerank_metric or self.rescorer.metric
-        if metric == self.metric:  # a scorer re-ranking itself by its own metric: the second
-            metric = f"rescored_{metric}"  # score gets its own name, the record keeps the first
-            if self.config.rerank_metric in metrics:
-                metrics[metric] = metrics[self.config.rerank_metric]
+        metric = reported = self.config.rerank_metric or self.rescorer.metric
+        if metric in (record.get("metrics") or {}):  # the trial has its own (a scorer re-ranking
+            metric = f"rescored_{metric}"  # itself): the second gets its own name, both kept
+            if reported in metrics:
+                metrics[metric] = metrics[reported]
         line = rescore_record(record["trial_id"], self.rescorer.name, metric,
                               "failed" if error else "completed", metrics, error)
         self.run_dir.append_trial(line)
