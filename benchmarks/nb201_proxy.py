@@ -49,6 +49,8 @@ BUDGETS = {
                          val_size=2000),
     "c8n1-e1-20k": dict(filters=8, cells_per_stage=1, epochs=1, train_size=20000,
                         val_size=2000),
+    "c8n5-e1-10k": dict(filters=8, cells_per_stage=5, epochs=1, train_size=10000,
+                        val_size=2000),
     "c16n1-e3-10k": dict(filters=16, cells_per_stage=1, epochs=3, train_size=10000,
                          val_size=2000),
 }
@@ -66,7 +68,32 @@ def top_cells(step: int = 25) -> list[dict]:
              "index": e.index} for e in by_rank[0:1000:step]]
 
 
+def hour_cells() -> list[dict]:
+    """The laptop hour's cells (``nb201_hour.py``, seed 0): the 8 it re-scored and the truly
+    best it visited; does a budget rank them as the table does?"""
+    from nasplay.scorers.nb201.table import table
+    from search_space import Genotype, get_space
+
+    space, rows = get_space("nb201"), (RESULTS / "nb201_hour_ladder_s0_trials.jsonl")
+    rows = [json.loads(line) for line in rows.read_text().splitlines()]
+    trials = {r["trial_id"]: r for r in rows if "rescore" not in r}
+    arch = lambda r: space.to_arch_str(Genotype.from_dict(r["genotype"]))  # noqa: E731
+    chosen = [trials[r["trial_id"]] for r in rows if "rescore" in r]
+    chosen.append(min(trials.values(), key=lambda r: table().lookup(arch(r)).rank))
+    cells, seen = [], set()
+    for r in chosen:
+        e = table().lookup(arch(r))
+        if e.index not in seen:
+            seen.add(e.index)
+            cells.append({"arch_str": e.arch_str, "genotype": r["genotype"], "rank": e.rank,
+                          "val_accuracy": e.val_accuracy, "test_accuracy": e.test_accuracy,
+                          "index": e.index})
+    return cells
+
+
 def cells_of(sample: str, cells: int, step: int = 25) -> list[dict]:
+    if sample == "hour":
+        return hour_cells()
     return top_cells(step) if sample == "top" else sample_cells()[:cells]
 
 
@@ -108,12 +135,12 @@ def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
 def table() -> dict:
     """Every (sample, budget)'s statistics, and the top sample's budgets again on the cells
     they all measured (``top_common``: the 20 ranks 1, 51, ... when one used ``--top-step 50``)."""
-    truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells()}
+    truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells() + hour_cells()}
     by_budget: dict[tuple, dict] = {}
     for row in _rows():
         by_budget.setdefault((row["sample"], row["budget"]), {})[row["index"]] = row
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "budgets": {},
-              "top": {}, "top_common": {}}
+              "top": {}, "top_common": {}, "hour": {}}
     print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell (CPU s)"))
     tops = [cells for (sample, _), cells in by_budget.items() if sample == "top"]
     common = sorted(set.intersection(*(set(c) for c in tops))) if tops else []
@@ -136,7 +163,8 @@ def _judge(sample: str, name: str, cells: dict, indices: list, truth: dict) -> d
     cpu = float(np.mean([cells[i]["cpu_seconds"] for i in indices]))
     entry = {"settings": BUDGETS.get(name), "cells": indices, "wall_seconds": wall,
              "cpu_seconds": cpu, "stats": {}}
-    where = {"random": "", "top": " (top 1,000)", "top_common": " (top 1,000, common cells)"}
+    where = {"random": "", "top": " (top 1,000)", "top_common": " (top 1,000, common cells)",
+             "hour": " (the hour's 9 cells)"}
     for metric, sign in (("val_accuracy", 1.0), ("val_loss", -1.0)):
         stats = rank_stats([sign * cells[i][metric] for i in indices], t)
         entry["stats"][metric] = stats
@@ -183,7 +211,7 @@ def main() -> int:
     m = sub.add_parser("measure")
     m.add_argument("--budget", nargs="+", default=["default"], choices=sorted(BUDGETS))
     m.add_argument("--cells", type=int, default=50)
-    m.add_argument("--sample", choices=("random", "top"), default="random")
+    m.add_argument("--sample", choices=("random", "top", "hour"), default="random")
     m.add_argument("--top-step", type=int, default=25, help="--sample top: every k-th rank")
     m.add_argument("--data", default=SHARED_CIFAR)
     m.add_argument("--seed", type=int, default=0)
