@@ -45,6 +45,9 @@ SMOKE = {
     "gpu_backend_check": ["--smoke", "--out", "TMP"],
     "inspect_speed": ["--trials", "50", "--repeats", "1", "--no-record"],
     "masked_update_grouping": ["--smoke"],
+    "nb201_ladder": ["--replicates", "1", "--models", "calibrated", "--strategies",
+                     "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-loss@2", "random:truth",
+                     "--out", "TMP/ladder.json"],
     "nb201_search_speed": ["--trials", "20", "--searchers", "random", "--no-record"],
     "nb201_searchers": ["--smoke", "--quiet", "--out", "TMP/searchers.json"],
     "oneshot_benchmark": ["throughput", "--smoke", "--data", "DATA", "--supernet", "TMP/supernet",
@@ -76,8 +79,6 @@ NO_SMOKE = {
     "nb201_proxy": "writes benchmarks/results/nb201_proxy*; no --out yet",
     "nb201_oneshot": "writes benchmarks/results/nb201_oneshot*.json; no --out yet",
     "nb201_hour": "an hour-long search per run into runs/hour/; no smoke size yet",
-    "nb201_ladder": "`--replicates 2 --out TMP` stops with an IndexError in run_strategy "
-                    "(`order[0]`) on the committed rung files, before the package change too",
     # one-shot studies: each needs a supernet trained at the default OneShotConfig (minutes) and
     # the committed 48-cell references; none takes a tiny configuration yet
     "oneshot_angle": "needs trained supernets (at the default OneShotConfig)",
