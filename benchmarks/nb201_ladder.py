@@ -231,7 +231,9 @@ def model_params(model: str, matrix: np.ndarray, names: list[str], rungs: dict,
         fits = [fit_rung(oracle, rungs[n], 0.5) for n in names]
     else:
         lam = {"copula": 1.0, "additive": 0.0}[model]
-        fits = [fit_rung(oracle, {**rungs[n], "top": {}}, lam) for n in names]
+        # the top sample only where a rung has no random one (else the blend is fixed)
+        fits = [fit_rung(oracle, {**rungs[n], "top": {}} if len(rungs[n]["scores"]) >= 10
+                         else rungs[n], lam) for n in names]
     values, vectors = np.linalg.eigh(residual_correlation(matrix))
     return {"lam": [f["lam"] for f in fits], "sigma": [f["sigma"] for f in fits],
             "fits": dict(zip(names, fits)),
