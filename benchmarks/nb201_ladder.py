@@ -100,9 +100,10 @@ def load_rungs() -> dict:
         cost = tuple(np.linalg.lstsq(x, [r["wall_seconds"] for r in mine], rcond=None)[0])
         for suffix, metric, sign in (("acc", "val_accuracy", 1.0), ("loss", "val_loss", -1.0)):
             rung = rungs[f"proxy-{budget}-{suffix}"] = {"scores": {}, "top": {}, "cost": cost}
-            for r in mine:
-                where = "top" if r.get("sample") == "top" else "scores"
-                rung[where][r["index"]] = sign * r[metric]
+            for r in mine:   # the random and top samples (not the hour's own cells)
+                where = {"random": "scores", "top": "top"}.get(r.get("sample", "random"))
+                if where is not None:
+                    rung[where][r["index"]] = sign * r[metric]
     return rungs
 
 
