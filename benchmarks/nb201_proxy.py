@@ -29,30 +29,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import RESULTS, SHARED_CIFAR
+from benchmarks.common import RESULTS, SHARED_CIFAR, append_jsonl
 from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
 RAW = RESULTS / "nb201_proxy_raw.jsonl"
 OUT = RESULTS / "nb201_proxy.json"
 PNG = RESULTS / "nb201_proxy_frontier.png"
 
+def _budget(filters: int, cells_per_stage: int, epochs: int, train_size: int,
+            val_size: int = 2000) -> dict:
+    return dict(filters=filters, cells_per_stage=cells_per_stage, epochs=epochs,
+                train_size=train_size, val_size=val_size)
+
+
 # name -> ProxyConfig fields. "default" is the proxy's CPU default as an nb201 search runs it.
 BUDGETS = {
-    "default": dict(filters=8, cells_per_stage=1, epochs=3, train_size=2000, val_size=1000),
-    "c16n1-e1-10k": dict(filters=16, cells_per_stage=1, epochs=1, train_size=10000,
-                         val_size=2000),
-    "c16n2-e1-10k": dict(filters=16, cells_per_stage=2, epochs=1, train_size=10000,
-                         val_size=2000),
-    "c16n1-e2-10k": dict(filters=16, cells_per_stage=1, epochs=2, train_size=10000,
-                         val_size=2000),
-    "c16n1-e1-20k": dict(filters=16, cells_per_stage=1, epochs=1, train_size=20000,
-                         val_size=2000),
-    "c8n1-e1-20k": dict(filters=8, cells_per_stage=1, epochs=1, train_size=20000,
-                        val_size=2000),
-    "c8n5-e1-10k": dict(filters=8, cells_per_stage=5, epochs=1, train_size=10000,
-                        val_size=2000),
-    "c16n1-e3-10k": dict(filters=16, cells_per_stage=1, epochs=3, train_size=10000,
-                         val_size=2000),
+    "default": _budget(8, 1, 3, 2000, val_size=1000),
+    "c16n1-e1-10k": _budget(16, 1, 1, 10000),
+    "c16n1-e3-10k": _budget(16, 1, 3, 10000),
+    "c8n5-e1-10k": _budget(8, 5, 1, 10000),
 }
 
 
@@ -120,13 +115,12 @@ def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
                 continue
             wall, cpu = time.perf_counter(), time.process_time()
             _, metrics = proxy.train(Genotype.from_dict(cell["genotype"]), config)
-            row = {"sample": sample, "budget": name, "index": cell["index"], "arch_str": cell["arch_str"],
-                   "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
+            row = {"sample": sample, "budget": name, "index": cell["index"],
+                   "arch_str": cell["arch_str"], "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
                    "params": metrics["params"], "train_seconds": metrics["train_seconds"],
                    "wall_seconds": time.perf_counter() - wall,
                    "cpu_seconds": time.process_time() - cpu, "seed": seed}
-            with RAW.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_jsonl(RAW, row)
             print(f"{name} {cell['index']:>5} acc {row['val_accuracy']:.3f} "
                   f"loss {row['val_loss']:.3f} truth {cell['val_accuracy']:.2f} "
                   f"{row['wall_seconds']:.1f} s", flush=True)

@@ -115,19 +115,13 @@ def run_one(name: str, space: SearchSpace, seed: int, evals: int, noise: float, 
 
 def _overrides(row: str) -> dict:
     """The ``key=value`` settings after a row's name (``evolution:population_size=60``), values
-    as Python literals (a bare word is a string)."""
-    import ast
+    as Python literals (a bare word is a string): ``nb201_searchers.parse_spec``'s."""
+    from benchmarks.nb201_searchers import parse_spec
 
-    settings = {}
-    for part in row.split(":")[1:]:
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"searchers_benchmark: {row!r}: {part!r} is not key=value")
-        try:
-            settings[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            settings[key] = value
-    return settings
+    try:
+        return parse_spec(row)[2]
+    except ValueError as e:
+        raise SystemExit(f"searchers_benchmark: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -272,11 +272,8 @@ def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
                           scorer_options=config.rerank_options,
                           gpus_per_trial=config.gpus_per_trial, address=config.address,
                           run_dir=config.run_dir)
-    try:
-        _, rescore_options = resolve(rescorer, dataclasses.replace(
-            second, data=_data_path(second) if takes_data else None))
-    except UserError as e:   # the re-scorer's settings are rerank_options, not scorer_options
-        raise UserError(str(e).replace("scorer_options:", "rerank_options:", 1)) from None
+    _, rescore_options = resolve(rescorer, dataclasses.replace(
+        second, data=_data_path(second) if takes_data else None), label="rerank_options")
     if rescorer.name == scorer.name and rescore_options == options:
         raise UserError(f"--rerank-scorer {rescorer.name} at the search's own settings would "
                         f"score each candidate again as it was scored: give rerank_options "

@@ -13,7 +13,7 @@ from nasplay.errors import UserError, first_line
 from nasplay.scorers.registry import FLAG_FIELDS, Scorer
 
 
-def resolve(scorer: Scorer, config) -> tuple:
+def resolve(scorer: Scorer, config, label: str = "scorer_options") -> tuple:
     """``(config, options)``: the config with the scorer's settings filled in, and the settings
     as the JSON-able dict each trial's ``ctx.options`` receives."""
     if scorer.defaults is None:  # a function scorer: its options are its own to read
@@ -21,7 +21,7 @@ def resolve(scorer: Scorer, config) -> tuple:
                  if getattr(config, name) is not None}
         return config, {**given, **config.scorer_options}
     base = scorer.defaults(config.gpus_per_trial > 0)
-    _refuse_unknown(scorer, base, config)
+    _refuse_unknown(scorer, base, config, label)
     values = {name: config.seed for name in scorer.seed_fields}
     values.update({target: getattr(config, flag) for flag, target in scorer.flags.items()
                    if getattr(config, flag) is not None})
@@ -41,11 +41,11 @@ def resolve(scorer: Scorer, config) -> tuple:
     return config, options
 
 
-def _refuse_unknown(scorer: Scorer, base, config) -> None:
+def _refuse_unknown(scorer: Scorer, base, config, label: str) -> None:
     known = [f.name for f in dataclasses.fields(base) if f.name not in scorer.per_trial]
     unknown = sorted(set(config.scorer_options) - set(known))
     if unknown:
-        raise UserError(f"scorer_options: unknown {type(base).__name__} setting(s) "
+        raise UserError(f"{label}: unknown {type(base).__name__} setting(s) "
                         f"{', '.join(unknown)}; known: {', '.join(known)}")
     takes = [*scorer.flags, *scorer.passthrough]
     for flag in FLAG_FIELDS:
