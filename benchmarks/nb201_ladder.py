@@ -349,8 +349,8 @@ def main(argv=None) -> int:
     names = sorted({part.split("@")[0] for spec in args.strategies
                     for part in spec.split(":", 1)[1].split(">")} - {"truth"})
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells()}
-    order = np.argsort(oracle.rank, kind="stable")[0:1000:25]
-    top_truth = {int(oracle.table_index[i]): float(oracle.truth[i]) for i in order}
+    top = top_ranks_positions(oracle)
+    top_truth = {int(oracle.table_index[i]): float(oracle.truth[i]) for i in top}
     matrix = copula(rungs, names, truth, top_truth)
     print("copula (truth, " + ", ".join(names) + "):\n" + np.array2string(matrix, precision=2))
     print("wall s a candidate (table mean): " + ", ".join(
@@ -359,7 +359,6 @@ def main(argv=None) -> int:
               "rungs": {n: {"cost": list(rungs[n]["cost"]), "cells": len(rungs[n]["scores"]),
                             "top_cells": len(rungs[n]["top"])} for n in names},
               "copula": {"names": ["truth"] + names, "matrix": matrix.tolist()}, "models": {}}
-    top = top_ranks_positions(oracle)
     for model in args.models:
         params = model_params(model, matrix, names, rungs, oracle)
         results = {spec: [] for spec in args.strategies}
