@@ -47,12 +47,13 @@ LADDER = {
 # The next try after the ladder's rank 5,726: its shallow rungs ranked first a chain of 3x3
 # convolutions with no input-to-output skip, which a proxy of NAS-Bench-201's own depth (C=8, N=5,
 # 1 epoch on 10,000 images, ~40 s a cell) puts last of the hour's 9 cells (+0.69 on them, 0.53-0.55
-# on the table's best 1,000). Evolution on that proxy, the best 5 re-scored by 2 epochs of it.
-# 66 trials + 5 re-scorings fill the hour.
+# on the table's best 1,000). Evolution on that proxy, the best 6 re-scored by 2 epochs of it.
+# 90 trials (~30 s each: a random cell ~25 s, the conv-heavy ones evolution finds ~40 s) + 6
+# re-scorings (~70 s) fill the hour.
 DEEP = {
     "argv": ["--searcher", "evolution", "--scorer", "proxy", "--filters", "8",
-             "--cells-per-stage", "5", "--epochs", "1", "--subset", "10000", "--trials", "66",
-             "--rerank-top", "5", "--rerank-metric", "neg_val_loss"],
+             "--cells-per-stage", "5", "--epochs", "1", "--subset", "10000", "--trials", "90",
+             "--rerank-top", "6", "--rerank-metric", "neg_val_loss"],
     "config": {"scorer_options": {"val_size": 2000},
                "rerank_options": {"filters": 8, "cells_per_stage": 5, "epochs": 2,
                                   "train_size": 10000, "val_size": 2000}},
