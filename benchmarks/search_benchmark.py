@@ -148,9 +148,11 @@ def run_ray(args, started, workers):
     init_s = time.time() - t
     with tempfile.TemporaryDirectory() as folder:
         config = SearchConfig(searcher="random", space=args.space, trials=len(cells), seed=0,
-                              data=args.data, subset=args.subset, epochs=args.epochs,
-                              filters=args.filters, cells_per_stage=args.cells_per_stage,
-                              scorer_options={"val_size": args.val_size}, workers=workers,
+                              data=args.data,
+                              scorer_options={"train_size": args.subset, "epochs": args.epochs,
+                                              "filters": args.filters,
+                                              "cells_per_stage": args.cells_per_stage,
+                                              "val_size": args.val_size}, workers=workers,
                               run_dir=str(Path(folder) / "run"))
         start = time.time()
         result = search(config)

@@ -91,13 +91,14 @@ def search_config(args, name: str, seed: int, run_dir: Path, scorer_options: dic
     from nasplay.scorers import default_metric
 
     proxy = args.scorer == "proxy"
+    sizes = {"filters": args.filters, "cells_per_stage": args.cells_per_stage,
+             **({"train_size": args.subset, "epochs": args.epochs} if proxy else {})}
     return SearchConfig(searcher=name, space=args.space, trials=args.trials, seed=seed,
                         metric=default_metric(args.scorer),
                         searcher_options=searcher_options(name, args), scorer=args.scorer,
-                        data=args.data if proxy else None, subset=args.subset if proxy else None,
-                        epochs=args.epochs if proxy else None, filters=args.filters,
-                        cells_per_stage=args.cells_per_stage, scorer_options=scorer_options,
-                        run_dir=str(run_dir), workers=1)
+                        data=args.data if proxy else None,
+                        scorer_options={**sizes, **scorer_options}, run_dir=str(run_dir),
+                        workers=1)
 
 
 def run_one(searcher, run_dir: Path, config, score: Callable, cache: dict) -> None:

@@ -23,10 +23,8 @@ CONFIG = SearchConfig(
     space="nasnet",
     trials=200,
     data=str(SHARED_CIFAR10) if SHARED_CIFAR10.is_dir() else "cifar10",
-    subset=4000,
-    epochs=3,
-    filters=8,
-    cells_per_stage=1,
+    # the proxy scorer's settings (ProxyConfig fields; flags: --subset, --epochs, ...)
+    scorer_options={"train_size": 4000, "epochs": 3, "filters": 8, "cells_per_stage": 1},
     workers=2,           # a GPU box: workers=4, gpus_per_trial=0.5
     gpus_per_trial=0,
     run_dir="runs/controller-cifar10",

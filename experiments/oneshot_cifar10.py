@@ -12,7 +12,7 @@ subset of CIFAR-10's training split for a few epochs, uniformly sampling one pat
 then scored by its path's accuracy on 1,000 held-out training images after re-estimating the
 path's batch-norm statistics. One-shot scores rank candidates less faithfully than training each
 one (BENCHMARKS.md, "One-shot"), which is why the best few climb to the standalone proxy
-(``rerank_top``). Train the supernet once and reuse it in other searches with ``supernet=DIR``.
+(``rerank_top``). Train the supernet once and reuse it in other searches with ``"supernet": DIR``.
 """
 
 import sys
@@ -30,9 +30,10 @@ CONFIG = SearchConfig(
     trials=1000,
     scorer="oneshot",
     data=str(SHARED_CIFAR10) if SHARED_CIFAR10.is_dir() else "cifar10",
-    supernet_epochs=6,   # the scorer's default
-    sampler="uniform",   # or "controller" (ENAS)
-    finetune_steps=0,    # or e.g. 16: each path trained alone that long before it is scored
+    # the one-shot scorer's settings (OneShotConfig fields), as its flags give them:
+    scorer_flags={"supernet_epochs": 6,   # the scorer's default
+                  "sampler": "uniform",   # or "controller" (ENAS)
+                  "finetune_steps": 0},   # or e.g. 16: each path trained alone that long first
     rerank_top=5,        # the best 5 by one-shot score, trained standalone by the proxy
     workers=1,           # one worker keeps the loaded supernet for every trial
     run_dir="runs/oneshot-cifar10",

@@ -19,10 +19,8 @@ CONFIG = SearchConfig(
     space="amoebanet",
     trials=200,
     data=str(SHARED_CIFAR10) if SHARED_CIFAR10.is_dir() else "cifar10",
-    subset=4000,
-    epochs=3,
-    filters=8,
-    cells_per_stage=1,
+    # the proxy scorer's settings (ProxyConfig fields; flags: --subset, --epochs, ...)
+    scorer_options={"train_size": 4000, "epochs": 3, "filters": 8, "cells_per_stage": 1},
     workers=2,
     run_dir="runs/random-cifar10",
 )

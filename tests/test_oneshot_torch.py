@@ -68,8 +68,12 @@ def test_torch_scores_are_the_extracted_networks_and_repeatable(torch_run):
     assert np.isfinite(result["finetuned"])
 
 
-def test_a_supernet_trained_on_torch_scores_the_same_on_tensorflow(torch_run, monkeypatch):
+def test_a_supernet_trained_on_torch_scores_the_same_on_tensorflow(torch_run, monkeypatch,
+                                                                  registries):
+    # the child module registers its space at import: here, for this test only
     from oneshot_torch_child import SCORED, TINY, tiny_config
+
+    registries(TINY)
 
     from nasplay.scorers.oneshot.supernet import OneShotScorer, load_supernet
 

@@ -135,7 +135,9 @@ def test_a_budget_that_leaves_evolution_no_mutation_is_warned_about(tmp_path):
 def test_the_plan_fills_every_default_into_the_config(tmp_path):
     config = _planned(tmp_path, "--trials", "30")
     assert config.metric == "naswot"
-    assert (config.filters, config.cells_per_stage) == (8, 1)
+    options = config.scorer_options
+    assert (options["filters"], options["cells_per_stage"]) == (8, 1)
+    assert config.scorer_flags == {}   # every setting by its field name in scorer_options
     assert config.scorer_options["batch_size"] == 128 and config.scorer_options["seed"] == 0
     # the resolved config plans to itself: config.json repeats the run
     again = make_plan(config).config
@@ -149,9 +151,11 @@ def test_finetune_steps_reach_the_oneshot_scorers_settings(tmp_path, shared_cifa
                              "--run-dir", str(tmp_path / "r"), *flags])
         return make_plan(config).config
 
-    assert planned().finetune_steps == 0   # filled with the scorer's default: pure one-shot
-    tuned = planned("--finetune-steps", "16")
-    assert tuned.finetune_steps == 16 and "finetune_steps" not in tuned.scorer_options
+    # filled with the scorer's default: pure one-shot
+    assert planned().scorer_options["finetune_steps"] == 0
+    tuned = planned("--finetune-steps", "16", "--supernet-epochs", "2")
+    assert tuned.scorer_options["finetune_steps"] == 16 and tuned.scorer_flags == {}
+    assert tuned.scorer_options["epochs"] == 2   # --supernet-epochs sets OneShotConfig.epochs
     from nasplay.scorers import get_scorer
     from nasplay.scorers.settings import resolve
     _, options = resolve(get_scorer("oneshot"), tuned)  # what each trial's scorer is built from
@@ -166,8 +170,10 @@ def test_the_proxy_plan_takes_gpu_defaults_for_gpu_trials(tmp_path, shared_cifar
         return make_plan(config).config
 
     cpu, gpu = planned(), planned(gpus_per_trial=1)
-    assert (cpu.subset, cpu.epochs, cpu.filters) == (2000, 3, 8)
-    assert (gpu.subset, gpu.epochs, gpu.filters) == (20000, 10, 16)
+    def sizes(config):
+        return tuple(config.scorer_options[k] for k in ("train_size", "epochs", "filters"))
+
+    assert (sizes(cpu), sizes(gpu)) == ((2000, 3, 8), (20000, 10, 16))
     assert gpu.scorer_options["steps_per_execution"] == 16
     assert "gpus" not in gpu.scorer_options and "cpus" not in gpu.scorer_options
     assert cpu.data == str(shared_cifar) and cpu.metric == "val_accuracy"

@@ -189,7 +189,7 @@ def test_the_same_genotype_is_never_trained_twice(ray_session, tmp_path, registr
 
 
 def test_asha_stops_weak_candidates_early(ray_session, tmp_path):
-    config = fake_config(tmp_path / "run", trials=6, workers=1, scheduler="asha", epochs=9,
+    config = fake_config(tmp_path / "run", trials=6, workers=1, scheduler="asha",
                          scorer_options={"epochs": 9})
     result = search(config)
     assert len(result.records) == 6

@@ -22,26 +22,12 @@ from typing import Any
 from nasplay.engine.config import SCHEDULERS, SearchConfig, searcher_names
 from nasplay.errors import UserError
 
-# argparse destination -> SearchConfig field, for every flag that is a setting
-FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "subset", "epochs", "filters",
-               "cells_per_stage", "workers", "cpus_per_trial", "gpus_per_trial", "address",
-               "seed", "scheduler", "scorer", "max_failures", "warm_start", "rerank_top",
-               "rerank_scorer", "rerank_metric",
-               "supernet_epochs", "sampler", "supernet", "finetune_steps", "backend", "metric")
+# argparse destination -> SearchConfig field, for every general flag that is a setting (each
+# scorer's own flags come from its declaration: scorer_flag_groups)
+FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "workers", "cpus_per_trial",
+               "gpus_per_trial", "address", "seed", "scheduler", "scorer", "max_failures",
+               "warm_start", "rerank_top", "rerank_scorer", "rerank_metric", "backend", "metric")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
-
-
-def _default(scorer: str, name: str) -> str:
-    """``'2000; 20000 with GPU trials'``: a scorer setting's CPU and GPU defaults, for ``--help``."""
-    from nasplay.scorers import get_scorer
-
-    defaults = get_scorer(scorer).defaults
-    cpu, gpu = getattr(defaults(False), name), getattr(defaults(True), name)
-    return f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials"
-
-
-def _proxy_default(name: str) -> str:
-    return _default("proxy", name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,17 +41,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--run-dir", metavar="DIR", help="where the run's records go (required)")
     add("--data", metavar="SRC", help="cifar10 (downloaded once), or a folder of CIFAR python "
         "batches or of images (default: cifar10)")
-    add("--subset", type=int, metavar="N",
-        help=f"training images per candidate (default: {_proxy_default('train_size')})")
-    add("--epochs", type=int, metavar="E",
-        help=f"proxy training epochs per candidate (default: {_proxy_default('epochs')})")
-    add("--filters", type=int, metavar="F",
-        help=f"width of the candidate network's first stage (default: "
-             f"{_proxy_default('filters')})")
-    add("--cells-per-stage", type=int, metavar="N", help=f"normal cells between reductions "
-        f"(default: {_proxy_default('cells_per_stage')})")
     _add_where(add)
     _add_scorer_options(add)
+    add_scorer_flags(parser)
+
+
+def add_scorer_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag group per scorer, built from the options it declares (``nasplay.scorers.Option``);
+    a flag two scorers share is added once, in the first group (the default scorer's first)."""
+    from nasplay.scorers import SCORERS
+
+    seen: set[str] = set()
+    for scorer in sorted(SCORERS.values(), key=lambda s: s.name != "proxy"):
+        if not scorer.options:
+            continue
+        shared = [f"{o.cli}{_default(scorer, o, ' {}')}" for o in scorer.options
+                  if o.flag in seen]
+        group = parser.add_argument_group(
+            f"--scorer {scorer.name}", f"also takes (above; its defaults): {', '.join(shared)}" if shared else None)
+        for option in scorer.options:
+            if option.flag not in seen:
+                seen.add(option.flag)
+                group.add_argument(option.cli, dest=f"scorer_flag_{option.flag}",
+                                   type=option.type, metavar=option.metavar,
+                                   choices=option.choices, help=_help(scorer, option))
+
+
+def _help(scorer, option) -> str:
+    return option.help + _default(scorer, option, " (default: {})")
+
+
+def _default(scorer, option, form: str) -> str:
+    """The option's default in ``form``: ``'2000; 20000 with GPU trials'``; '' if none."""
+    defaults = scorer.defaults
+    if defaults is None or not hasattr(defaults(False), option.target):
+        return ""
+    cpu, gpu = getattr(defaults(False), option.target), getattr(defaults(True), option.target)
+    return form.format(f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials")
 
 
 def _add_where(add) -> None:
@@ -103,18 +115,6 @@ def _add_scorer_options(add) -> None:
     add("--warm-start", metavar="RUN_DIR",
         help="seed the searcher with another run's completed trials (same space): evolution's "
              "population, the controller's baseline and first updates")
-    add("--supernet-epochs", type=int, metavar="E",
-        help=f"oneshot: supernet training epochs (default: {_default('oneshot', 'epochs')})")
-    add("--sampler", choices=("uniform", "controller"),
-        help="oneshot: paths the supernet trains on: uniform (SPOS), or the RL controller's "
-             "samples (ENAS) (default: uniform)")
-    add("--supernet", metavar="DIR",
-        help="oneshot: reuse a trained supernet (e.g. another run's RUN_DIR/supernet) of the "
-             "same space, width and data")
-    add("--finetune-steps", type=int, metavar="K",
-        help="oneshot: SGD steps on each candidate's path, from the inherited weights, before "
-             "scoring it (restored after; ~0.25 s a step here); ranks better, costs more "
-             f"(default: {_default('oneshot', 'finetune_steps')}, pure one-shot)")
     add("--rerank-top", type=int, metavar="K",
         help="after the search, re-score the best K with a costlier scorer; the best by its "
              "score becomes the run's best (both scores are recorded; default: 0, none)")
@@ -152,6 +152,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[SearchConfig, set[str]]:
                if getattr(args, key, None) is not None}
     if options:
         values["searcher_options"] = {**values.get("searcher_options", {}), **options}
+    flags = {name[len("scorer_flag_"):]: value for name, value in vars(args).items()
+             if name.startswith("scorer_flag_") and value is not None}
+    if flags:
+        values["scorer_flags"] = {**values.get("scorer_flags", {}), **flags}
     given = set(values)
     if "run_dir" not in given:
         raise UserError("--run-dir DIR is required (where the run's records go)")

@@ -2,8 +2,9 @@
 settings, ``nasplay train``'s defaults and the flags given.
 
 A search scores each candidate with a ProxyConfig that its ``config.json`` records in full: the
-top-level ``data``, ``subset``, ``epochs``, ``filters``, ``cells_per_stage`` and ``seed``, and
-every other ProxyConfig field in ``scorer_options`` (``nasplay.engine.plan`` writes them so).
+top-level ``data`` and ``seed``, and every other ProxyConfig field in ``scorer_options``
+(``nasplay.engine.plan`` writes them so; runs from before scorers owned their settings held
+``subset``, ``epochs``, ``filters`` and ``cells_per_stage`` at the top level, still read).
 Training a genotype "like" that run (``--genotype RUN_DIR`` or ``--like RUN_DIR``) starts from
 exactly those settings, and the run's ``backend`` where it names one, so the same seed reproduces
 the search's score for that genotype; a flag given on the command line overrides its setting.
@@ -35,11 +36,13 @@ FLAG_FIELDS = {"data": "data", "subset": "train_size", "val_size": "val_size",
 # NAS-Bench-201's N (cells.nb201.NB201_CELLS_PER_STAGE; no Keras here, a test checks they agree):
 # the default of an nb201 genotype, whose network is NAS-Bench-201's
 NB201_CELLS_PER_STAGE = 5
-# a run's top-level config.json key -> ProxyConfig field
+# a run's top-level config.json key -> ProxyConfig field (the older layout's included)
 RUN_FIELDS = {"data": "data", "subset": "train_size", "epochs": "epochs", "filters": "filters",
               "cells_per_stage": "cells_per_stage", "seed": "seed"}
 # ProxyConfig fields a run's trials set from their own resources: never taken from a run
 PER_TRIAL_FIELDS = ("cpus", "gpus", "mixed_precision")
+# what any scorer's settings say of the images and the network, taken from a run of any scorer
+SIZE_FIELDS = ("train_size", "filters", "cells_per_stage")
 
 
 @dataclasses.dataclass
@@ -137,7 +140,7 @@ def read_run(run_dir: Path) -> dict:
     """The ProxyConfig fields a run scored its candidates with.
 
     A run scored by another scorer (zero-cost, one-shot) recorded no training settings: only its
-    top-level data, sizes and seed are taken.
+    data, sizes and seed are taken.
     """
     from nasplay.scorers.proxy.training import ProxyConfig
     from nasplay.runs.rundir import read_config
@@ -149,9 +152,13 @@ def read_run(run_dir: Path) -> dict:
         proxy["subset_seed"] = proxy["seed"]
     known = {f.name for f in dataclasses.fields(ProxyConfig)} - set(PER_TRIAL_FIELDS)
     options = config.get("scorer_options") or {}
-    if _trains_with_proxy_config(config) and isinstance(options, dict) and options:
+    if not isinstance(options, dict):
+        return proxy
+    if _trains_with_proxy_config(config) and options:
         options = {**_added_since(config), **options}  # a setting the run predates: as it ran
         proxy.update({k: v for k, v in options.items() if k in known})
+    else:
+        proxy.update({k: options[k] for k in SIZE_FIELDS if options.get(k) is not None})
     return proxy
 
 

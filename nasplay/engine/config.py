@@ -3,7 +3,8 @@
 ``config.json`` in a run directory is this dataclass as JSON, every default filled in by the
 plan (``nasplay.engine.plan``), so that ``nasplay search --config DIR/config.json --run-dir NEW``
 repeats the run. This module only holds and checks values: it imports neither TensorFlow nor
-Ray, and knows nothing of which scorers exist (``nasplay.scorers`` does).
+Ray, and leaves each scorer's settings to the scorer (``nasplay.scorers``: its options and
+settings class), reading the registry only for config files of the older layout.
 """
 
 from __future__ import annotations
@@ -47,19 +48,13 @@ class SearchConfig:
     scorer: str = "proxy"
     metric: str | None = None        # the score maximized; None: val_accuracy, naswot (zero-cost)
     data: str | None = None          # cifar10, a folder of CIFAR python batches or of images
-    subset: int | None = None        # training images per candidate; None: the proxy's default
-    epochs: int | None = None        # training epochs per candidate; None: the proxy's default
-    filters: int | None = None       # first-stage width of a candidate; None: the scorer's default
-    cells_per_stage: int | None = None  # normal cells between reductions; None: scorer's default
-    # more scorer settings: ProxyConfig fields (val_size, batch_size, learning_rate, ...),
-    # ZeroCostConfig fields, or a custom scorer's own; a run's config.json holds all of them
+    # the scorer's settings by field name: ProxyConfig's (train_size, epochs, filters, val_size,
+    # ...), ZeroCostConfig's, or a custom scorer's own; a run's config.json holds all of them
     scorer_options: dict = field(default_factory=dict)
+    # the scorer's settings by the flag names it declares ({"subset": 5000} is --subset 5000);
+    # the plan moves them into scorer_options (a flag wins), so config.json holds none
+    scorer_flags: dict = field(default_factory=dict)
     scheduler: str = "fifo"          # fifo: train every candidate fully; asha: stop weak ones early
-    # --- the one-shot scorer's (--scorer oneshot) ---
-    supernet_epochs: int | None = None  # supernet training epochs; None: the scorer's default
-    sampler: str | None = None       # uniform (SPOS) | controller (ENAS); None: uniform
-    supernet: str | None = None      # a trained supernet to reuse instead of training one
-    finetune_steps: int | None = None  # SGD steps on each candidate's path before scoring it
     warm_start: str | None = None    # a run directory whose completed trials seed the searcher
     rerank_top: int = 0              # re-score the best K after the search (0: none) ...
     rerank_scorer: str = "proxy"     # ... with this scorer: the standalone proxy by default,
@@ -91,6 +86,7 @@ class SearchConfig:
             raise UserError(f"{source}: expected a JSON object of search settings, "
                             f"got {type(data).__name__}")
         known = [f.name for f in fields(cls)]
+        data = _legacy_flags(data, known)
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}; "
@@ -127,12 +123,8 @@ class SearchConfig:
         check_int("workers", self.workers, minimum=1)
         check_int("max_failures", self.max_failures, minimum=0)
         check_int("rerank_top", self.rerank_top, minimum=0)
-        for name in ("subset", "epochs", "filters", "num_cpus", "supernet_epochs"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=1)
-        for name in ("cells_per_stage", "finetune_steps"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=0)
+        if self.num_cpus is not None:
+            check_int("num_cpus", self.num_cpus, minimum=1)
         if self.cpus_per_trial is not None:
             check_number("cpus_per_trial", self.cpus_per_trial, positive=True)
         check_number("gpus_per_trial", self.gpus_per_trial, positive=False)
@@ -152,7 +144,7 @@ class SearchConfig:
         if self.rerank_top > self.trials:
             raise UserError(f"--rerank-top {self.rerank_top} is more than the {self.trials} "
                             f"trials: re-score at most --trials candidates")
-        for name in ("searcher_options", "scorer_options", "rerank_options"):
+        for name in ("searcher_options", "scorer_options", "scorer_flags", "rerank_options"):
             if not isinstance(getattr(self, name), dict):
                 raise UserError(f"{name} must be a JSON object (a dict), "
                                 f"got {getattr(self, name)!r}")
@@ -168,7 +160,19 @@ class SearchConfig:
 
 # The settings that make two runs the same experiment (see SearchConfig's first group).
 EXPERIMENT_FIELDS = ("searcher", "space", "seed", "searcher_options", "scorer", "metric", "data",
-                     "subset", "epochs", "filters", "cells_per_stage", "scorer_options",
-                     "scheduler", "warm_start", "supernet_epochs", "sampler", "supernet",
-                     "finetune_steps", "backend")
+                     "scorer_options", "scheduler", "warm_start", "backend")
 # (rerank_top may change on resume: a finished run can be re-ranked deeper.)
+
+
+def _legacy_flags(data: dict, known: list[str]) -> dict:
+    """Config files from before scorers owned their settings hold a scorer's flags at the top
+    level (``"subset": 2000``); they read as ``scorer_flags``, so such a run resumes as it was."""
+    from nasplay.scorers import option_flags
+
+    flags = option_flags()
+    legacy = {k: v for k, v in data.items() if k not in known and k in flags}
+    if not legacy:
+        return data
+    rest = {k: v for k, v in data.items() if k not in legacy}
+    given = {k: v for k, v in legacy.items() if v is not None}
+    return {**rest, "scorer_flags": {**given, **rest.get("scorer_flags", {})}}

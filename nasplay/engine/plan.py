@@ -73,9 +73,11 @@ def make_plan(config: SearchConfig, resume: bool = False,
         raise TypeError(f"config must be a SearchConfig, got {type(config).__name__}")
     run_dir = RunDir(config.run_dir)
     _check_not_held(run_dir)
-    saved = _with_added_settings(_saved_config(run_dir)) if resume else None
+    saved = _saved_config(run_dir) if resume else None
     if saved is not None and explicit is not None:
         config = dataclasses.replace(saved, **{k: getattr(config, k) for k in explicit})
+        if "scorer_options" in explicit:  # a --config file's settings over the run's own
+            config.scorer_options = {**saved.scorer_options, **config.scorer_options}
     config.check()
     _check_space(config.space)
     _check_devices(config)
@@ -91,8 +93,7 @@ def make_plan(config: SearchConfig, resume: bool = False,
                         f"{scorer.name} scorer does not train: use --scheduler fifo")
     config = dataclasses.replace(config, data=_data_path(config),
                                  metric=config.metric or scorer.metric,
-                                 warm_start=_absolute(config.warm_start),
-                                 supernet=_absolute(config.supernet))
+                                 warm_start=_absolute(config.warm_start))
     config, options = resolve(scorer, config)
     if scorer.check is not None:
         scorer.check(options)
@@ -141,10 +142,15 @@ def _with_added_settings(saved: SearchConfig) -> SearchConfig:
 
 
 def _saved_config(run_dir: RunDir) -> SearchConfig:
+    """The run's ``config.json``; one of the older layout (a scorer's flags at the top level)
+    resolved, so it compares with today's settings field by field."""
     if not run_dir.config_path.is_file():
         raise UserError(f"nothing to resume in {run_dir.path}: it has no config.json; "
                         f"start the search without --resume")
-    return SearchConfig.load(run_dir.config_path)
+    saved = _with_added_settings(SearchConfig.load(run_dir.config_path))
+    if saved.scorer_flags:
+        saved, _ = resolve(get_scorer(saved.scorer), saved)
+    return saved
 
 
 def _load_progress(plan: Plan, saved: SearchConfig) -> None:
@@ -264,7 +270,7 @@ def _rescoring(config: SearchConfig, scorer: Scorer, options: dict) -> tuple:
                         f"reports only; use {rescorer.metric}")
     # a trained re-scorer needs images where the search's scorer did not (zero-cost on noise);
     # one that takes no data (the nb201 table, synflow) is given none
-    takes_data = "data" in (*rescorer.flags, *rescorer.passthrough)
+    takes_data = rescorer.reads_data
     data = config.data if rescorer.name == scorer.name else config.data or "cifar10"
     second = SearchConfig(searcher=config.searcher, space=config.space, trials=config.trials,
                           seed=config.seed, scorer=config.rerank_scorer,
@@ -366,6 +372,9 @@ def _check_same_experiment(run_dir: RunDir, saved: SearchConfig, config: SearchC
     """``--resume`` must continue the same experiment, not a different one in the same place."""
     for name in EXPERIMENT_FIELDS:
         ours, theirs = getattr(config, name), getattr(saved, name)
+        if name == "scorer_options" and ours != theirs:  # named by the setting that differs
+            name = next(k for k in sorted({*ours, *theirs}) if ours.get(k) != theirs.get(k))
+            ours, theirs = ours.get(name), theirs.get(name)
         if ours != theirs:
             raise UserError(f"--resume: {run_dir.path} holds another experiment ({name} is "
                             f"{theirs!r} there, {ours!r} here); use a new --run-dir, or resume "

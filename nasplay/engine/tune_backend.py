@@ -331,7 +331,8 @@ def run_experiment(driver, settings: TrialSettings, cpus: float, num_samples: in
         from ray.tune.schedulers import ASHAScheduler
 
         scheduler = ASHAScheduler(time_attr="epoch", metric=driver.metric, mode="max",
-                                  max_t=config.epochs or 100, grace_period=ASHA_GRACE_EPOCHS,
+                                  max_t=driver.plan.scorer.rungs(driver.plan.options),
+                                  grace_period=ASHA_GRACE_EPOCHS,
                                   reduction_factor=ASHA_REDUCTION_FACTOR)
     _fit(driver, settings, cpus, searcher, num_samples, Recorder(driver), scheduler, "search")
     return "exhausted" if searcher.exhausted else "done"

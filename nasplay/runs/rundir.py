@@ -218,11 +218,14 @@ NETWORK_KEYS = {"filters": 2, "cells_per_stage": 0, "num_classes": 2}   # name -
 
 def network_settings(config: dict) -> dict:
     """The network settings (``filters``, ``cells_per_stage``, ``num_classes``) a run scored its
-    candidates with: the top-level keys of its config (where ``nasplay search`` writes them).
-    Only ints in range are taken; missing or null ones are left out."""
+    candidates with: its scorer's settings (``scorer_options``, where ``nasplay search`` writes
+    them; older runs held them at the top level). Only ints in range are taken; missing or null
+    ones are left out."""
     found = {}
+    options = config.get("scorer_options")
+    options = options if isinstance(options, dict) else {}
     for key, minimum in NETWORK_KEYS.items():
-        value = config.get(key)
+        value = options.get(key, config.get(key))
         if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
             found[key] = value
     return found

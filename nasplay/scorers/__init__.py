@@ -14,12 +14,12 @@ Nothing here imports TensorFlow or Ray: the CLI and the plan read the registry b
 from __future__ import annotations
 
 from nasplay.scorers import nb201, oneshot, proxy, synflow, zero_cost
-from nasplay.scorers.registry import (DEFAULT_METRIC, FLAG_FIELDS, SCORERS, Scorer, Truth,
-                                      default_metric, get_scorer, register_scorer, score_metrics,
-                                      truth_for)
+from nasplay.scorers.registry import (DEFAULT_METRIC, SCORERS, Option, Scorer, Truth,
+                                      default_metric, get_scorer, option_flags, register_scorer,
+                                      score_metrics, truth_for)
 
-__all__ = ["DEFAULT_METRIC", "FLAG_FIELDS", "SCORERS", "Scorer", "Truth", "default_metric",
-           "get_scorer", "register_scorer", "score_metrics", "truth_for"]
+__all__ = ["DEFAULT_METRIC", "SCORERS", "Option", "Scorer", "Truth", "default_metric",
+           "get_scorer", "option_flags", "register_scorer", "score_metrics", "truth_for"]
 
 # The built-in scorers, cheapest first; a new one is a package here plus one line.
 register_scorer(zero_cost.SCORER)

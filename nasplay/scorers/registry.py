@@ -12,10 +12,33 @@ from typing import Any, Callable
 
 from nasplay.errors import UserError, first_line
 
-# The SearchConfig fields a scorer may take from the command line (--data, --subset, ...).
-FLAG_FIELDS = ("data", "subset", "epochs", "filters", "cells_per_stage", "supernet_epochs",
-               "sampler", "supernet", "finetune_steps")
 DEFAULT_METRIC = "val_accuracy"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a scorer takes by name: ``--FLAG`` on the command line (the CLI builds each
+    scorer's flag group from its options), or the key ``FLAG`` in ``scorer_options``. It sets the
+    settings field ``field`` (the flag's own name when None); a name that is no settings field is
+    handed to the scorer's options as it is (the one-shot scorer's ``--supernet DIR``). Scorers
+    may share a flag (``--filters``): it is one flag, with the first declaration's type."""
+
+    flag: str                               # "cells_per_stage": --cells-per-stage
+    help: str                               # for --help; the plan adds the default
+    field: str | None = None                # the settings field it sets; None: ``flag``
+    type: Callable = int
+    metavar: str = "N"
+    choices: tuple | None = None
+    minimum: int | None = None              # an int of at least this, checked by the plan
+    normalize: Callable | None = None       # applied to a given value (a path made absolute)
+
+    @property
+    def target(self) -> str:
+        return self.field or self.flag
+
+    @property
+    def cli(self) -> str:
+        return "--" + self.flag.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -46,13 +69,16 @@ class Scorer:
     metric: str                                 # the score it reports; higher is better
     score: Callable[[Any, Any], dict]           # (genotype, TrialContext) -> metrics
     defaults: Callable[[bool], Any] | None = None   # gpu -> settings dataclass; None: no settings
-    # SearchConfig field -> settings field it sets (e.g. subset -> train_size); a flag missing
-    # here does not apply to this scorer and is refused by name
-    flags: dict = field(default_factory=dict)
+    # the settings it takes by name (--flags, scorer_options keys); a flag of another scorer
+    # does not apply to this one and is refused by name
+    options: tuple = ()
+    reads_data: bool = False                    # scores on images: takes --data (SearchConfig.data)
     passthrough: tuple = ()                     # SearchConfig fields handed over as options as-is
     seed_fields: tuple = ("seed",)              # settings fields that --seed sets
     per_trial: tuple = ()                       # settings fields each trial sets from its resources
-    trains: bool = False                        # reports epochs, so ASHA may stop it early
+    # options -> the epochs a candidate trains, reported one by one (ASHA's rungs: early
+    # stopping asks the scorer); None: it does not train, --scheduler asha is refused
+    rungs: Callable[[dict], int] | None = None
     backends: tuple = ("tensorflow", "jax", "torch")   # the Keras backends it runs on
     uses_keras: bool = True                     # builds Keras models: devices are set up first
     # checks against the data or the machine, run by the plan before anything is written
@@ -80,6 +106,11 @@ class Scorer:
         """Whether it scores genotypes of ``space``."""
         return self.spaces is None or space in self.spaces
 
+    @property
+    def trains(self) -> bool:
+        """Whether it trains candidates epoch by epoch (so ASHA may stop them early)."""
+        return self.rungs is not None
+
 
 SCORERS: dict[str, Scorer] = {}
 
@@ -100,6 +131,15 @@ def get_scorer(spec: str) -> Scorer:
         raise UserError(f"unknown scorer {spec!r}; choose one of {', '.join(SCORERS)}, or give "
                         f"a function as 'package.module:function'")
     return _function_scorer(spec)
+
+
+def option_flags() -> dict[str, Option]:
+    """Every flag a registered scorer declares -> its first declaration, in registry order."""
+    flags: dict[str, Option] = {}
+    for scorer in SCORERS.values():
+        for option in scorer.options:
+            flags.setdefault(option.flag, option)
+    return flags
 
 
 def default_metric(name: str | None) -> str:
@@ -123,8 +163,8 @@ def truth_for(space: str | None) -> Scorer | None:
 
 
 def _function_scorer(spec: str) -> Scorer:
-    """A ``package.module:function`` scorer: the flags and ``scorer_options`` are its options,
-    unchecked (they are the function's to read). It must be importable on every Ray node."""
+    """A ``package.module:function`` scorer: ``scorer_options`` (and any scorer's flags, by
+    their names: ``subset``, ``epochs``, ...) are its options, unchecked (they are the function's to read). It must be importable on every Ray node."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UserError(f"scorer {spec!r}: expected a scorer name or package.module:function")
@@ -136,5 +176,5 @@ def _function_scorer(spec: str) -> Scorer:
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise UserError(f"scorer {spec!r}: {module_name} has no function {attr!r}")
-    return Scorer(name=spec, metric=DEFAULT_METRIC, score=fn, passthrough=FLAG_FIELDS,
-                  trains=True, uses_keras=False)
+    return Scorer(name=spec, metric=DEFAULT_METRIC, score=fn, reads_data=True,
+                  rungs=lambda options: options.get("epochs") or 100, uses_keras=False)

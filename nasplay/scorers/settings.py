@@ -1,31 +1,43 @@
-"""A scorer's settings resolved from its defaults, the search's flags and ``scorer_options``.
+"""A scorer's settings resolved from its defaults, the search's seed and data,
+``scorer_options`` (settings by field name: ``train_size``) and ``scorer_flags`` (by the flag
+names the scorer declares: ``--subset 5000`` is ``{"subset": 5000}``; a flag wins).
 
-The resolved values go back into the ``SearchConfig`` (the flags' fields at top level, every
-other settings field in ``scorer_options``), so ``config.json`` holds everything needed to score
-the same way again, and a resume on other hardware (GPU defaults differ) does.
+The resolved values go back into the ``SearchConfig``'s ``scorer_options``, every settings field
+by its own name (``train_size``), so ``config.json`` holds everything needed to score the same
+way again, and a resume on other hardware (GPU defaults differ) does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from nasplay.errors import UserError, first_line
-from nasplay.scorers.registry import FLAG_FIELDS, Scorer
+from nasplay.errors import UserError, check_int, first_line
+from nasplay.scorers.registry import Scorer
 
 
 def resolve(scorer: Scorer, config, label: str = "scorer_options") -> tuple:
     """``(config, options)``: the config with the scorer's settings filled in, and the settings
-    as the JSON-able dict each trial's ``ctx.options`` receives."""
+    as the JSON-able dict each trial's ``ctx.options`` receives. ``label`` names the field the
+    settings come from in error messages."""
+    given = dict(config.scorer_options)
     if scorer.defaults is None:  # a function scorer: its options are its own to read
-        given = {name: getattr(config, name) for name in (*scorer.passthrough, "seed")
-                 if getattr(config, name) is not None}
-        return config, {**given, **config.scorer_options}
+        given.update(config.scorer_flags)
+        config = dataclasses.replace(config, scorer_options=given, scorer_flags={})
+        data = {} if config.data is None else {"data": config.data}
+        return config, {**data, "seed": config.seed, **given}
+    _refuse_data(scorer, config)
     base = scorer.defaults(config.gpus_per_trial > 0)
-    _refuse_unknown(scorer, base, config, label)
+    names = [f.name for f in dataclasses.fields(base) if f.name not in scorer.per_trial]
     values = {name: config.seed for name in scorer.seed_fields}
-    values.update({target: getattr(config, flag) for flag, target in scorer.flags.items()
-                   if getattr(config, flag) is not None})
-    values.update(config.scorer_options)
+    if scorer.reads_data and config.data is not None and "data" in names:
+        values["data"] = config.data
+    flagged = _flagged(scorer, config.scorer_flags)
+    # an option that is no settings field (--supernet) is saved beside them, and read back so
+    _refuse_unknown(base, names + [o.target for o in scorer.options if o.target not in names],
+                    set(given), label)
+    values.update(given)
+    values.update({option.target: value for option, value in flagged.values() if value is not None})
+    extra = {name: values.pop(name) for name in list(values) if name not in names}
     try:
         settings = dataclasses.replace(base, **values)
     except (TypeError, ValueError) as e:
@@ -34,25 +46,49 @@ def resolve(scorer: Scorer, config, label: str = "scorer_options") -> tuple:
         settings.check()
     options = {name: value for name, value in _json(dataclasses.asdict(settings)).items()
                if name not in scorer.per_trial}
-    top = {flag: options[target] for flag, target in scorer.flags.items()}
-    rest = {name: value for name, value in options.items() if name not in scorer.flags.values()}
-    config = dataclasses.replace(config, **top, scorer_options=rest)
+    options.update(extra)
+    data = options.pop("data", config.data)
+    config = dataclasses.replace(config, data=data, scorer_options=dict(options), scorer_flags={})
+    if scorer.reads_data:
+        options["data"] = data
     options.update({name: getattr(config, name) for name in scorer.passthrough})
     return config, options
 
 
-def _refuse_unknown(scorer: Scorer, base, config, label: str) -> None:
-    known = [f.name for f in dataclasses.fields(base) if f.name not in scorer.per_trial]
-    unknown = sorted(set(config.scorer_options) - set(known))
+def _flagged(scorer: Scorer, flags: dict) -> dict:
+    """``scorer_flags`` checked: flag -> (option, value). A flag of another scorer is refused by
+    name, with the flags this one takes."""
+    own = {option.flag: option for option in scorer.options}
+    flagged = {}
+    for key, value in flags.items():
+        option = own.get(key)
+        if option is None:
+            raise UserError(f"--{str(key).replace('_', '-')} does not apply to the {scorer.name} scorer (it takes "
+                            f"{_takes(scorer)})")
+        if option.minimum is not None and value is not None:
+            check_int(option.flag, value, minimum=option.minimum)
+        if option.normalize is not None and value is not None:
+            value = option.normalize(value)
+        flagged[key] = (option, value)
+    return flagged
+
+
+def _takes(scorer: Scorer) -> str:
+    flags = [option.cli for option in scorer.options]
+    return ", ".join((["--data"] if scorer.reads_data else []) + flags) or "none"
+
+
+def _refuse_data(scorer: Scorer, config) -> None:
+    if config.data is not None and not scorer.reads_data:
+        raise UserError(f"--data does not apply to the {scorer.name} scorer (it takes "
+                        f"{_takes(scorer)})")
+
+
+def _refuse_unknown(base, names: list[str], keys: set, label: str) -> None:
+    unknown = sorted(keys - set(names))
     if unknown:
         raise UserError(f"{label}: unknown {type(base).__name__} setting(s) "
-                        f"{', '.join(unknown)}; known: {', '.join(known)}")
-    takes = [*scorer.flags, *scorer.passthrough]
-    for flag in FLAG_FIELDS:
-        if getattr(config, flag) is not None and flag not in takes:
-            options = ", ".join(f"--{name.replace('_', '-')}" for name in takes) or "none"
-            raise UserError(f"--{flag.replace('_', '-')} does not apply to the {scorer.name} "
-                            f"scorer (it takes {options})")
+                        f"{', '.join(unknown)}; known: {', '.join(names)}")
 
 
 def _json(values: dict) -> dict:

@@ -48,16 +48,15 @@ class OneShotScorer:
     """
 
     def __init__(self, supernet, config):
-        from nasplay.scorers.proxy import training as proxy
+        from nasplay.data.subsets import load_subsets
         from nasplay.scorers.oneshot.train import engine, setup_devices
         from nasplay.data.pipeline import normalize
 
         config.check()
         setup_devices(config)
         self.supernet, self.config = supernet, config
-        sets = proxy.subsets(proxy.ProxyConfig(
-            data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,
-            val_size=config.val_size, subset_seed=config.subset_seed))
+        sets = load_subsets(config.data, config.train_size, config.val_size,
+                            config.subset_seed, cache_dir=config.cache_dir)
         self.fingerprint = ckpt.fingerprint(sets)
         if tuple(sets.x_val.shape[1:]) != tuple(supernet.image_shape) \
                 or len(sets.classes) != supernet.num_classes:

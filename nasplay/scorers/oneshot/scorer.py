@@ -12,15 +12,29 @@ supernet once and keeps it between trials.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from pathlib import Path
 
 from nasplay.errors import UserError, plural
-from nasplay.scorers.registry import Scorer
+from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS, SUBSET
+from nasplay.scorers.registry import Option, Scorer
 
 SUPERNET_DIR = "supernet"        # in the run directory
 # options that say where the supernet is, beside OneShotConfig's fields
 _WHERE = ("supernet", "supernet_dir", "space", "run_dir")
+OPTIONS = (
+    SUBSET, FILTERS, CELLS_PER_STAGE,
+    Option("supernet_epochs", "supernet training epochs", field="epochs", metavar="E",
+           minimum=1),
+    Option("sampler", "the paths the supernet trains on: uniform (SPOS), or the RL controller's "
+           "samples (ENAS)", type=str, metavar="NAME", choices=("uniform", "controller")),
+    Option("supernet", "reuse a trained supernet (e.g. another run's RUN_DIR/supernet) of the "
+           "same space, width and data", type=str, metavar="DIR", normalize=os.path.abspath),
+    Option("finetune_steps", "SGD steps on each candidate's path, from the inherited weights, "
+           "before scoring it (restored after; ~0.25 s a step here); ranks better, costs more",
+           metavar="K", minimum=0),
+)
 # said before the first trial, which otherwise sits at "[0/N] ... 1 running ... ETA ?"
 FIRST_TRIAL_NOTE = ("nasplay search: the first candidate (on each worker) loads the supernet and "
                     "traces its graph: minutes on a CPU; the candidates after it take seconds")
@@ -41,7 +55,7 @@ def _config(options: dict):
 def _preflight(options: dict) -> None:
     """The data holds the subsets; a ``--supernet DIR`` to reuse is a finished supernet of this
     space, width and data (one line naming the first difference otherwise)."""
-    from nasplay.scorers.proxy import training as proxy
+    from nasplay.data.subsets import load_subsets
     from nasplay.scorers.oneshot.supernet import expected_meta, load_supernet
 
     from cells.supernet import check_space
@@ -51,9 +65,8 @@ def _preflight(options: dict) -> None:
     except ValueError as e:
         raise UserError(str(e)) from None
     config = _config(options)
-    proxy.subsets(proxy.ProxyConfig(data=config.data, cache_dir=config.cache_dir,
-                                    train_size=config.train_size, val_size=config.val_size,
-                                    subset_seed=config.subset_seed))
+    load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
+                 cache_dir=config.cache_dir)
     if options.get("supernet"):
         load_supernet(options["supernet"], expect=expected_meta(options["space"], config))
     own = Path(options["run_dir"]) / SUPERNET_DIR
@@ -120,10 +133,8 @@ def score(genotype, ctx) -> dict:
 
 SCORER = Scorer(
     name="oneshot", metric="oneshot_accuracy", score=score, defaults=_defaults,
-    flags={"data": "data", "subset": "train_size", "filters": "filters",
-           "cells_per_stage": "cells_per_stage", "supernet_epochs": "epochs",
-           "sampler": "sampler", "finetune_steps": "finetune_steps"},
-    passthrough=("supernet", "space", "run_dir"), seed_fields=("seed", "subset_seed"),
+    options=OPTIONS, reads_data=True,
+    passthrough=("space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
     backends=("tensorflow", "torch"),   # engine_tf / engine_torch beside this module
     # supernets trained before these options had affine candidate ops and a summing head

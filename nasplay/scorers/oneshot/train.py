@@ -133,13 +133,12 @@ def setup_devices(config) -> None:
 
 def _prepare(space_name, config, directory):
     """Load the data, then check ``directory``: empty, or a run of the same settings."""
-    from nasplay.scorers.proxy import training as proxy
+    from nasplay.data.subsets import load_subsets
 
     space = _space(space_name, config)
     setup_devices(config)
-    sets = proxy.subsets(proxy.ProxyConfig(
-        data=config.data, cache_dir=config.cache_dir, train_size=config.train_size,
-        val_size=config.val_size, subset_seed=config.subset_seed))
+    sets = load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
+                        cache_dir=config.cache_dir)
     meta = ckpt.new_meta(space.name, config, len(sets.classes), sets.x_train.shape[1:],
                          ckpt.fingerprint(sets))
     directory = Path(directory)

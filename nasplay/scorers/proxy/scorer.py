@@ -7,7 +7,11 @@ from __future__ import annotations
 import math
 import time
 
-from nasplay.scorers.registry import Scorer
+from nasplay.scorers.registry import Option, Scorer
+from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS, SUBSET
+
+OPTIONS = (SUBSET, Option("epochs", "training epochs per candidate", metavar="E", minimum=1),
+           FILTERS, CELLS_PER_STAGE)
 
 
 def _defaults(gpu: bool):
@@ -67,8 +71,7 @@ def _epoch_reporter(ctx, config):
 
 SCORER = Scorer(
     name="proxy", metric="val_accuracy", score=score, defaults=_defaults,
-    flags={"data": "data", "subset": "train_size", "epochs": "epochs", "filters": "filters",
-           "cells_per_stage": "cells_per_stage"},
+    options=OPTIONS, reads_data=True,
     seed_fields=("seed", "subset_seed"), per_trial=("cpus", "gpus", "mixed_precision"),
-    trains=True, preflight=_preflight,
+    rungs=lambda options: options["epochs"], preflight=_preflight,
     added_since={"fused_norms": False})

@@ -12,7 +12,7 @@ can afford and its honesty decides whether the search means anything:
 
 Per-candidate fixed cost (measured in benchmarks/proxy_benchmark.py, see BENCHMARKS.md):
 
-- decoded data and the subsets are cached in-process (:data:`_SUBSETS`), so a worker that
+- decoded data and the subsets are cached in-process (``nasplay.data.subsets``), so a worker that
   evaluates many candidates loads and slices the source once;
 - the batches come from a :class:`nasplay.data.pipeline.BatchPlan` made per candidate (its order and
   augmentation a function of the seed and the epoch only, never of the candidates the process
@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from nasplay.data.subsets import Subsets, load_subsets
 from nasplay.errors import UserError, check_int
 from nasplay.runtime import devices
 from nasplay.runtime._internals.fused_batch_norm import fuse_batch_norms
@@ -115,46 +115,11 @@ class ProxyConfig:
                             f"({self.batch_size}); use a larger subset or a smaller batch size")
 
 
-@dataclass
-class Subsets:
-    """The training and validation images of one (source, sizes, subset_seed)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    classes: list[str] = field(default_factory=list)
-
-
-# (data, cache_dir, train_size, val_size, subset_seed) -> Subsets; a worker evaluating many
-# candidates of one search hits the same key every time. Two entries: a proxy and a longer run.
-_SUBSETS: OrderedDict[tuple, Subsets] = OrderedDict()
-_SUBSETS_MAX = 2
-
-
 def subsets(config: ProxyConfig, data=None) -> Subsets:
-    """The candidate's training and validation subsets (cached in-process when ``data`` is None).
-
-    ``data`` is an already loaded source (``nasplay.data.Dataset``: x, y, classes); without it the
-    source ``config.data`` is loaded. A subset larger than the source raises ``DataError``.
-    """
-    from nasplay.data import load_source, stratified_split
-
-    key = (config.data, config.cache_dir, config.train_size, config.val_size, config.subset_seed)
-    if data is None and key in _SUBSETS:
-        _SUBSETS.move_to_end(key)
-        return _SUBSETS[key]
-    source = data if data is not None else load_source(config.data, cache_dir=config.cache_dir)
-    train_idx, val_idx = stratified_split(source.y, config.train_size, config.val_size,
-                                          config.subset_seed)
-    result = Subsets(np.ascontiguousarray(source.x[train_idx]), source.y[train_idx],
-                     np.ascontiguousarray(source.x[val_idx]), source.y[val_idx],
-                     list(source.classes))
-    if data is None:
-        _SUBSETS[key] = result
-        while len(_SUBSETS) > _SUBSETS_MAX:
-            _SUBSETS.popitem(last=False)
-    return result
+    """The candidate's training and validation subsets (``nasplay.data.subsets``: cached
+    in-process when ``data``, an already loaded ``nasplay.data.Dataset``, is None)."""
+    return load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
+                        cache_dir=config.cache_dir, source=data)
 
 
 def evaluate(genotype, config: ProxyConfig | None = None, data=None) -> dict:

@@ -5,6 +5,7 @@ TensorFlow's tape: TensorFlow backend only."""
 
 from __future__ import annotations
 
+from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS
 from nasplay.scorers.registry import Scorer
 
 
@@ -24,5 +25,5 @@ def score(genotype, ctx) -> dict:
 
 SCORER = Scorer(
     name="synflow", metric="synflow", score=score, defaults=_defaults,
-    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"},
+    options=(FILTERS, CELLS_PER_STAGE),
     backends=("tensorflow",))

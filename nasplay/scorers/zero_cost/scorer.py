@@ -4,6 +4,7 @@ data source (``--data``), else on noise."""
 
 from __future__ import annotations
 
+from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS
 from nasplay.scorers.registry import Scorer
 
 
@@ -22,15 +23,13 @@ def score(genotype, ctx) -> dict:
     config = zero_cost.ZeroCostConfig(**options)
     images = None
     if data is not None:
-        from nasplay.scorers.proxy import training as proxy
+        from nasplay.data.subsets import load_subsets
 
-        sets = proxy.subsets(proxy.ProxyConfig(data=data, train_size=config.batch_size,
-                                               val_size=1, subset_seed=config.seed))
-        images = sets.x_train
+        images = load_subsets(data, config.batch_size, 1, config.seed).x_train
     return zero_cost.evaluate(genotype, config, images=images)
 
 
 SCORER = Scorer(
     name="zero-cost", metric="naswot", score=score, defaults=_defaults,
-    flags={"filters": "filters", "cells_per_stage": "cells_per_stage"}, passthrough=("data",),
+    options=(FILTERS, CELLS_PER_STAGE), reads_data=True,
     added_since={"codes": "outputs"})
