@@ -56,11 +56,6 @@ def tested(distribution: str, versions) -> bool:
         return False
 
 
-def keras_version() -> tuple[int, int]:
-    """(major, minor) of the installed Keras."""
-    return installed_version("keras")
-
-
 def tested_keras() -> bool:
     """Whether the installed Keras is one the internals were tested against."""
     return tested("keras", TESTED_KERAS)
