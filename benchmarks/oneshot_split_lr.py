@@ -1,13 +1,14 @@
 """Experiment: the candidate ops' weights at another learning rate than the shared ones.
 
-Measured (``benchmarks/oneshot_angle.py``): in a supernet trained at peak rate 0.01 the candidate
-ops' kernels barely turn (median cosine to their initial values 0.997) while the shared stem
-and classifier turn far (0.6-0.8); at 0.05 the ops turn more (0.94) and the training loss is
-higher. Each op runs on about one step in eight, the shared layers on every step. This script
-runs ``oneshot_benchmark.py fidelity`` with the trainer's masked SGD patched so that the
-candidate ops' variables (``SuperCell.candidate_layers``) step at ``--op-lr-scale`` times the
-learning rate (weight decay, which is scaled by the rate, too) and everything else at the rate
-itself. An experiment, not a product option: the patch touches the TensorFlow engine only.
+Measured (``benchmarks/oneshot_angle.py``, retired; in git history at 4dacd6d): in a supernet
+trained at peak rate 0.01 the candidate ops' kernels barely turn (median cosine to their initial
+values 0.997) while the shared stem and classifier turn far (0.6-0.8); at 0.05 the ops turn more
+(0.94) and the training loss is higher. Each op runs on about one step in eight, the shared layers
+on every step. This script runs ``oneshot_benchmark.py fidelity`` with the trainer's masked SGD
+patched so that the candidate ops' variables (``SuperCell.candidate_layers``) step at
+``--op-lr-scale`` times the learning rate (weight decay, which is scaled by the rate, too) and
+everything else at the rate itself. An experiment, not a product option: the patch touches the
+TensorFlow engine only.
 
     python -m benchmarks.oneshot_split_lr --op-lr-scale 5 fidelity --candidates 48 \\
         --learning-rate 0.01 --supernet runs/supernet-oplr5 --tag oplr5

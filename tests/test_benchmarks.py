@@ -79,13 +79,6 @@ NO_SMOKE = {
     "nb201_proxy": "writes benchmarks/results/nb201_proxy*; no --out yet",
     "nb201_oneshot": "writes benchmarks/results/nb201_oneshot*.json; no --out yet",
     "nb201_hour": "an hour-long search per run into runs/hour/; no smoke size yet",
-    # one-shot studies: each needs a supernet trained at the default OneShotConfig (minutes) and
-    # the committed 48-cell references; none takes a tiny configuration yet
-    "oneshot_angle": "needs trained supernets (at the default OneShotConfig)",
-    "oneshot_fewshot": "needs a trained supernet (at the default OneShotConfig)",
-    "oneshot_finetune_control": "needs a trained supernet (at the default OneShotConfig)",
-    "oneshot_ranking_curve": "needs supernet checkpoints (at the default OneShotConfig)",
-    "oneshot_score_profile": "needs a trained supernet (at the default OneShotConfig)",
 }
 
 
