@@ -23,6 +23,8 @@ from search_space.genotype import GenotypeError
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """NAS-Bench-201's five ops, under its own names (``cells.OPS`` registers each)."""
+ZERO_OP = "none"
+"""The op whose output is zeros (``cells.nb201.Zero``): an edge that is no edge."""
 
 _ARCH_EDGE = re.compile(r"^(?P<op>[^~|+]+)~(?P<source>[^~|+]*)$")
 
@@ -34,6 +36,9 @@ class EdgeSpace:
     name: str
     ops: tuple[str, ...]
     num_nodes: int = 4
+    # ops that map an all-zero input to zeros exactly (no weights, no learned bias): reading a
+    # node that is all zeros, they are no edge either (see ``canonical``)
+    zero_preserving: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -52,6 +57,11 @@ class EdgeSpace:
             raise ValueError(f"EdgeSpace.num_nodes: expected an int >= 2 (the input and at "
                              f"least one more node), got {self.num_nodes!r}")
         object.__setattr__(self, "num_nodes", int(self.num_nodes))
+        unknown = [op for op in self.zero_preserving if op not in ops]
+        if isinstance(self.zero_preserving, str) or unknown:
+            raise ValueError(f"EdgeSpace.zero_preserving: expected a list of ops of the space, "
+                             f"got {self.zero_preserving!r}")
+        object.__setattr__(self, "zero_preserving", tuple(self.zero_preserving))
 
     # -- the decision sequence ---------------------------------------------------------------
 
@@ -68,8 +78,35 @@ class EdgeSpace:
 
     def size(self, canonical: bool = False) -> int:
         """The number of genotypes: ``len(ops) ** edges`` (15,625 for ``nb201``). Every encoding
-        is a distinct genotype, so ``canonical`` changes nothing (it is there for the protocol)."""
+        is a distinct genotype, so ``canonical`` changes nothing (it is there for the protocol;
+        ``canonical()`` below counts networks, not genotypes)."""
         return len(self.ops) ** len(self._edges())
+
+    def canonical(self, genotype: EdgeGenotype) -> EdgeGenotype:
+        """``genotype`` with every edge that cannot change the cell's output set to ``none``: an
+        edge into a node the output does not read, and a ``zero_preserving`` op reading a node
+        that is all zeros (every edge into it ``none``). Genotypes with one canonical form build
+        the same function, so a searcher scores only one of them (``searchers.base``): in
+        ``nb201`` 15,625 genotypes are 10,405 networks. Without a ``none`` op it is ``genotype``.
+        """
+        self.validate(genotype)
+        if ZERO_OP not in self.ops:
+            return genotype
+        ops = {(i, j): op for i, j, op in genotype.edges()}
+        zero: set[int] = set()
+        for j in range(1, self.num_nodes):
+            for i in range(j):
+                if i in zero and ops[i, j] in self.zero_preserving:
+                    ops[i, j] = ZERO_OP
+            if all(ops[i, j] == ZERO_OP for i in range(j)):
+                zero.add(j)
+        read = {self.num_nodes - 1}     # the nodes the output reads, directly or through others
+        for i in range(self.num_nodes - 2, -1, -1):
+            if any(ops[i, j] != ZERO_OP and j in read for j in range(i + 1, self.num_nodes)):
+                read.add(i)
+        nodes = tuple(tuple(ops[i, j] if j in read else ZERO_OP for i in range(j))
+                      for j in range(1, self.num_nodes))
+        return EdgeGenotype(nodes=nodes, space=self.name)
 
     def encode(self, genotype: EdgeGenotype) -> list[int]:
         """The op index of every edge, in order. Validates first."""

@@ -308,4 +308,5 @@ register_space(SearchSpace("article", AMOEBANET_OPS + ARTICLE_BLOCKS, num_blocks
 register_space(SearchSpace("darts", DARTS_OPS, num_blocks=4))
 # NAS-Bench-201's cell (Dong & Yang 2020): 4 nodes, an op on each of the 6 edges; its table of
 # all 15,625 cells trained is the playground's ground truth (``--scorer nb201``).
-register_space(EdgeSpace("nb201", NB201_OPS, num_nodes=4))
+register_space(EdgeSpace("nb201", NB201_OPS, num_nodes=4,
+                         zero_preserving=("skip_connect", "avg_pool_3x3")))

@@ -5,8 +5,10 @@ serves every algorithm, and it is asynchronous: any number of proposals may be o
 scores come back in any order. ``BaseSearcher`` holds what is the same for every algorithm:
 
 - trial ids (``"<searcher>-00012"``: the searcher's name and the order of proposal);
-- de-duplication: an ask never returns a genotype already proposed in this search (compared by
-  ``Genotype.hash()``); a failed genotype stays "proposed", since it would most likely fail again;
+- de-duplication: an ask never returns a genotype already proposed in this search, nor one that
+  builds the same network (compared by the hash of the space's ``canonical`` form where it has
+  one, else ``Genotype.hash()``); a failed genotype stays "proposed", since it would most likely
+  fail again;
 - pending trials, told with a score or with ``None`` (failed: it never reaches the algorithm);
 - results the searcher did not propose (``observe``: a warm start from another run, a re-run of a
   trial that had failed), which teach the algorithm as a told result does and are never proposed;
@@ -129,7 +131,8 @@ class BaseSearcher:
         self.max_trials = max_trials
         self._rng = np.random.default_rng(self.seed)
         self._step = 0  # proposals issued so far
-        self._seen: set[str] = set()  # hashes of every genotype proposed
+        self._seen: set[str] = set()  # network keys (``_key``) of every genotype proposed
+        self._by_network = True  # False: a state saved before searchers compared networks
         self._pending: dict[str, Pending] = {}
         self._num_completed = 0
         self._num_failed = 0
@@ -155,7 +158,7 @@ class BaseSearcher:
         genotype, extra = proposed
         trial_id = f"{self.name}-{self._step:05d}"
         self._step += 1
-        self._seen.add(genotype.hash())
+        self._seen.add(self._key(genotype))
         self._pending[trial_id] = Pending(genotype, extra)
         return Proposal(trial_id, genotype)
 
@@ -201,7 +204,7 @@ class BaseSearcher:
         genotype = self._own(genotype)
         trial_id = trial_id or f"observed-{self._num_observed:05d}"
         self._num_observed += 1
-        self._seen.add(genotype.hash())
+        self._seen.add(self._key(genotype))
         value = clean_score(score)
         if value is None:
             return
@@ -270,6 +273,7 @@ class BaseSearcher:
             "rng": self._rng.bit_generator.state,
             "step": self._step,
             "seen": sorted(self._seen),
+            "seen_by": "network" if self._by_network else "genotype",
             "pending": [
                 {"trial_id": tid, "genotype": p.genotype.to_dict(), "extra": p.extra}
                 for tid, p in self._pending.items()
@@ -310,6 +314,8 @@ class BaseSearcher:
         self._rng = rng
         self._step = int(state["step"])
         self._seen = set(state["seen"])
+        # a run saved before searchers compared networks goes on comparing genotypes, as it did
+        self._by_network = state.get("seen_by") == "network"
         self._pending = {
             item["trial_id"]: Pending(Genotype.from_dict(item["genotype"]), dict(item["extra"]))
             for item in state["pending"]
@@ -354,8 +360,17 @@ class BaseSearcher:
     def _load_extra_state(self, state: dict) -> None:
         pass
 
+    def _key(self, genotype: Genotype) -> str:
+        """What makes two proposals the same: the network a genotype builds (the space's
+        ``canonical`` form, where it has one: an ``nb201`` cell with a dead edge is the cell
+        without it), so no network is scored twice under two names."""
+        canonical = getattr(self.space, "canonical", None)
+        if self._by_network and canonical is not None:
+            genotype = canonical(genotype)
+        return genotype.hash()
+
     def _is_new(self, genotype: Genotype) -> bool:
-        return genotype.hash() not in self._seen
+        return self._key(genotype) not in self._seen
 
     def _first_new(self, draw: Callable[[], Genotype], draws: int = MAX_DRAWS) -> Genotype | None:
         for _ in range(draws):

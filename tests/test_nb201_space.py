@@ -1,7 +1,8 @@
 """The nb201 space: edge genotypes, NAS-Bench-201's cell string both ways, the searchers' protocol."""
 
-import gzip
 import csv
+import gzip
+import json
 
 import numpy as np
 import pytest
@@ -176,3 +177,52 @@ def test_warm_start_takes_nb201_dicts_and_refuses_another_space(space):
     assert warm_start(searcher, results) == 2
     with pytest.raises(ValueError, match="space 'amoebanet'"):
         warm_start(searcher, [(get_space("amoebanet").sample(rng), 0.5)])
+
+
+# -- one network, many genotypes: the canonical form ---------------------------------------------
+
+
+def test_an_edge_the_output_cannot_feel_is_no_edge(space):
+    # node 1 is zeros (none from the input): the skip and the pool reading it are zeros too; the
+    # conv reading it is kept (its batch norm adds a learned bias); node 2 feeds nothing
+    cell = space.from_arch_str("|none~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|"
+                               "skip_connect~1|none~2|")
+    assert space.to_arch_str(space.canonical(cell)) == \
+        "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    biased = space.from_arch_str("|none~0|+|none~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|")
+    assert space.canonical(biased) == biased
+    best = space.from_arch_str(BEST)          # every edge on a path from input to output
+    assert space.canonical(best) == best and space.canonical(space.canonical(cell)) == \
+        space.canonical(cell)
+
+
+def test_the_15625_genotypes_are_10405_networks(space):
+    import itertools
+
+    networks = {space.canonical(space.decode(d)).hash()
+                for d in itertools.product(range(5), repeat=6)}
+    assert len(networks) == 10_405
+
+
+def test_zero_preserving_ops_must_be_ops_of_the_space():
+    from search_space import EdgeSpace
+
+    with pytest.raises(ValueError, match="zero_preserving: expected a list of ops of the space"):
+        EdgeSpace("bad", ("none", "conv"), zero_preserving=("skip_connect",))
+
+
+def test_a_searcher_never_scores_one_network_twice(space):
+    searcher = RegularizedEvolution(space, seed=0, population_size=10, sample_size=3)
+    keys = []
+    for _ in range(300):
+        proposal = searcher.ask()
+        keys.append(space.canonical(proposal.genotype).hash())
+        searcher.tell(proposal.trial_id, float(np.random.default_rng(len(keys)).random()))
+    assert len(set(keys)) == 300
+    # a state saved before searchers compared networks goes on comparing genotypes, as it did
+    state = json.loads(json.dumps(searcher.state_dict()))
+    assert state["seen_by"] == "network"
+    old = {k: v for k, v in state.items() if k != "seen_by"}
+    restored = RegularizedEvolution(space, seed=0, population_size=10, sample_size=3)
+    restored.load_state_dict(old)
+    assert restored.state_dict()["seen_by"] == "genotype"
