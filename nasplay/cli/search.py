@@ -23,7 +23,7 @@ from nasplay.engine.config import SCHEDULERS, SearchConfig, searcher_names
 from nasplay.errors import UserError
 
 # argparse destination -> SearchConfig field, for every general flag that is a setting (each
-# scorer's own flags come from its declaration: scorer_flag_groups)
+# scorer's own flags come from its declaration: add_scorer_flags)
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "workers", "cpus_per_trial",
                "gpus_per_trial", "address", "seed", "scheduler", "scorer", "max_failures",
                "warm_start", "rerank_top", "rerank_scorer", "rerank_metric", "backend", "metric")
@@ -52,13 +52,13 @@ def add_scorer_flags(parser: argparse.ArgumentParser) -> None:
     from nasplay.scorers import SCORERS
 
     seen: set[str] = set()
-    for scorer in sorted(SCORERS.values(), key=lambda s: s.name != "proxy"):
+    for scorer in sorted(SCORERS.values(), key=lambda s: s.name != SearchConfig.scorer):
         if not scorer.options:
             continue
         shared = [f"{o.cli}{_default(scorer, o, ' {}')}" for o in scorer.options
                   if o.flag in seen]
-        group = parser.add_argument_group(
-            f"--scorer {scorer.name}", f"also takes (above; its defaults): {', '.join(shared)}" if shared else None)
+        said = f"also takes (above; its defaults): {', '.join(shared)}" if shared else None
+        group = parser.add_argument_group(f"--scorer {scorer.name}", said)
         for option in scorer.options:
             if option.flag not in seen:
                 seen.add(option.flag)

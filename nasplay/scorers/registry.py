@@ -164,7 +164,8 @@ def truth_for(space: str | None) -> Scorer | None:
 
 def _function_scorer(spec: str) -> Scorer:
     """A ``package.module:function`` scorer: ``scorer_options`` (and any scorer's flags, by
-    their names: ``subset``, ``epochs``, ...) are its options, unchecked (they are the function's to read). It must be importable on every Ray node."""
+    their names: ``subset``, ``epochs``, ...) are its options, unchecked (they are the
+    function's to read). It must be importable on every Ray node."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UserError(f"scorer {spec!r}: expected a scorer name or package.module:function")

@@ -63,8 +63,8 @@ def _flagged(scorer: Scorer, flags: dict) -> dict:
     for key, value in flags.items():
         option = own.get(key)
         if option is None:
-            raise UserError(f"--{str(key).replace('_', '-')} does not apply to the {scorer.name} scorer (it takes "
-                            f"{_takes(scorer)})")
+            raise UserError(f"--{str(key).replace('_', '-')} does not apply to the "
+                            f"{scorer.name} scorer (it takes {_takes(scorer)})")
         if option.minimum is not None and value is not None:
             check_int(option.flag, value, minimum=option.minimum)
         if option.normalize is not None and value is not None:
