@@ -3,6 +3,7 @@
     python -m benchmarks.nb201_hour run --recipe ladder --seed 0 --data DIR
     python -m benchmarks.nb201_hour run --recipe baseline --seed 0 --data DIR
     python -m benchmarks.nb201_hour table
+    python -m benchmarks.nb201_hour run --smoke --data DIR --out /tmp/x   # the tests' run
 
 ``run`` runs the recipe's ``nasplay search`` command as a user would (a child process, the
 real scorers on CIFAR-10 images, the table nowhere in the loop), in ``runs/hour/RECIPE-sSEED``,
@@ -15,6 +16,11 @@ Recipes (``RECIPES``): ``baseline`` is random search with the proxy's default bu
 (``time_budget_s``); ``ladder`` is the combination ``nb201_ladder.py`` and ``nb201_proxy.py``
 chose; ``deep`` puts a proxy of NAS-Bench-201's own depth on both rungs. Their settings are in
 ``LADDER`` and ``DEEP`` below, with the reason beside them.
+
+``--out DIR`` (default ``benchmarks/results``) is the folder of ``nb201_hour.jsonl``. ``run
+--smoke`` runs the ``smoke`` recipe (``SMOKE``: evolution, 3 trials of a C=4, N=1 proxy on 64
+images, the best re-scored by 2 epochs) in ``OUT/runs/smoke-sSEED`` and appends its row to
+``OUT/nb201_hour.jsonl``: a run of seconds for the tests, never one of the hour's rows.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR, add_smoke
 
-ROWS = RESULTS / "nb201_hour.jsonl"
+ROWS_NAME = "nb201_hour.jsonl"
 HOUR = 3600
 
 # The chosen ladder (BENCHMARKS.md, "One laptop hour"): evolution on the cheapest proxy that
@@ -58,20 +65,33 @@ DEEP = {
                "rerank_options": {"filters": 8, "cells_per_stage": 5, "epochs": 2,
                                   "train_size": 10000, "val_size": 2000}},
 }
+# The tests' run of seconds (``run --smoke``): the same command and path, tiny.
+SMOKE = {
+    "argv": ["--searcher", "evolution", "--scorer", "proxy", "--filters", "4",
+             "--cells-per-stage", "1", "--epochs", "1", "--subset", "64", "--trials", "3",
+             "--population-size", "2", "--sample-size", "2", "--rerank-top", "1",
+             "--rerank-metric", "neg_val_loss"],
+    "config": {"scorer_options": {"val_size": 32},
+               "rerank_options": {"filters": 4, "cells_per_stage": 1, "epochs": 2,
+                                  "train_size": 64, "val_size": 32}},
+}
 RECIPES = {
     "ladder": LADDER,
     "deep": DEEP,
     "baseline": {"argv": ["--searcher", "random", "--trials", "2000"],
                  "config": {"time_budget_s": HOUR}},
+    "smoke": SMOKE,
 }
 
 
-def run(recipe: str, seed: int, data: str) -> dict:
+def run(recipe: str, seed: int, data: str, out: Path = RESULTS,
+        runs: Path = REPO / "runs" / "hour") -> dict:
+    """One recipe's search in ``runs/RECIPE-sSEED``, its row appended to ``out``'s rows."""
     from nasplay.scorers.nb201.table import table
     from search_space import get_space, load_genotype
 
     spec = RECIPES[recipe]
-    run_dir = REPO / "runs" / "hour" / f"{recipe}-s{seed}"
+    run_dir = runs / f"{recipe}-s{seed}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     config_file = run_dir.parent / f"{recipe}-s{seed}.config.json"
     config_file.write_text(json.dumps(spec["config"]))
@@ -94,17 +114,18 @@ def run(recipe: str, seed: int, data: str) -> dict:
            "rank": entry.rank, "val_accuracy": entry.val_accuracy,
            "test_accuracy": entry.test_accuracy, "command": " ".join(argv[1:]),
            "config": spec["config"]}
-    with ROWS.open("a") as f:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ROWS_NAME).open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps({k: row[k] for k in ("recipe", "seed", "wall_seconds", "candidates",
                                           "rank", "val_accuracy", "test_accuracy")}))
     return row
 
 
-def show() -> None:
+def show(out: Path = RESULTS) -> None:
     import numpy as np
 
-    rows = [json.loads(line) for line in ROWS.read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / ROWS_NAME).read_text().splitlines()]
     print("| recipe | seed | wall min | candidates | re-scored | true rank | val | test |\n"
           "|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -120,15 +141,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--recipe", choices=sorted(RECIPES), required=True)
+    r.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="required (--smoke: smoke)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--data", default=SHARED_CIFAR)
-    sub.add_parser("table")
+    add_smoke(r, recipe="smoke")
+    t = sub.add_parser("table")
+    for p in (r, t):
+        p.add_argument("--out", type=Path, default=RESULTS,
+                       help=f"the folder of {ROWS_NAME} (appended to, read)")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.recipe, args.seed, args.data)
+        if args.recipe is None:
+            parser.error("run: --recipe is required")
+        if args.recipe == "smoke" and args.out.resolve() == RESULTS.resolve():
+            parser.error("run --smoke: give --out a folder other than benchmarks/results")
+        # the smoke recipe's run folder lives beside its row, never in runs/hour/
+        runs = args.out / "runs" if args.recipe == "smoke" else REPO / "runs" / "hour"
+        run(args.recipe, args.seed, args.data, args.out, runs)
     else:
-        show()
+        show(args.out)
     return 0
 
 

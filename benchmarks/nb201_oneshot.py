@@ -25,8 +25,13 @@ Then checks whether a poor ranking is a defect (``--no-checks`` skips them):
 
 The supernet lives in ``--supernet DIR`` (default ``runs/supernet-nb201<tag>``, which git
 ignores; a finished one is loaded, a partial one resumed). Results:
-``benchmarks/results/nb201_oneshot<tag>.json`` (settings, costs, per-cell scores, the stats and
-the checks).
+``OUT/nb201_oneshot<tag>.json`` (``--out OUT``, default ``benchmarks/results``: settings, costs,
+per-cell scores, the stats and the checks).
+
+    python -m benchmarks.nb201_oneshot --smoke --data DIR --out /tmp/x   # the tests' run
+
+``--smoke``: a C=4, N=1 supernet, 1 epoch on 64 images, 10 cells scored on 32 images, the checks
+included; its supernet goes to ``OUT/supernet-nb201<tag>`` unless ``--supernet`` says otherwise.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR, add_smoke
 from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
 UNIFORM = {op: "|{0}~0|+|{0}~0|{0}~1|+|{0}~0|{0}~1|{0}~2|".format(op)
@@ -120,7 +125,13 @@ def main(argv=None) -> int:
                              "_widen_validation), a less noisy score from the same supernet")
     parser.add_argument("--no-checks", action="store_true")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the folder of the result file nb201_oneshot<tag>.json")
+    add_smoke(parser, filters=4, cells_per_stage=1, train_size=64, val_size=32, epochs=1,
+              batch_size=32, recalibration_batches=1, cells=10, verbose=0)
     args = parser.parse_args(argv)
+    if args.smoke and args.out.resolve() == RESULTS.resolve():
+        parser.error("--smoke: give --out a folder other than benchmarks/results")
 
     from nasplay.scorers.oneshot.supernet import cached_scorer, train_supernet
     from nasplay.scorers.oneshot.checkpoint import read_meta
@@ -128,7 +139,8 @@ def main(argv=None) -> int:
 
     space = get_space("nb201")
     config = _config(args)
-    directory = args.supernet or REPO / "runs" / f"supernet-nb201{args.tag}"
+    directory = args.supernet or ((args.out if args.smoke else REPO / "runs")
+                                  / f"supernet-nb201{args.tag}")
     start = time.perf_counter()
     train_supernet("nb201", config, directory, verbose=args.verbose)
     meta = read_meta(directory)
@@ -246,9 +258,10 @@ def main(argv=None) -> int:
     if wide:
         result["score_images_wide"] = len(scorer.y_val)
         result["median_score_seconds_wide"] = wide_seconds
-    path = RESULTS / f"nb201_oneshot{args.tag}.json"
+    path = args.out / f"nb201_oneshot{args.tag}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"-> {path.relative_to(REPO)}")
+    print(f"-> {path.relative_to(REPO) if path.resolve().is_relative_to(REPO) else path}")
     return 0
 
 

@@ -2,6 +2,11 @@
 
     python -m benchmarks.nb201_proxy measure --budget default c16n1-e1-10k --cells 50
     python -m benchmarks.nb201_proxy table        # the table, the JSON and the frontier PNG
+    python -m benchmarks.nb201_proxy measure --smoke --data DIR --out /tmp/x   # the tests' run
+
+``--out DIR`` (default ``benchmarks/results``) is the folder of the files named below, read and
+written. ``measure --smoke``: 3 cells at the ``smoke`` budget (C=4, N=1, 1 epoch on 64 images),
+then the table (``--table``).
 
 ``measure`` trains the first ``--cells`` cells of the fixed 200-cell sample (``nb201_truth``; the
 sample is random, so its first 50 are a random 50), or with ``--sample top`` 40 of the table's best
@@ -24,17 +29,18 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import RESULTS, SHARED_CIFAR, append_jsonl
+from benchmarks.common import RESULTS, SHARED_CIFAR, add_smoke, append_jsonl
 from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
-RAW = RESULTS / "nb201_proxy_raw.jsonl"
-OUT = RESULTS / "nb201_proxy.json"
-PNG = RESULTS / "nb201_proxy_frontier.png"
+RAW_NAME = "nb201_proxy_raw.jsonl"
+OUT_NAME = "nb201_proxy.json"
+PNG_NAME = "nb201_proxy_frontier.png"
 
 def _budget(filters: int, cells_per_stage: int, epochs: int, train_size: int,
             val_size: int = 2000) -> dict:
@@ -48,6 +54,7 @@ BUDGETS = {
     "c16n1-e1-10k": _budget(16, 1, 1, 10000),
     "c16n1-e3-10k": _budget(16, 1, 3, 10000),
     "c8n5-e1-10k": _budget(8, 5, 1, 10000),
+    "smoke": _budget(4, 1, 1, 64, val_size=32),  # the tests' run of seconds (--smoke)
 }
 
 
@@ -92,22 +99,23 @@ def cells_of(sample: str, cells: int, step: int = 25) -> list[dict]:
     return top_cells(step) if sample == "top" else sample_cells()[:cells]
 
 
-def _rows() -> list[dict]:
-    if not RAW.exists():
+def _rows(out: Path = RESULTS) -> list[dict]:
+    raw = out / RAW_NAME
+    if not raw.exists():
         return []
-    return [{"sample": "random", **row} for row in map(json.loads, RAW.read_text().splitlines())]
+    return [{"sample": "random", **row} for row in map(json.loads, raw.read_text().splitlines())]
 
 
-def _done() -> set:
-    return {(row["sample"], row["budget"], row["index"]) for row in _rows()}
+def _done(out: Path = RESULTS) -> set:
+    return {(row["sample"], row["budget"], row["index"]) for row in _rows(out)}
 
 
 def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
-            step: int = 25) -> None:
+            step: int = 25, out: Path = RESULTS) -> None:
     from nasplay.scorers.proxy import training as proxy
     from search_space import Genotype
 
-    done = _done()
+    done = _done(out)
     for name in budgets:
         config = proxy.ProxyConfig(data=data, seed=seed, **BUDGETS[name])
         for cell in cells_of(sample, cells, step):
@@ -120,18 +128,18 @@ def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
                    "params": metrics["params"], "train_seconds": metrics["train_seconds"],
                    "wall_seconds": time.perf_counter() - wall,
                    "cpu_seconds": time.process_time() - cpu, "seed": seed}
-            append_jsonl(RAW, row)
+            append_jsonl(out / RAW_NAME, row)
             print(f"{name} {cell['index']:>5} acc {row['val_accuracy']:.3f} "
                   f"loss {row['val_loss']:.3f} truth {cell['val_accuracy']:.2f} "
                   f"{row['wall_seconds']:.1f} s", flush=True)
 
 
-def table() -> dict:
+def table(out: Path = RESULTS) -> dict:
     """Every (sample, budget)'s statistics, and the top sample's budgets again on the cells
     they all measured (``top_common``: the 20 ranks 1, 51, ... when one used ``--top-step 50``)."""
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells() + hour_cells()}
     by_budget: dict[tuple, dict] = {}
-    for row in _rows():
+    for row in _rows(out):
         by_budget.setdefault((row["sample"], row["budget"]), {})[row["index"]] = row
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "budgets": {},
               "top": {}, "top_common": {}, "hour": {}}
@@ -146,8 +154,9 @@ def table() -> dict:
     for sample, name, cells, indices in groups:
         result["budgets" if sample == "random" else sample][name] = \
             _judge(sample, name, cells, indices, truth)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
-    _plot(result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUT_NAME).write_text(json.dumps(result, indent=1) + "\n")
+    _plot(result, out / PNG_NAME)
     return result
 
 
@@ -167,7 +176,7 @@ def _judge(sample: str, name: str, cells: dict, indices: list, truth: dict) -> d
     return entry
 
 
-def _plot(result: dict) -> None:
+def _plot(result: dict, png: Path) -> None:
     """Spearman against wall seconds a candidate: the random sample (left) and the top-1,000
     sample on the cells every budget measured (right)."""
     import matplotlib
@@ -196,7 +205,7 @@ def _plot(result: dict) -> None:
     axes[0].set_ylabel("Spearman vs NAS-Bench-201 (12 epochs)")
     fig.suptitle("Proxy budgets: o held-out loss, x held-out accuracy (95% CI)")
     fig.tight_layout()
-    fig.savefig(PNG, dpi=110)
+    fig.savefig(png, dpi=110)
 
 
 def main() -> int:
@@ -209,12 +218,20 @@ def main() -> int:
     m.add_argument("--top-step", type=int, default=25, help="--sample top: every k-th rank")
     m.add_argument("--data", default=SHARED_CIFAR)
     m.add_argument("--seed", type=int, default=0)
-    sub.add_parser("table")
+    m.add_argument("--table", action="store_true", help="then the table, as `table` does")
+    add_smoke(m, budget=["smoke"], cells=3, table=True)
+    t = sub.add_parser("table")
+    for p in (m, t):
+        p.add_argument("--out", type=Path, default=RESULTS,
+                       help="the folder of the raw rows, the JSON and the PNG (read and written)")
     args = parser.parse_args()
+    if getattr(args, "smoke", False) and args.out.resolve() == RESULTS.resolve():
+        parser.error("--smoke: give --out a folder other than benchmarks/results")
     if args.command == "measure":
-        measure(args.budget, args.cells, args.data, args.seed, args.sample, args.top_step)
-    else:
-        table()
+        measure(args.budget, args.cells, args.data, args.seed, args.sample, args.top_step,
+                args.out)
+    if args.command == "table" or args.table:
+        table(args.out)
     return 0
 
 

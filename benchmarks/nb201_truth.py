@@ -8,20 +8,23 @@ with a bootstrap 95% interval (cells resampled with replacement), and by the ove
 10 best cells by the score with the 10 best by the truth.
 
     python -m benchmarks.nb201_truth          # writes the sample file and prints its summary
+    python -m benchmarks.nb201_truth --smoke --out /tmp/x   # 10 cells: /tmp/x/nb201_sample10.json
 
 Imported by the scorer benchmarks (``from nb201_truth import sample_cells, rank_stats``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO
+from benchmarks.common import REPO, RESULTS, add_smoke
 
-SAMPLE_FILE = REPO / "benchmarks" / "results" / "nb201_sample200.json"
+SAMPLE_FILE = RESULTS / "nb201_sample200.json"
 SAMPLE_SIZE, SAMPLE_SEED = 200, 0
 BOOTSTRAP_DRAWS = 2000
 
@@ -117,12 +120,23 @@ TABLE_HEADER = ("| score | Spearman [95% CI] | Kendall [95% CI] | top-10 overlap
                 "CPU s/cell |\n|---|---|---|---|---|---|")
 
 
-def main() -> int:
-    cells = sample_cells()
-    SAMPLE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    SAMPLE_FILE.write_text(json.dumps({"seed": SAMPLE_SEED, "cells": cells}, indent=1) + "\n")
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=SAMPLE_SIZE,
+                        help="the sample's size (the scorer benchmarks use 200)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the folder of the sample file, nb201_sample<cells>.json")
+    add_smoke(parser, cells=10)
+    args = parser.parse_args(argv)
+    if args.smoke and args.out.resolve() == RESULTS.resolve():
+        parser.error("--smoke: give --out a folder other than benchmarks/results")
+    cells = sample_cells(args.cells)
+    path = args.out / f"nb201_sample{args.cells}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"seed": SAMPLE_SEED, "cells": cells}, indent=1) + "\n")
     values = np.array([c["val_accuracy"] for c in cells])
-    print(f"{len(cells)} cells -> {SAMPLE_FILE.relative_to(REPO)}; validation accuracy "
+    shown = path.relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+    print(f"{len(cells)} cells -> {shown}; validation accuracy "
           f"{values.min():.4f}..{values.max():.4f}, mean {values.mean():.4f}; best rank "
           f"{min(c['rank'] for c in cells)}")
     return 0

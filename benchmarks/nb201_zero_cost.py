@@ -7,6 +7,10 @@
     python -m benchmarks.nb201_zero_cost table                      # the table, and the JSON
     python -m benchmarks.nb201_zero_cost amoebanet                  # the 48 amoebanet cells
     python -m benchmarks.nb201_zero_cost top        # the scorer's default on the top-1,000 sample
+    python -m benchmarks.nb201_zero_cost measure table --smoke --data DIR --out /tmp/x   # tests
+
+Commands run in the order given; ``--out DIR`` (default ``benchmarks/results``) is the folder of
+the result files named below (read and written). ``--smoke``: 3 cells at 1x4, both batches.
 
 ``measure`` builds each cell's network once per configuration (``NxC``: ``cells_per_stage`` x
 ``filters``) and takes every score from it: NASWOT with the codes of the stem and cell outputs
@@ -46,12 +50,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import REPO, RESULTS, SHARED_CIFAR
+from benchmarks.common import REPO, RESULTS, SHARED_CIFAR, add_smoke
 from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sample_cells
 
-RAW = RESULTS / "nb201_zero_cost_raw.jsonl"
-OUT = RESULTS / "nb201_zero_cost.json"
-AMOEBA_OUT = RESULTS / "nb201_zero_cost_amoebanet.json"
+RAW_NAME = "nb201_zero_cost_raw.jsonl"
+OUT_NAME = "nb201_zero_cost.json"
+AMOEBA_NAME = "nb201_zero_cost_amoebanet.json"
+TOP_NAME = "nb201_zero_cost_top.json"
 
 
 def _images(data: str, size: int, seed: int = 0) -> np.ndarray:
@@ -155,7 +160,8 @@ def _check_first(cell: dict, n: int, c: int, batches: dict, row: dict) -> None:
     from nasplay.scorers.zero_cost import naswot as zero_cost
 
     for kind in zero_cost.CODES:
-        config = zero_cost.ZeroCostConfig(filters=c, cells_per_stage=n, codes=kind)
+        config = zero_cost.ZeroCostConfig(batch_size=32, filters=c, cells_per_stage=n,
+                                          codes=kind)  # the row's noise32 (the default is 128)
         expected = zero_cost.evaluate(cell["genotype"], config)["naswot"]
         assert math.isclose(expected, row[f"naswot_{kind}_noise32"], rel_tol=1e-9), \
             (kind, expected, row[f"naswot_{kind}_noise32"])
@@ -171,12 +177,14 @@ def _done(path: Path) -> set:
 
 
 def measure(args) -> None:
+    raw = args.out / RAW_NAME
+    raw.parent.mkdir(parents=True, exist_ok=True)
     cells = sample_cells()[:args.cells]
     batches = _batches(args.data, args.batches)
     for spec in args.config:
         n, c = map(int, spec.split("x"))
         spec += args.tag
-        done = _done(RAW)
+        done = _done(raw)
         first = True
         for i, cell in enumerate(cells):
             if (spec, cell["index"]) in done:
@@ -186,17 +194,17 @@ def measure(args) -> None:
             if first and not args.naswot_only:
                 _check_first(cell, n, c, batches, row)
                 first = False
-            with RAW.open("a") as f:
+            with raw.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"{spec} [{i + 1}/{len(cells)}] naswot {row['naswot_outputs_noise32']:.2f} "
                   f"synflow {row.get('synflow_he', math.nan):.2f} ({row['build_cpu']:.1f} s "
                   f"build)", flush=True)
 
 
-def _rows() -> dict:
+def _rows(raw: Path) -> dict:
     """``{config: {cell index: row}}`` of the raw file."""
     by_config = {}
-    for line in RAW.read_text().splitlines():
+    for line in raw.read_text().splitlines():
         row = json.loads(line)
         by_config.setdefault(row["config"], {})[row["index"]] = row
     return by_config
@@ -284,7 +292,7 @@ def table(args) -> None:
     cells = {c["index"]: c for c in sample_cells()}
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "configs": {}}
     print(TABLE_HEADER)
-    for config, by_index in sorted(_rows().items()):
+    for config, by_index in sorted(_rows(args.out / RAW_NAME).items()):
         indices = [c for c in cells if c in by_index]
         rows = [by_index[i] for i in indices]
         truth = [cells[i]["val_accuracy"] for i in indices]
@@ -299,8 +307,9 @@ def table(args) -> None:
             "scores": {k: [float(v) for v in vals] for k, (vals, _) in scores.items()
                        if not k.startswith(("rank avg", "z-sum"))}}
     result["truth_values"] = {str(i): cells[i]["val_accuracy"] for i in cells}
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"-> {OUT.relative_to(REPO)}")
+    out = args.out / OUT_NAME
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"-> {out.relative_to(REPO) if out.resolve().is_relative_to(REPO) else out}")
 
 
 AMOEBA_VARIANTS = ("outputs:32:noise", "relus:32:noise", "outputs:32:real", "relus:32:real",
@@ -328,7 +337,8 @@ def amoebanet(args) -> None:
     long = [reference[i]["long"] for i in indices]
     proxy = [reference[i]["proxy"] for i in indices]
     images = {size: _images(args.data, size) for size in (32, 128)}
-    result = json.loads(AMOEBA_OUT.read_text()) if AMOEBA_OUT.is_file() else {}
+    amoeba_out = args.out / AMOEBA_NAME
+    result = json.loads(amoeba_out.read_text()) if amoeba_out.is_file() else {}
     result.setdefault("cells", indices)
     variants = args.variants or [*AMOEBA_VARIANTS, "synflow:8", "synflow:16"]
     print("| score | Spearman vs long | Kendall vs long | Spearman vs proxy | 95% CI vs long | "
@@ -342,7 +352,7 @@ def amoebanet(args) -> None:
         result[variant] = {"scores": values, "vs_long": stats, "cpu_seconds": cost,
                            "vs_proxy": _rank_stats(values, proxy),
                            "spearman_ci": boot["spearman_ci"]}
-        AMOEBA_OUT.write_text(json.dumps(result, indent=1) + "\n")
+        amoeba_out.write_text(json.dumps(result, indent=1) + "\n")
         lo, hi = boot["spearman_ci"]
         print(f"| {variant} | {stats['spearman']:.3f} | {stats['kendall']:.3f} | "
               f"{result[variant]['vs_proxy']['spearman']:.3f} | [{lo:.2f}, {hi:.2f}] | "
@@ -369,12 +379,13 @@ def top(args) -> None:
         stats = rank_stats([r[name] for r in rows], truth)
         result["stats"][name] = stats
         print(format_stats(f"{name} (top 1,000)", stats))
-    (RESULTS / "nb201_zero_cost_top.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / TOP_NAME).write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["measure", "table", "amoebanet", "top"])
+    parser.add_argument("command", nargs="+", choices=["measure", "table", "amoebanet", "top"],
+                        help="one or more, run in this order")
     parser.add_argument("--config", nargs="+", default=["1x8"], help="NxC probed networks")
     parser.add_argument("--cells", type=int, default=200)
     parser.add_argument("--naswot-only", action="store_true",
@@ -385,8 +396,14 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=SHARED_CIFAR)
     parser.add_argument("--variants", nargs="+", default=None,
                         help="amoebanet: zero-cost settings to try, as codes:batch:noise|real")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the folder of the raw rows and the tables (read and written)")
+    add_smoke(parser, cells=3, config=["1x4"])
     args = parser.parse_args(argv)
-    {"measure": measure, "table": table, "amoebanet": amoebanet, "top": top}[args.command](args)
+    if args.smoke and args.out.resolve() == RESULTS.resolve():
+        parser.error("--smoke: give --out a folder other than benchmarks/results")
+    for command in args.command:
+        {"measure": measure, "table": table, "amoebanet": amoebanet, "top": top}[command](args)
     return 0
 
 

@@ -45,11 +45,17 @@ SMOKE = {
     "gpu_backend_check": ["--smoke", "--out", "TMP"],
     "inspect_speed": ["--trials", "50", "--repeats", "1", "--no-record"],
     "masked_update_grouping": ["--smoke"],
+    # a 3-trial `nasplay search` child; its row goes to TMP/hour/nb201_hour.jsonl
+    "nb201_hour": ["run", "--smoke", "--data", "DATA", "--out", "TMP/hour"],
     "nb201_ladder": ["--replicates", "1", "--models", "calibrated", "--strategies",
                      "evolution:proxy-c16n1-e1-10k-acc>proxy-c16n1-e3-10k-loss@2", "random:truth",
                      "--out", "TMP/ladder.json"],
+    "nb201_oneshot": ["--smoke", "--data", "DATA", "--out", "TMP/oneshot"],
+    "nb201_proxy": ["measure", "--smoke", "--data", "DATA", "--out", "TMP/proxy"],
     "nb201_search_speed": ["--trials", "20", "--searchers", "random", "--no-record"],
     "nb201_searchers": ["--smoke", "--quiet", "--out", "TMP/searchers.json"],
+    "nb201_truth": ["--smoke", "--out", "TMP/truth"],
+    "nb201_zero_cost": ["measure", "table", "--smoke", "--data", "DATA", "--out", "TMP/zero_cost"],
     "oneshot_benchmark": ["throughput", "--smoke", "--data", "DATA", "--supernet", "TMP/supernet",
                           "--results", "TMP/results"],
     "oneshot_combined": ["--smoke"],
@@ -73,12 +79,6 @@ SMOKE = {
 NO_SMOKE = {
     "gpu_check": "a GPU check: `prepare` downloads wheels and packs a CIFAR-10 subset that "
                  "`run --smoke` needs; run on the device machine",
-    # the NAS-Bench-201 scripts in use: they write only under benchmarks/results/ (or runs/)
-    "nb201_truth": "writes the committed 200-cell sample file; no --out yet",
-    "nb201_zero_cost": "writes benchmarks/results/nb201_zero_cost*.json*; no --out yet",
-    "nb201_proxy": "writes benchmarks/results/nb201_proxy*; no --out yet",
-    "nb201_oneshot": "writes benchmarks/results/nb201_oneshot*.json; no --out yet",
-    "nb201_hour": "an hour-long search per run into runs/hour/; no smoke size yet",
 }
 
 
