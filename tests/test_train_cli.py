@@ -120,17 +120,20 @@ def test_tiny_run_writes_a_loadable_model_and_metrics(capsys, folder, tmp_path):
 
 # -- training like a search run ------------------------------------------------------------------
 
-def _fake_run(tmp_path, folder, genotype, **proxy_settings):
-    """A run directory as ``nasplay search`` leaves it: config.json with the proxy's settings
-    split into top-level fields and scorer_options (every other ProxyConfig field)."""
+def _fake_run(tmp_path, folder, genotype, older_layout=False, **proxy_settings):
+    """A run directory as ``nasplay search`` leaves it: config.json with the data at the top
+    level and every other ProxyConfig field in scorer_options; ``older_layout``: as runs from
+    before scorers owned their settings, the proxy's flags at the top level."""
     from nasplay.scorers.proxy.training import ProxyConfig
 
     proxy = ProxyConfig(data=str(folder), **proxy_settings)
     options = {k: v for k, v in proxy.to_dict().items()
                if k not in ("cpus", "gpus", "mixed_precision")}
-    top = {"data": options.pop("data"), "subset": options.pop("train_size"),
-           "epochs": options.pop("epochs"), "filters": options.pop("filters"),
-           "cells_per_stage": options.pop("cells_per_stage")}
+    top = {"data": options.pop("data")}
+    if older_layout:
+        top.update({"subset": options.pop("train_size"), "epochs": options.pop("epochs"),
+                    "filters": options.pop("filters"),
+                    "cells_per_stage": options.pop("cells_per_stage")})
     config = {"searcher": "random", "space": "darts", "trials": 1, "seed": proxy.seed,
               "scorer": "proxy", "metric": "val_accuracy", **top, "scorer_options": options}
     run = tmp_path / "run"
@@ -150,6 +153,12 @@ def _plan(argv):
     from nasplay.cli.train_settings import plan
 
     return plan(build_parser().parse_args(["train", *argv]))
+
+
+def test_like_reads_a_run_of_the_older_layout(folder, tmp_path):
+    run, proxy = _fake_run(tmp_path, folder, PUBLISHED["enas"], older_layout=True,
+                           **RUN_SETTINGS)
+    assert _plan(["--like", str(run), "--out", str(tmp_path / "out")]).config == proxy
 
 
 def test_like_takes_every_setting_from_the_run_and_flags_override(folder, tmp_path):
