@@ -3,6 +3,7 @@
     python -m benchmarks.nb201_hour run --recipe ladder --seed 0 --data DIR
     python -m benchmarks.nb201_hour run --recipe baseline --seed 0 --data DIR
     python -m benchmarks.nb201_hour table
+    python -m benchmarks.nb201_hour fidelity
     python -m benchmarks.nb201_hour run --smoke --data DIR --out /tmp/x   # the tests' run
 
 ``run`` runs the recipe's ``nasplay search`` command as a user would (a child process, the
@@ -137,6 +138,34 @@ def show(out: Path = RESULTS) -> None:
         print(f"{recipe}: median rank {np.median(ranks):.0f} over {len(ranks)} seed(s)")
 
 
+def fidelity(out: Path = RESULTS) -> None:
+    """How well each hour's first rung ranked the cells its search visited: every
+    ``nb201_hour_*_trials.jsonl`` in ``out``, one row per distinct network (its first trial),
+    the proxy's accuracy and held-out loss against the table's validation accuracy."""
+    from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats
+    from nasplay.scorers.nb201.table import table
+    from search_space import Genotype, get_space
+
+    space = get_space("nb201")
+    print(TABLE_HEADER)
+    for path in sorted(out.glob("nb201_hour_*_trials.jsonl")):
+        first: dict[str, dict] = {}
+        for line in path.read_text().splitlines():
+            trial = json.loads(line)
+            if "rescore" in trial or trial.get("status") != "completed":
+                continue
+            genotype = Genotype.from_dict(trial["genotype"])
+            first.setdefault(space.canonical(genotype).hash(), {
+                "accuracy": trial["metrics"]["val_accuracy"],
+                "loss": trial["metrics"].get("neg_val_loss", float("nan")),
+                "truth": table().lookup(space.to_arch_str(genotype)).val_accuracy})
+        cells = list(first.values())
+        run = path.name[len("nb201_hour_"):-len("_trials.jsonl")]
+        for score in ("accuracy", "loss"):
+            stats = rank_stats([c[score] for c in cells], [c["truth"] for c in cells])
+            print(format_stats(f"{run}, first rung's {score}", stats))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,7 +176,9 @@ def main() -> int:
     r.add_argument("--data", default=SHARED_CIFAR)
     add_smoke(r, recipe="smoke")
     t = sub.add_parser("table")
-    for p in (r, t):
+    f = sub.add_parser("fidelity", help="each hour's first rung against the table, on the "
+                       "distinct cells its search visited")
+    for p in (r, t, f):
         p.add_argument("--out", type=Path, default=RESULTS,
                        help=f"the folder of {ROWS_NAME} (appended to, read)")
     args = parser.parse_args()
@@ -159,6 +190,8 @@ def main() -> int:
         # the smoke recipe's run folder lives beside its row, never in runs/hour/
         runs = args.out / "runs" if args.recipe == "smoke" else REPO / "runs" / "hour"
         run(args.recipe, args.seed, args.data, args.out, runs)
+    elif args.command == "fidelity":
+        fidelity(args.out)
     else:
         show(args.out)
     return 0
