@@ -18,7 +18,7 @@ DEFAULT_METRIC = "val_accuracy"
 @dataclass(frozen=True)
 class Option:
     """One setting a scorer takes by name: ``--FLAG`` on the command line (the CLI builds each
-    scorer's flag group from its options), or the key ``FLAG`` in ``scorer_options``. It sets the
+    scorer's flag group from its options), or the key ``FLAG`` in ``scorer_flags``. It sets the
     settings field ``field`` (the flag's own name when None); a name that is no settings field is
     handed to the scorer's options as it is (the one-shot scorer's ``--supernet DIR``). Scorers
     may share a flag (``--filters``): it is one flag, with the first declaration's type."""
