@@ -83,6 +83,10 @@ def test_network_settings_default_to_the_runs():
     searched = {"filters": 8, "cells_per_stage": 0, "scorer": "zero-cost"}   # config.json keys
     assert network_settings(searched, not_given) == {"filters": 8, "cells_per_stage": 0,
                                                      "num_classes": 10}
+    # today's config.json: the scorer's settings in scorer_options (above: the older layout)
+    today = {"scorer": "zero-cost", "scorer_options": {"filters": 6, "cells_per_stage": 2}}
+    assert network_settings(today, not_given) == {"filters": 6, "cells_per_stage": 2,
+                                                  "num_classes": 10}
     assert network_settings({"filters": None}, {"filters": 12})["filters"] == 12
     assert network_settings({"filters": None}, {})["filters"] == 16      # build_network's
     assert network_settings({}, {})["cells_per_stage"] is None  # the genotype's kind decides
