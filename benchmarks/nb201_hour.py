@@ -39,43 +39,37 @@ from benchmarks.common import REPO, RESULTS, SHARED_CIFAR, add_smoke
 ROWS_NAME = "nb201_hour.jsonl"
 HOUR = 3600
 
+
+def two_rungs(filters: int, cells_per_stage: int, subset: int, trials: int, top: int,
+              rerank_epochs: int, val_size: int, *searcher_flags: str) -> dict:
+    """Evolution on a 1-epoch proxy of this network and ``subset`` images, then the best ``top``
+    re-scored by ``rerank_epochs`` epochs of the same network, by held-out loss: the recipes'
+    shape, as ``argv`` (flags of ``nasplay search``) and ``config`` (its ``--config`` file)."""
+    argv = ["--searcher", "evolution", "--scorer", "proxy", "--filters", str(filters),
+            "--cells-per-stage", str(cells_per_stage), "--epochs", "1", "--subset", str(subset),
+            "--trials", str(trials), *searcher_flags, "--rerank-top", str(top),
+            "--rerank-metric", "neg_val_loss"]
+    rerank = {"filters": filters, "cells_per_stage": cells_per_stage, "epochs": rerank_epochs,
+              "train_size": subset, "val_size": val_size}
+    return {"argv": argv, "config": {"scorer_options": {"val_size": val_size},
+                                     "rerank_options": rerank}}
+
+
 # The chosen ladder (BENCHMARKS.md, "One laptop hour"): evolution on the cheapest proxy that
 # ranks the table's random cells at 0.71 (C=16, N=1, 1 epoch on 10,000 images, ~17 s a random
 # cell, ~27 s a top one, trial overhead included), the best 8 re-scored by 3 epochs, which orders
 # the table's best 1,000 cells better (held-out loss 0.68 against 0.47 on the same 14 cells).
 # 115 trials + 8 re-scorings fill the hour on the 2-core machine.
-LADDER = {
-    "argv": ["--searcher", "evolution", "--scorer", "proxy", "--filters", "16",
-             "--cells-per-stage", "1", "--epochs", "1", "--subset", "10000", "--trials", "115",
-             "--rerank-top", "8", "--rerank-metric", "neg_val_loss"],
-    "config": {"scorer_options": {"val_size": 2000},
-               "rerank_options": {"filters": 16, "cells_per_stage": 1, "epochs": 3,
-                                  "train_size": 10000, "val_size": 2000}},
-}
+LADDER = two_rungs(16, 1, 10000, 115, 8, 3, 2000)
 # The next try after the ladder's rank 5,726: its shallow rungs ranked first a chain of 3x3
 # convolutions with no input-to-output skip, which a proxy of NAS-Bench-201's own depth (C=8, N=5,
 # 1 epoch on 10,000 images, ~40 s a cell) puts last of the hour's 9 cells (+0.69 on them, 0.53-0.55
 # on the table's best 1,000). Evolution on that proxy, the best 6 re-scored by 2 epochs of it.
 # 90 trials (~30 s each: a random cell ~25 s, the conv-heavy ones evolution finds ~40 s) + 6
 # re-scorings (~70 s) fill the hour.
-DEEP = {
-    "argv": ["--searcher", "evolution", "--scorer", "proxy", "--filters", "8",
-             "--cells-per-stage", "5", "--epochs", "1", "--subset", "10000", "--trials", "90",
-             "--rerank-top", "6", "--rerank-metric", "neg_val_loss"],
-    "config": {"scorer_options": {"val_size": 2000},
-               "rerank_options": {"filters": 8, "cells_per_stage": 5, "epochs": 2,
-                                  "train_size": 10000, "val_size": 2000}},
-}
+DEEP = two_rungs(8, 5, 10000, 90, 6, 2, 2000)
 # The tests' run of seconds (``run --smoke``): the same command and path, tiny.
-SMOKE = {
-    "argv": ["--searcher", "evolution", "--scorer", "proxy", "--filters", "4",
-             "--cells-per-stage", "1", "--epochs", "1", "--subset", "64", "--trials", "3",
-             "--population-size", "2", "--sample-size", "2", "--rerank-top", "1",
-             "--rerank-metric", "neg_val_loss"],
-    "config": {"scorer_options": {"val_size": 32},
-               "rerank_options": {"filters": 4, "cells_per_stage": 1, "epochs": 2,
-                                  "train_size": 64, "val_size": 32}},
-}
+SMOKE = two_rungs(4, 1, 64, 3, 1, 2, 32, "--population-size", "2", "--sample-size", "2")
 RECIPES = {
     "ladder": LADDER,
     "deep": DEEP,
