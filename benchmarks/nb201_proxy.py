@@ -54,6 +54,7 @@ BUDGETS = {
     "c16n1-e1-10k": _budget(16, 1, 1, 10000),
     "c16n1-e3-10k": _budget(16, 1, 3, 10000),
     "c8n5-e1-10k": _budget(8, 5, 1, 10000),
+    "c8n5-e1-5k": _budget(8, 5, 1, 5000),  # the deep rung at half the cost: twice the cells an hour
     "smoke": _budget(4, 1, 1, 64, val_size=32),  # the tests' run of seconds (--smoke)
 }
 
