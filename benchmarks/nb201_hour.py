@@ -4,6 +4,7 @@
     python -m benchmarks.nb201_hour run --recipe baseline --seed 0 --data DIR
     python -m benchmarks.nb201_hour table
     python -m benchmarks.nb201_hour fidelity
+    python -m benchmarks.nb201_hour picks
     python -m benchmarks.nb201_hour run --smoke --data DIR --out /tmp/x   # the tests' run
 
 ``run`` runs the recipe's ``nasplay search`` command as a user would (a child process, the
@@ -17,6 +18,10 @@ Recipes (``RECIPES``): ``baseline`` is random search with the proxy's default bu
 (``time_budget_s``); ``ladder`` is the combination ``nb201_ladder.py`` and ``nb201_proxy.py``
 chose; ``deep`` puts a proxy of NAS-Bench-201's own depth on both rungs. Their settings are in
 ``LADDER`` and ``DEEP`` below, with the reason beside them.
+
+``fidelity`` and ``picks`` read every ``nb201_hour_RUN_trials.jsonl`` (a run's ``trials.jsonl``,
+copied beside the rows): how each first rung ranked the distinct networks its search visited,
+and which cell other final-pick rules would have returned, replayed without training.
 
 ``--out DIR`` (default ``benchmarks/results``) is the folder of ``nb201_hour.jsonl``. ``run
 --smoke`` runs the ``smoke`` recipe (``SMOKE``: evolution, 3 trials of a C=4, N=1 proxy on 64
@@ -132,32 +137,95 @@ def show(out: Path = RESULTS) -> None:
         print(f"{recipe}: median rank {np.median(ranks):.0f} over {len(ranks)} seed(s)")
 
 
+def _visited(path: Path) -> tuple[list[dict], dict[str, dict]]:
+    """A run's trials file as the distinct networks its search scored (each network's first
+    trial, in the order they ran: accuracy, held-out loss, parameters, the table's truth and
+    rank) and its re-scorings (trial id -> the re-scorer's metrics)."""
+    from nasplay.scorers.nb201.table import table
+    from search_space import Genotype, get_space
+
+    space = get_space("nb201")
+    first: dict[str, dict] = {}
+    rescored: dict[str, dict] = {}
+    for line in path.read_text().splitlines():
+        trial = json.loads(line)
+        if "rescore" in trial:
+            if trial["rescore"].get("status") == "completed":
+                rescored[trial["trial_id"]] = trial["rescore"]["metrics"]
+            continue
+        if trial.get("status") != "completed":
+            continue
+        genotype = Genotype.from_dict(trial["genotype"])
+        metrics = trial["metrics"]
+        entry = table().lookup(space.to_arch_str(genotype))
+        first.setdefault(space.canonical(genotype).hash(), {
+            "trial_id": trial["trial_id"], "accuracy": metrics["val_accuracy"],
+            "loss": metrics.get("neg_val_loss", float("nan")), "params": metrics.get("params"),
+            "truth": entry.val_accuracy, "rank": entry.rank})
+    return list(first.values()), rescored
+
+
+def _runs(out: Path) -> list[tuple[str, Path]]:
+    return [(path.name[len("nb201_hour_"):-len("_trials.jsonl")], path)
+            for path in sorted(out.glob("nb201_hour_*_trials.jsonl"))]
+
+
 def fidelity(out: Path = RESULTS) -> None:
     """How well each hour's first rung ranked the cells its search visited: every
     ``nb201_hour_*_trials.jsonl`` in ``out``, one row per distinct network (its first trial),
     the proxy's accuracy and held-out loss against the table's validation accuracy."""
     from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats
-    from nasplay.scorers.nb201.table import table
-    from search_space import Genotype, get_space
 
-    space = get_space("nb201")
     print(TABLE_HEADER)
-    for path in sorted(out.glob("nb201_hour_*_trials.jsonl")):
-        first: dict[str, dict] = {}
-        for line in path.read_text().splitlines():
-            trial = json.loads(line)
-            if "rescore" in trial or trial.get("status") != "completed":
-                continue
-            genotype = Genotype.from_dict(trial["genotype"])
-            first.setdefault(space.canonical(genotype).hash(), {
-                "accuracy": trial["metrics"]["val_accuracy"],
-                "loss": trial["metrics"].get("neg_val_loss", float("nan")),
-                "truth": table().lookup(space.to_arch_str(genotype)).val_accuracy})
-        cells = list(first.values())
-        run = path.name[len("nb201_hour_"):-len("_trials.jsonl")]
+    for run_name, path in _runs(out):
+        cells, _ = _visited(path)
         for score in ("accuracy", "loss"):
             stats = rank_stats([c[score] for c in cells], [c["truth"] for c in cells])
-            print(format_stats(f"{run}, first rung's {score}", stats))
+            print(format_stats(f"{run_name}, first rung's {score}", stats))
+
+
+def picks(out: Path = RESULTS) -> dict:
+    """Which cell each hour would have returned under other final-pick rules, replayed from its
+    recorded trials (no training; the table only judges): a post-hoc comparison of rules on the
+    runs that exist, so a hypothesis for the next hour, not a measured recipe. Ties go to the
+    earlier trial, as the search breaks them."""
+    from scipy.stats import rankdata
+
+    def best(cells, key):
+        return max(enumerate(cells), key=lambda ic: (key(ic[1]), -ic[0]))[1]["rank"]
+
+    rules = {}
+    print("| run | returned | first rung's best | 2-epoch re-score by accuracy | most parameters "
+          "of the first rung's best K | rank average of first rung and parameters | "
+          "best visited | distinct cells |\n|---|---|---|---|---|---|---|---|")
+    for run_name, path in _runs(out):
+        cells, rescored = _visited(path)
+        by_id = {c["trial_id"]: c for c in cells}
+        ranked = sorted(enumerate(cells), key=lambda ic: (-ic[1]["accuracy"], ic[0]))
+        k = len(rescored) or 6  # the recipe's --rerank-top; 6 (the deep recipe's) without one
+        top_k = [c for _, c in ranked[:k]]
+        acc_rank = rankdata([c["accuracy"] for c in cells])
+        par_rank = rankdata([c["params"] for c in cells])
+        for c, a, p in zip(cells, acc_rank, par_rank):
+            c["rank_average"] = a + p
+        # re-scorings of a network's later duplicates (runs before de-duplication) are left out
+        re_ids = sorted(i for i in rescored if i in by_id)
+
+        def rescored_best(metric):
+            return by_id[max(re_ids, key=lambda i: rescored[i][metric])]["rank"] if re_ids \
+                else None
+
+        row = {
+            "returned": rescored_best("neg_val_loss") or ranked[0][1]["rank"],
+            "first_rung": ranked[0][1]["rank"], "rescore_accuracy": rescored_best("val_accuracy"),
+            "most_params_top_k": best(top_k, lambda c: c["params"]),
+            "rank_average": best(cells, lambda c: c["rank_average"]),
+            "best_visited": min(c["rank"] for c in cells), "cells": len(cells), "k": k}
+        rules[run_name] = row
+        print(f"| {run_name} | {row['returned']} | {row['first_rung']} | "
+              f"{row['rescore_accuracy'] or '-'} | {row['most_params_top_k']} (K={k}) | "
+              f"{row['rank_average']} | {row['best_visited']} | {row['cells']} |")
+    return rules
 
 
 def main() -> int:
@@ -172,6 +240,9 @@ def main() -> int:
     t = sub.add_parser("table")
     f = sub.add_parser("fidelity", help="each hour's first rung against the table, on the "
                        "distinct cells its search visited")
+    sub.add_parser("picks", help="the cell each hour would have returned under other final-pick "
+                   "rules, replayed from its trials").add_argument(
+        "--out", type=Path, default=RESULTS, help="the folder of the trials files")
     for p in (r, t, f):
         p.add_argument("--out", type=Path, default=RESULTS,
                        help=f"the folder of {ROWS_NAME} (appended to, read)")
@@ -186,6 +257,8 @@ def main() -> int:
         run(args.recipe, args.seed, args.data, args.out, runs)
     elif args.command == "fidelity":
         fidelity(args.out)
+    elif args.command == "picks":
+        picks(args.out)
     else:
         show(args.out)
     return 0
