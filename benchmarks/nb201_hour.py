@@ -71,7 +71,7 @@ LADDER = two_rungs(16, 1, 10000, 115, 8, 3, 2000)
 # 1 epoch on 10,000 images, ~40 s a cell) puts last of the hour's 9 cells (+0.69 on them, 0.53-0.55
 # on the table's best 1,000). Evolution on that proxy, the best 6 re-scored by 2 epochs of it.
 # 90 trials (~30 s each: a random cell ~25 s, the conv-heavy ones evolution finds ~40 s) + 6
-# re-scorings (~70 s) fill the hour.
+# re-scorings (~70 s): 48-50 min on the idle 2-core machine (seeds 0-2, BENCHMARKS.md).
 DEEP = two_rungs(8, 5, 10000, 90, 6, 2, 2000)
 # The tests' run of seconds (``run --smoke``): the same command and path, tiny.
 SMOKE = two_rungs(4, 1, 64, 3, 1, 2, 32, "--population-size", "2", "--sample-size", "2")
