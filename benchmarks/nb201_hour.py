@@ -151,7 +151,8 @@ def show(out: Path = RESULTS) -> None:
 def _visited(path: Path) -> tuple[list[dict], dict[str, dict]]:
     """A run's trials file as the distinct networks its search scored (each network's first
     trial, in the order they ran: accuracy, held-out loss, parameters, the table's truth and
-    rank) and its re-scorings (trial id -> the re-scorer's metrics)."""
+    rank) and its re-scorings (trial id -> the re-scoring's record: its ``metric``, the name of
+    the value that chose the run's best, and the re-scorer's ``metrics``)."""
     from nasplay.scorers.nb201.table import table
     from search_space import Genotype, get_space
 
@@ -162,7 +163,7 @@ def _visited(path: Path) -> tuple[list[dict], dict[str, dict]]:
         trial = json.loads(line)
         if "rescore" in trial:
             if trial["rescore"].get("status") == "completed":
-                rescored[trial["trial_id"]] = trial["rescore"]["metrics"]
+                rescored[trial["trial_id"]] = trial["rescore"]
             continue
         if trial.get("status") != "completed":
             continue
@@ -222,12 +223,16 @@ def picks(out: Path = RESULTS) -> dict:
         # re-scorings of a network's later duplicates (runs before de-duplication) are left out
         re_ids = sorted(i for i in rescored if i in by_id)
 
-        def rescored_best(metric):
-            return by_id[max(re_ids, key=lambda i: rescored[i][metric])]["rank"] if re_ids \
-                else None
+        def rescored_best(metric=None):
+            """The re-scored network best by ``metric`` (the re-scoring's own where None; ties to
+            the earlier trial, as the run breaks them), None where no re-scoring has it."""
+            values = {i: rescored[i]["metrics"].get(metric or rescored[i]["metric"])
+                      for i in re_ids}
+            values = {i: v for i, v in values.items() if v is not None}
+            return by_id[max(values, key=values.get)]["rank"] if values else None
 
         row = {
-            "returned": rescored_best("neg_val_loss") or ranked[0][1]["rank"],
+            "returned": rescored_best() or ranked[0][1]["rank"],
             "first_rung": ranked[0][1]["rank"], "rescore_accuracy": rescored_best("val_accuracy"),
             "most_params_top_k": best(top_k, lambda c: c["params"]),
             "rank_average": best(cells, lambda c: c["rank_average"]),

@@ -27,8 +27,18 @@ def _trial(trial_id, arch, accuracy, params):
 
 
 def _rescore(trial_id, accuracy, neg_loss):
-    return {"trial_id": trial_id, "rescore": {"status": "completed", "metrics": {
-        "val_accuracy": accuracy, "neg_val_loss": neg_loss}}}
+    """A proxy re-scoring, its run's best chosen by held-out loss (as the deep recipe's)."""
+    return {"trial_id": trial_id, "rescore": {
+        "scorer": "proxy", "metric": "rescored_neg_val_loss", "status": "completed",
+        "metrics": {"val_accuracy": accuracy, "neg_val_loss": neg_loss,
+                    "rescored_neg_val_loss": neg_loss}}}
+
+
+def _params_rescore(trial_id, params):
+    """A synflow re-scoring by the parameter count (``--rerank-metric params``): no accuracy."""
+    return {"trial_id": trial_id, "rescore": {
+        "scorer": "synflow", "metric": "rescored_params", "status": "completed",
+        "metrics": {"synflow": 30.0, "params": params, "rescored_params": params}}}
 
 
 def test_picks_replays_each_rule_on_distinct_networks(tmp_path, capsys):
@@ -55,3 +65,21 @@ def test_picks_replays_each_rule_on_distinct_networks(tmp_path, capsys):
     assert got["rank_average"] == rank[MID]
     assert got["best_visited"] == min(rank.values())
     assert "| demo_s0 |" in capsys.readouterr().out
+
+
+def test_picks_replays_a_run_re_scored_by_parameters(tmp_path, capsys):
+    """The deep-params recipe's run: its re-scorings carry the parameter count, no accuracy;
+    the returned cell is the most parameters among them, the earlier trial of equals."""
+    rows = [_trial("t0", MID, 0.437, 165730), _trial("t1", SMALL_RESIDUAL, 0.4355, 80610),
+            _trial("t2", BIG, 0.4325, 219490),
+            _params_rescore("t0", 165730), _params_rescore("t1", 80610),
+            _params_rescore("t2", 219490)]
+    (tmp_path / "nb201_hour_demo-params_s3_trials.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+
+    got = picks(tmp_path)["demo-params_s3"]
+
+    assert got["k"] == 3
+    assert got["returned"] == table().lookup(BIG).rank
+    assert got["rescore_accuracy"] is None
+    assert "| demo-params_s3 | " in capsys.readouterr().out
