@@ -396,6 +396,58 @@ def test_resume_with_more_trials_continues_the_run(table_run, tmp_path, nasplay_
     assert "90 of 90 trials recorded" in out and "TensorBoard" not in out
 
 
+def _rank_average_pick(records, metrics):
+    """The trial ``--best-by`` must pick, computed here on its own: each value's rank is the
+    count of lower values plus the mean position among its equals; the highest sum wins, the
+    earliest of equal sums."""
+    def ranks(values):
+        return [sum(v < x for v in values) + (sum(v == x for v in values) + 1) / 2
+                for x in values]
+
+    total = np.sum([ranks([r["metrics"][m] for r in records]) for m in metrics], axis=0)
+    return records[int(np.flatnonzero(total == total.max())[0])]
+
+
+# a metric with no meaning (the table's index), so that the pick surely differs from the best
+# by val_accuracy alone: the mechanism under test, not a rule to use
+BEST_BY = ("val_accuracy", "nb201_index")
+
+
+def test_best_by_decides_the_best_of_a_new_search(tmp_path, nasplay_cli, capsys, ray_session):
+    run_dir = tmp_path / "run"
+    assert nasplay_cli(*search_argv(run_dir, "--searcher", "random", "--trials", 12,
+                                    "--best-by", ",".join(BEST_BY))) == 0
+    records = RunDir(run_dir).read_trials()
+    expected = _rank_average_pick(records, BEST_BY)
+    assert expected is not max(records, key=lambda r: r["metrics"]["val_accuracy"])
+    assert Genotype.from_json((run_dir / "best_genotype.json").read_text()) == \
+        Genotype.from_dict(expected["genotype"])
+    out = capsys.readouterr().out
+    assert f"best: {expected['trial_id']} by the rank average of val_accuracy, nb201_index " \
+           f"over the 12 trials" in out
+    assert SearchConfig.load(run_dir / "config.json").best_by == list(BEST_BY)
+
+
+def test_a_resume_with_best_by_re_picks_a_finished_runs_best(table_run, tmp_path, nasplay_cli,
+                                                             capsys):
+    from nasplay.cli import dispatch as cli
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(table_run, run_dir)
+    before = (run_dir / "trials.jsonl").read_bytes()
+    assert nasplay_cli("--run-dir", run_dir, "--resume", "--best-by", ",".join(BEST_BY)) == 0
+    assert (run_dir / "trials.jsonl").read_bytes() == before        # nothing re-run
+    expected = _rank_average_pick(RunDir(run_dir).read_trials(), BEST_BY)
+    assert Genotype.from_json((run_dir / "best_genotype.json").read_text()) == \
+        Genotype.from_dict(expected["genotype"])
+    capsys.readouterr()
+    assert cli.main(["inspect", str(run_dir), "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert f"its best is {expected['trial_id']}, the best by the rank average of " \
+           f"val_accuracy, nb201_index" in out
+    assert f"({expected['trial_id']}) ranks {lookup(expected['genotype']).rank:,} of 15,625" in out
+
+
 def test_warm_start_from_a_table_run(table_run, tmp_path, nasplay_cli, capsys):
     assert nasplay_cli(*search_argv(tmp_path / "warm", "--searcher", "evolution", "--trials",
                                     30, "--warm-start", table_run)) == 0

@@ -26,7 +26,8 @@ from nasplay.errors import UserError
 # scorer's own flags come from its declaration: add_scorer_flags)
 FLAG_FIELDS = ("searcher", "space", "trials", "run_dir", "data", "workers", "cpus_per_trial",
                "gpus_per_trial", "address", "seed", "scheduler", "scorer", "max_failures",
-               "warm_start", "rerank_top", "rerank_scorer", "rerank_metric", "backend", "metric")
+               "warm_start", "rerank_top", "rerank_scorer", "rerank_metric", "backend", "metric",
+               "best_by")
 SEARCHER_OPTIONS = ("population_size", "sample_size")
 
 
@@ -124,9 +125,18 @@ def _add_scorer_options(add) -> None:
     add("--rerank-metric", metavar="NAME",
         help="the re-scorer's metric that picks the best (default: its own score, e.g. "
              "val_accuracy; neg_val_loss ranks short trainings better)")
+    add("--best-by", type=_metric_list, metavar="M1,M2",
+        help="the run's best (best_genotype.json, export, train): the highest rank average "
+             "of these recorded metrics, e.g. val_accuracy,params (a re-scoring's: "
+             "rescored_NAME); default: the best re-scored one, else the best by --metric")
     add("--max-failures", type=int, metavar="N",
         help="retries of a trial whose worker or node died (default: 1)")
     _add_searcher_options(add)
+
+
+def _metric_list(text: str) -> list[str]:
+    """``--best-by val_accuracy,params`` -> ["val_accuracy", "params"] (checked by the config)."""
+    return [name.strip() for name in text.split(",")]
 
 
 def _add_searcher_options(add) -> None:

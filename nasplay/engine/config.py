@@ -61,6 +61,9 @@ class SearchConfig:
     rerank_metric: str | None = None  # ... by this metric of it (None: the re-scorer's own),
     rerank_options: dict = field(default_factory=dict)  # ... with these settings of it
     #                                  (as scorer_options: ProxyConfig fields for the proxy)
+    # the run's best: the highest rank average of these recorded metrics (two or more, e.g.
+    # ["val_accuracy", "params"]) over the trials that have them all; empty: the rule above
+    best_by: list = field(default_factory=list)
     # --- where and how it runs ---
     run_dir: str = "runs/search"     # the run directory (see the module docstring)
     workers: int = 1                 # trials evaluated at once
@@ -144,6 +147,7 @@ class SearchConfig:
         if self.rerank_top > self.trials:
             raise UserError(f"--rerank-top {self.rerank_top} is more than the {self.trials} "
                             f"trials: re-score at most --trials candidates")
+        check_best_by(self.best_by)
         for name in ("searcher_options", "scorer_options", "scorer_flags", "rerank_options"):
             if not isinstance(getattr(self, name), dict):
                 raise UserError(f"{name} must be a JSON object (a dict), "
@@ -156,6 +160,17 @@ class SearchConfig:
         if self.address is not None and (not isinstance(self.address, str)
                                          or not self.address.strip()):
             raise UserError(f"address must be 'auto' or HOST:PORT, got {self.address!r}")
+
+
+def check_best_by(metrics) -> None:
+    """``best_by`` names two or more distinct metrics (a rank average of one is that metric)."""
+    usage = ("give two or more distinct metric names, comma-separated (e.g. "
+             "--best-by val_accuracy,params): the run's best is their highest rank average")
+    if not isinstance(metrics, (list, tuple)) or not all(
+            isinstance(m, str) and m.strip() for m in metrics):
+        raise UserError(f"best_by {metrics!r}: {usage}")
+    if metrics and (len(metrics) < 2 or len(set(metrics)) != len(metrics)):
+        raise UserError(f"--best-by {','.join(metrics)}: {usage}")
 
 
 # The settings that make two runs the same experiment (see SearchConfig's first group).

@@ -68,6 +68,7 @@ class SearchResult:
     target: int                  # the trials the run was asked for
     metric: str
     stopped: str                 # finished | exhausted | time budget | interrupted
+    best_by: tuple = ()          # --best-by's metrics: their rank average picks the best
 
     @property
     def completed(self) -> int:
@@ -79,9 +80,10 @@ class SearchResult:
 
     @property
     def best(self) -> dict | None:
-        """The run's best (``records.run_best``): by the re-scoring metric among the re-scored
-        trials where the run re-scored its best (``--rerank-top``), else by ``metric``."""
-        return run_best(self.records, self.metric)[0]
+        """The run's best (``records.run_best``): by ``best_by``'s rank average where given,
+        else by the re-scoring metric among the re-scored trials where the run re-scored its
+        best (``--rerank-top``), else by ``metric``."""
+        return run_best(self.records, self.metric, self.best_by)[0]
 
     @property
     def all_failed(self) -> bool:
@@ -125,6 +127,8 @@ class Driver:
         self.recorded = {r["trial_id"] for r in self.records}
         self.best = best_record(self.records, self.metric)       # by the run's metric
         self.rescored_best = rescored_best(self.records)          # (record, metric) or None
+        self.best_by = tuple(self.config.best_by or ())           # --best-by's metrics
+        self.best_written: dict | None = None                     # under --best-by
         self.pending_steps: dict[str, int] = {}
         self.searcher = None
         self.progress: Progress | None = None
@@ -286,8 +290,10 @@ class Driver:
                 best = record
         if best is not self.best:
             self.best = best
-            if self.rescored_best is None:    # else a re-scored trial stays the run's best
+            # else a re-scored trial (or --best-by's pick) stays the run's best
+            if self.rescored_best is None and not self.best_by:
                 self._write_best(best)
+        self._follow_best_by()
         self.save_state()
         if self.progress:
             first = len(self.records) - len(records)
@@ -328,8 +334,13 @@ class Driver:
                 self._rescore(rescore, cpus)
         finally:
             self.progress.close()
+        if self.plan.best_by_changed:   # a resumed run given another --best-by: pick anew
+            best = run_best(self.records, self.metric, self.best_by)[0]
+            if best is not None:
+                self._write_best(best)
         result = SearchResult(run_dir=self.run_dir.path, records=list(self.records),
-                              target=config.trials, metric=self.metric, stopped=stopped)
+                              target=config.trials, metric=self.metric, stopped=stopped,
+                              best_by=self.best_by)
         self._summarize(result)
         return result
 
@@ -378,10 +389,11 @@ class Driver:
         # the re-scoring metric decides the run's best among the re-scored: best_genotype.json
         # follows it (nasplay train --genotype RUN_DIR reads that file)
         found = rescored_best(self.records)
-        if found is not None and (self.rescored_best is None
-                                  or found[0] is not self.rescored_best[0]):
+        if found is not None and not self.best_by and (
+                self.rescored_best is None or found[0] is not self.rescored_best[0]):
             self._write_best(found[0])
         self.rescored_best = found
+        self._follow_best_by()
         # the re-scoring's own view of it: its status, its metrics (the trial's stay its own)
         view = {"trial_id": record["trial_id"], **line["rescore"]}
         self.rescored.append(view)
@@ -390,6 +402,16 @@ class Driver:
             self.progress.trial_done(view, note=note)
         else:
             print(f"{record['trial_id']} re-scored{note}")
+
+    def _follow_best_by(self) -> None:
+        """``--best-by``: best_genotype.json follows the rank average, which every new record
+        can change (a rank is relative to the other candidates)."""
+        if not self.best_by:
+            return
+        best = run_best(self.records, self.metric, self.best_by)[0]
+        if best is not None and best is not self.best_written:
+            self._write_best(best)
+            self.best_written = best
 
     def _write_best(self, record: dict) -> None:
         from search_space import Genotype
@@ -430,7 +452,7 @@ class Driver:
         path = self.run_dir.path
         lines = [f"{len(result.records)} of {plural(result.target, 'trial')} recorded "
                  f"({result.completed} completed, {result.failed} failed) in {path}"]
-        lines += best_lines(result.records, self.metric, self.run_dir.best_path)
+        lines += best_lines(result.records, self.metric, self.run_dir.best_path, self.best_by)
         if result.all_failed:
             error, count = result.most_common_error()
             lines.append(f"every trial failed; the most common error ({count} of "

@@ -43,6 +43,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)       # warnings for the user, one line each
     warm_start: list = field(default_factory=list)  # (genotype dict, score) of another run's trials
     rescore_options: dict = field(default_factory=dict)  # --rerank-top: the re-scorer's settings
+    best_by_changed: bool = False       # resume: --best-by differs, best_genotype.json re-picked
 
     @property
     def metric(self) -> str:
@@ -61,8 +62,9 @@ class Plan:
 
     @property
     def done(self) -> bool:
-        """Nothing left to run: the trials reached and the re-scoring done."""
-        return self.remaining <= 0 and not self.rescoring_due()
+        """Nothing left to run: the trials reached, the re-scoring done and the best picked
+        by the rule the run was given (``--best-by`` may change on resume)."""
+        return self.remaining <= 0 and not self.rescoring_due() and not self.best_by_changed
 
 
 def make_plan(config: SearchConfig, resume: bool = False,
@@ -162,6 +164,7 @@ def _load_progress(plan: Plan, saved: SearchConfig) -> None:
         raise UserError(f"{run_dir.state_path} is missing, so the searcher cannot continue "
                         f"where it stopped; start a new run (a new --run-dir)")
     plan.rewrite_config = plan.config.to_dict() != saved.to_dict()
+    plan.best_by_changed = list(plan.config.best_by) != list(saved.best_by)
 
 
 # ---------------------------------------------------------------------- the searcher

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nasplay.errors import UserError, check_int
 from nasplay.runs import rundir
-from nasplay.runs.records import rescored_best
+from nasplay.runs.records import rank_average_best, rescored_best
 from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
@@ -63,14 +63,19 @@ def check_out_path(out, overwrite: bool = False) -> Path:
 
 
 def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str,
-               rescored: bool = False) -> dict:
+               rescored: bool = False, best_by=()) -> dict:
     """The chosen trial, or the best scored one; UserErrors as ``nasplay.runs.rundir`` says.
-    ``rescored``: where the run re-scored its best (``--rerank-top``), the best is the best
-    re-scored one by the re-scoring metric (``records.run_best``, as ``best_genotype.json``)."""
+    ``rescored``: the run's best as the search picked it (``records.run_best``, as
+    ``best_genotype.json``): by ``best_by``'s rank average where the run was given one, else
+    the best re-scored one by the re-scoring metric where it re-scored its best."""
     if trial_id is not None:
         if not trials:
             rundir.require_scored(run_dir, trials, metric)   # the "no trials yet" message
         return rundir.find_trial(run_dir, trials, trial_id)
+    if rescored and best_by:
+        best = rank_average_best(trials, best_by)
+        if best is not None:
+            return best
     found = rescored_best(trials) if rescored else None
     if found is not None:
         return found[0]
@@ -118,7 +123,7 @@ def export(run_dir, out=None, trial_id: str | None = None, overwrite: bool = Fal
     trials = rundir.read_trials(run_dir)
     # without --metric, the run's best as the search chose it (a re-scored one, if any)
     trial = pick_trial(run_dir, trials, trial_id, rundir.run_metric(config, metric),
-                       rescored=metric is None)
+                       rescored=metric is None, best_by=rundir.best_by(config))
     if out is None:
         out = default_out(run_dir, trial)
         try:

@@ -25,7 +25,7 @@ from nasplay.report.plots import (best_so_far, human_count, pair_figure_name, pa
                                   params_figure_name, plot_overlay, plot_progress,
                                   plot_score_pair, plot_score_vs_params)
 from nasplay.runs import rundir
-from nasplay.runs.records import rescored_best, run_best, score_of
+from nasplay.runs.records import rank_average_label, rescored_best, run_best, score_of
 
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
@@ -191,7 +191,7 @@ def truth_line(run: Run) -> str | None:
     if truth is None or truth.summary is None:
         return None
     # the run's best as best_genotype.json names it: the best re-scored one where it re-scored
-    best, by = run_best(run.trials, run.metric)
+    best, by = run_best(run.trials, run.metric, rundir.best_by(run.config))
     first = [] if best is None else [best]
     return truth.summary(first + [r for r in run.best_first if r is not best], by)
 
@@ -226,7 +226,12 @@ def summary_line(run: Run) -> str:
         notes.append(f"{len(run.log.bad_lines)} unreadable line(s) skipped: "
                      f"{', '.join(map(str, run.log.bad_lines[:5]))}")
     rescored = rescored_best(run.trials)
-    if rescored is not None and rescored[1] != run.metric:
+    picked, by = run_best(run.trials, run.metric, rundir.best_by(run.config))
+    if picked is not None and by == rank_average_label(rundir.best_by(run.config)):
+        # --best-by: the run's best is the rank average's (best_genotype.json, export, train)
+        notes.append(f"its best is {picked.get('trial_id')}, the best by {by} "
+                     f"(best_genotype.json; export and train take it)")
+    elif rescored is not None and rescored[1] != run.metric:
         # the run's best is the re-scoring's (best_genotype.json, export, train); ranks stay
         best, metric = rescored
         notes.append(f"its best is {best.get('trial_id')}, the best by {metric} of those "

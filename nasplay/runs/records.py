@@ -90,33 +90,99 @@ def rescored_best(records: list[dict]) -> tuple[dict, str] | None:
     return None if best is None else (best, metric)
 
 
-def run_best(records: list[dict], metric: str) -> tuple[dict | None, str]:
-    """The run's best trial and the metric that chose it: the best re-scored one by the
-    re-scoring metric (``rescored_best``) where the run re-scored its best, else the best by
-    the run's ``metric`` (``best_record``). ``best_genotype.json``, ``nasplay export`` and
-    ``nasplay train --genotype RUN_DIR`` all take this one."""
+def average_ranks(values: list[float]) -> list[float]:
+    """Each value's rank among ``values``, 1 for the lowest; equal values share the average of
+    their ranks (as ``scipy.stats.rankdata``), so a tie favours neither."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start:end + 1]:
+            ranks[i] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def with_scores(records: list[dict], metrics) -> list[dict]:
+    """The completed records that have a finite score for every one of ``metrics``."""
+    return [r for r in records if all(score_of(r, m) is not None for m in metrics)]
+
+
+def rank_average_best(records: list[dict], metrics) -> dict | None:
+    """``--best-by``: among the records with every one of ``metrics``, the one whose ranks
+    under them add up highest (the earliest of equal sums), or None where no record has them
+    all. Ranks, not values, so metrics of any scale combine (an accuracy and a parameter count);
+    a rank depends on the other candidates, which is why it picks a run's best and scores no
+    single candidate."""
+    scored = with_scores(records, metrics)
+    if not scored:
+        return None
+    total = [0.0] * len(scored)
+    for metric in metrics:
+        for i, rank in enumerate(average_ranks([score_of(r, metric) for r in scored])):
+            total[i] += rank
+    return scored[max(range(len(scored)), key=lambda i: (total[i], -i))]
+
+
+def rank_average_label(metrics) -> str:
+    return f"the rank average of {', '.join(metrics)}"
+
+
+def run_best(records: list[dict], metric: str, best_by=()) -> tuple[dict | None, str]:
+    """The run's best trial and what chose it: with ``best_by`` (``--best-by``, two or more
+    recorded metrics), the highest rank average of them (``rank_average_best``); else the best
+    re-scored one by the re-scoring metric (``rescored_best``) where the run re-scored its best,
+    else the best by the run's ``metric`` (``best_record``). ``best_genotype.json``, ``nasplay
+    export`` and ``nasplay train --genotype RUN_DIR`` all take this one."""
+    if best_by:
+        best = rank_average_best(records, best_by)
+        if best is not None:
+            return best, rank_average_label(best_by)
     found = rescored_best(records)
     return found if found is not None else (best_record(records, metric), metric)
 
 
-def best_lines(records: list[dict], metric: str, where) -> list[str]:
+def best_lines(records: list[dict], metric: str, where, best_by=()) -> list[str]:
     """The search summary's lines on the run's best (``run_best``), written to ``where``: with
-    a re-scoring, which metric chose it and the best by ``metric`` alone where that differs."""
-    best, by = run_best(records, metric)
+    a re-scoring or ``best_by``, what chose it and the best by ``metric`` alone where that
+    differs."""
+    best, by = run_best(records, metric, best_by)
     if best is None:
         return []
+    lines = []
+    if best_by and by != rank_average_label(best_by):
+        lines.append(f"--best-by: no completed trial has all of {', '.join(best_by)}; the "
+                     f"best by {by} instead (check the metric names: nasplay inspect lists a "
+                     f"run's metrics)")
     if by == metric:
-        return [f"best: {best['trial_id']} {metric} {score_of(best, metric):.4f} -> {where}"]
-    rescored = sum((r.get("rescore") or {}).get("status") == "completed"
-                   and r["rescore"].get("metric") == by for r in records)
-    lines = [f"best: {best['trial_id']} {by} {score_of(best, by):.4f} (the best by {by} of the "
-             f"{plural(rescored, 'trial')} re-scored; its {metric} "
-             f"{score_of(best, metric):.4f}) -> {where}"]
+        return lines + [f"best: {best['trial_id']} {metric} {score_of(best, metric):.4f} -> "
+                        f"{where}"]
+    if best_by and by == rank_average_label(best_by):
+        values = _scores_text(best, best_by)
+        lines.append(f"best: {best['trial_id']} by {by} over the "
+                     f"{plural(len(with_scores(records, best_by)), 'trial')} that have them "
+                     f"({values}) -> {where}")
+    else:
+        rescored = sum((r.get("rescore") or {}).get("status") == "completed"
+                       and r["rescore"].get("metric") == by for r in records)
+        lines.append(f"best: {best['trial_id']} {by} {score_of(best, by):.4f} (the best by {by} "
+                     f"of the {plural(rescored, 'trial')} re-scored; its {metric} "
+                     f"{score_of(best, metric):.4f}) -> {where}")
     first = best_record(records, metric)
     if first is not best:
+        about = (_scores_text(first, best_by) if by == rank_average_label(best_by)
+                 else _rescored_text(first, by))
         lines.append(f"best by {metric} alone: {first['trial_id']} "
-                     f"{score_of(first, metric):.4f} ({_rescored_text(first, by)})")
+                     f"{score_of(first, metric):.4f} ({about})")
     return lines
+
+
+def _scores_text(record: dict, metrics) -> str:
+    return ", ".join(f"{m} {score_of(record, m):.4f}" if score_of(record, m) is not None
+                     else f"no {m}" for m in metrics)
 
 
 def _rescored_text(record: dict, metric: str) -> str:

@@ -164,6 +164,14 @@ def run_metric(config: dict, override: str | None = None) -> str:
     return default_metric(config.get("scorer"))
 
 
+def best_by(config: dict) -> tuple:
+    """The run's ``--best-by`` metrics, whose rank average picked its best (none where its
+    config has no valid list)."""
+    metrics = config.get("best_by")
+    ok = isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)
+    return tuple(metrics) if ok else ()
+
+
 def require_scored(run_dir, trials: list[dict], metric: str = DEFAULT_METRIC) -> list[dict]:
     """``ranked(trials)``, or a UserError for a run with no trials or with no usable one."""
     if not trials:
