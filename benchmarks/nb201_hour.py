@@ -16,8 +16,10 @@ the 15,625 cells, its validation and test accuracy. One row per run goes to
 
 Recipes (``RECIPES``): ``baseline`` is random search with the proxy's default budget for an hour
 (``time_budget_s``); ``ladder`` is the combination ``nb201_ladder.py`` and ``nb201_proxy.py``
-chose; ``deep`` puts a proxy of NAS-Bench-201's own depth on both rungs. Their settings are in
-``LADDER`` and ``DEEP`` below, with the reason beside them.
+chose; ``deep`` puts a proxy of NAS-Bench-201's own depth on both rungs; ``deep-params`` and
+``deep-rank-average`` keep its first rung and pick the run's best by the parameter count of the
+first rung's best 6, or by a rank average of accuracy and parameters over every visited cell.
+Their settings are below (``LADDER``, ``DEEP``, ...), with the reason beside them.
 
 ``fidelity`` and ``picks`` read every ``nb201_hour_RUN_trials.jsonl`` (a run's ``trials.jsonl``,
 copied beside the rows): how each first rung ranked the distinct networks its search visited,
@@ -83,12 +85,21 @@ DEEP_PARAMS = {
              "--rerank-scorer", "synflow", "--rerank-metric", "params"],
     "config": {"scorer_options": DEEP["config"]["scorer_options"],
                "rerank_options": {"filters": 8, "cells_per_stage": 5}}}
+# The deep first rung with the other rule ``picks`` replays: no re-scoring; the run's best is the
+# highest rank average of the first rung's accuracy and the parameter count over every cell the
+# search visited (``--best-by val_accuracy,params``). The search's trajectory does not depend on
+# the final pick, so a deep-params hour's trials give this recipe's answer too (``picks``).
+DEEP_RANK_AVERAGE = {
+    "argv": [*DEEP["argv"][:DEEP["argv"].index("--rerank-top")],
+             "--best-by", "val_accuracy,params"],
+    "config": {"scorer_options": DEEP["config"]["scorer_options"]}}
 # The tests' run of seconds (``run --smoke``): the same command and path, tiny.
 SMOKE = two_rungs(4, 1, 64, 3, 1, 2, 32, "--population-size", "2", "--sample-size", "2")
 RECIPES = {
     "ladder": LADDER,
     "deep": DEEP,
     "deep-params": DEEP_PARAMS,
+    "deep-rank-average": DEEP_RANK_AVERAGE,
     "baseline": {"argv": ["--searcher", "random", "--trials", "2000"],
                  "config": {"time_budget_s": HOUR}},
     "smoke": SMOKE,
@@ -201,7 +212,7 @@ def picks(out: Path = RESULTS) -> dict:
     recorded trials (no training; the table only judges): a post-hoc comparison of rules on the
     runs that exist, so a hypothesis for the next hour, not a measured recipe. Ties go to the
     earlier trial, as the search breaks them."""
-    from scipy.stats import rankdata
+    from nasplay.runs.records import rank_average_best
 
     def best(cells, key):
         return max(enumerate(cells), key=lambda ic: (key(ic[1]), -ic[0]))[1]["rank"]
@@ -216,10 +227,11 @@ def picks(out: Path = RESULTS) -> dict:
         ranked = sorted(enumerate(cells), key=lambda ic: (-ic[1]["accuracy"], ic[0]))
         k = len(rescored) or 6  # the recipe's --rerank-top; 6 (the deep recipe's) without one
         top_k = [c for _, c in ranked[:k]]
-        acc_rank = rankdata([c["accuracy"] for c in cells])
-        par_rank = rankdata([c["params"] for c in cells])
-        for c, a, p in zip(cells, acc_rank, par_rank):
-            c["rank_average"] = a + p
+        # ``nasplay search --best-by val_accuracy,params``'s own rule, on the distinct cells
+        rank_average = rank_average_best(
+            [{"status": "completed", "metrics": {"val_accuracy": c["accuracy"],
+                                                 "params": c["params"]}, "cell": c}
+             for c in cells], ("val_accuracy", "params"))["cell"]
         # re-scorings of a network's later duplicates (runs before de-duplication) are left out
         re_ids = sorted(i for i in rescored if i in by_id)
 
@@ -235,7 +247,7 @@ def picks(out: Path = RESULTS) -> dict:
             "returned": rescored_best() or ranked[0][1]["rank"],
             "first_rung": ranked[0][1]["rank"], "rescore_accuracy": rescored_best("val_accuracy"),
             "most_params_top_k": best(top_k, lambda c: c["params"]),
-            "rank_average": best(cells, lambda c: c["rank_average"]),
+            "rank_average": rank_average["rank"],
             "best_visited": min(c["rank"] for c in cells), "cells": len(cells), "k": k}
         rules[run_name] = row
         print(f"| {run_name} | {row['returned']} | {row['first_rung']} | "
