@@ -218,6 +218,10 @@ def picks(out: Path = RESULTS) -> dict:
         return max(enumerate(cells), key=lambda ic: (key(ic[1]), -ic[0]))[1]["rank"]
 
     rules = {}
+    # what each run returned, from its row where it has one (a --best-by run re-scores nothing)
+    rows_file = out / ROWS_NAME
+    returned = {f"{r['recipe']}_s{r['seed']}": r["rank"] for r in
+                map(json.loads, rows_file.read_text().splitlines())} if rows_file.exists() else {}
     print("| run | returned | first rung's best | 2-epoch re-score by accuracy | most parameters "
           "of the first rung's best K | rank average of first rung and parameters | "
           "best visited | distinct cells |\n|---|---|---|---|---|---|---|---|")
@@ -244,7 +248,7 @@ def picks(out: Path = RESULTS) -> dict:
             return by_id[max(values, key=values.get)]["rank"] if values else None
 
         row = {
-            "returned": rescored_best() or ranked[0][1]["rank"],
+            "returned": returned.get(run_name, rescored_best() or ranked[0][1]["rank"]),
             "first_rung": ranked[0][1]["rank"], "rescore_accuracy": rescored_best("val_accuracy"),
             "most_params_top_k": best(top_k, lambda c: c["params"]),
             "rank_average": rank_average["rank"],
