@@ -28,8 +28,8 @@ from nasplay.engine.plan import Plan, make_searcher, searcher_class
 from nasplay.engine.progress import Progress
 from nasplay.engine.trial import TrialSettings
 from nasplay.errors import UserError, first_line, plural
-from nasplay.runs.records import (best_lines, best_record, merge_rescore, rescore_record,
-                                  rescored_best, run_best, score_of, trial_record)
+from nasplay.runs.records import (best_lines, merge_rescore, rescore_record, run_best,
+                                  score_of, trial_record)
 from nasplay.runtime.quiet import quiet
 
 
@@ -125,10 +125,10 @@ class Driver:
         self.metric = plan.metric
         self.records = list(plan.records)
         self.recorded = {r["trial_id"] for r in self.records}
-        self.best = best_record(self.records, self.metric)       # by the run's metric
-        self.rescored_best = rescored_best(self.records)          # (record, metric) or None
         self.best_by = tuple(self.config.best_by or ())           # --best-by's metrics
-        self.best_written: dict | None = None                     # under --best-by
+        # the record best_genotype.json holds (run_best); a resume's new --best-by re-picks it
+        self.written = None if plan.best_by_changed else run_best(
+            self.records, self.metric, self.best_by)[0]
         self.pending_steps: dict[str, int] = {}
         self.searcher = None
         self.progress: Progress | None = None
@@ -281,19 +281,10 @@ class Driver:
         if not records:
             return
         self.run_dir.append_trials(records)
-        best = self.best
         for record in records:
             self.records.append(record)
             self.recorded.add(record["trial_id"])
-            score = score_of(record, self.metric)
-            if score is not None and (best is None or score > score_of(best, self.metric)):
-                best = record
-        if best is not self.best:
-            self.best = best
-            # else a re-scored trial (or --best-by's pick) stays the run's best
-            if self.rescored_best is None and not self.best_by:
-                self._write_best(best)
-        self._follow_best_by()
+        self._write_best()
         self.save_state()
         if self.progress:
             first = len(self.records) - len(records)
@@ -334,10 +325,7 @@ class Driver:
                 self._rescore(rescore, cpus)
         finally:
             self.progress.close()
-        if self.plan.best_by_changed:   # a resumed run given another --best-by: pick anew
-            best = run_best(self.records, self.metric, self.best_by)[0]
-            if best is not None:
-                self._write_best(best)
+        self._write_best()   # a resumed run given another --best-by, with nothing to run
         result = SearchResult(run_dir=self.run_dir.path, records=list(self.records),
                               target=config.trials, metric=self.metric, stopped=stopped,
                               best_by=self.best_by)
@@ -388,12 +376,7 @@ class Driver:
         merge_rescore(record, line)
         # the re-scoring metric decides the run's best among the re-scored: best_genotype.json
         # follows it (nasplay train --genotype RUN_DIR reads that file)
-        found = rescored_best(self.records)
-        if found is not None and not self.best_by and (
-                self.rescored_best is None or found[0] is not self.rescored_best[0]):
-            self._write_best(found[0])
-        self.rescored_best = found
-        self._follow_best_by()
+        self._write_best()
         # the re-scoring's own view of it: its status, its metrics (the trial's stay its own)
         view = {"trial_id": record["trial_id"], **line["rescore"]}
         self.rescored.append(view)
@@ -403,20 +386,16 @@ class Driver:
         else:
             print(f"{record['trial_id']} re-scored{note}")
 
-    def _follow_best_by(self) -> None:
-        """``--best-by``: best_genotype.json follows the rank average, which every new record
-        can change (a rank is relative to the other candidates)."""
-        if not self.best_by:
-            return
-        best = run_best(self.records, self.metric, self.best_by)[0]
-        if best is not None and best is not self.best_written:
-            self._write_best(best)
-            self.best_written = best
-
-    def _write_best(self, record: dict) -> None:
+    def _write_best(self) -> None:
+        """Keep best_genotype.json on the run's best (``records.run_best``: by --best-by's rank
+        average, else the best re-scored, else the best by the metric), written when it
+        changes; every record may change it (a rank is relative to the other candidates)."""
         from search_space import Genotype
 
-        self.run_dir.write_best(Genotype.from_dict(record["genotype"]).to_json())
+        best = run_best(self.records, self.metric, self.best_by)[0]
+        if best is not None and best is not self.written:
+            self.run_dir.write_best(Genotype.from_dict(best["genotype"]).to_json())
+            self.written = best
 
     def _stopped(self, outcome: str, start: float) -> str:
         if len(self.records) >= self.config.trials:
