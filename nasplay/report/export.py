@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nasplay.errors import UserError, check_int
 from nasplay.runs import rundir
-from nasplay.runs.records import rank_average_best, rescored_best
+from nasplay.runs.records import run_best
 from search_space.files import atomic_write
 
 GENOTYPE_SUFFIX = ".genotype.json"
@@ -72,13 +72,9 @@ def pick_trial(run_dir, trials: list[dict], trial_id: str | None, metric: str,
         if not trials:
             rundir.require_scored(run_dir, trials, metric)   # the "no trials yet" message
         return rundir.find_trial(run_dir, trials, trial_id)
-    if rescored and best_by:
-        best = rank_average_best(trials, best_by)
-        if best is not None:
-            return best
-    found = rescored_best(trials) if rescored else None
-    if found is not None:
-        return found[0]
+    best = run_best(trials, metric, best_by)[0] if rescored else None
+    if best is not None:
+        return best
     return rundir.require_scored(run_dir, trials, metric)[0]
 
 

@@ -25,7 +25,7 @@ from nasplay.report.plots import (best_so_far, human_count, pair_figure_name, pa
                                   params_figure_name, plot_overlay, plot_progress,
                                   plot_score_pair, plot_score_vs_params)
 from nasplay.runs import rundir
-from nasplay.runs.records import rank_average_label, rescored_best, run_best, score_of
+from nasplay.runs.records import rank_average_label, run_best, score_of
 
 REPORT_DIR = "report"
 COMPARE_FIGURE = "compare.png"
@@ -225,17 +225,14 @@ def summary_line(run: Run) -> str:
     if run.log.bad_lines:
         notes.append(f"{len(run.log.bad_lines)} unreadable line(s) skipped: "
                      f"{', '.join(map(str, run.log.bad_lines[:5]))}")
-    rescored = rescored_best(run.trials)
-    picked, by = run_best(run.trials, run.metric, rundir.best_by(run.config))
-    if picked is not None and by == rank_average_label(rundir.best_by(run.config)):
-        # --best-by: the run's best is the rank average's (best_genotype.json, export, train)
-        notes.append(f"its best is {picked.get('trial_id')}, the best by {by} "
+    # the run's best as best_genotype.json names it, where a re-scoring or --best-by chose it
+    # (export and train take it too); the leaderboard's ranks stay the run's metric's
+    best_by = rundir.best_by(run.config)
+    best, by = run_best(run.trials, run.metric, best_by)
+    if best is not None and by != run.metric:
+        among = "" if by == rank_average_label(best_by) else " of those re-scored"
+        notes.append(f"its best is {best.get('trial_id')}, the best by {by}{among} "
                      f"(best_genotype.json; export and train take it)")
-    elif rescored is not None and rescored[1] != run.metric:
-        # the run's best is the re-scoring's (best_genotype.json, export, train); ranks stay
-        best, metric = rescored
-        notes.append(f"its best is {best.get('trial_id')}, the best by {metric} of those "
-                     f"re-scored (best_genotype.json; export and train take it)")
     trials = plural(counts["finished"], "trial")
     budget = run.config.get("trials")
     if _is_number(budget) and budget != counts["finished"]:
