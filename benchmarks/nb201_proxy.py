@@ -41,6 +41,7 @@ from benchmarks.nb201_truth import TABLE_HEADER, format_stats, rank_stats, sampl
 RAW_NAME = "nb201_proxy_raw.jsonl"
 OUT_NAME = "nb201_proxy.json"
 PNG_NAME = "nb201_proxy_frontier.png"
+SEEDS_NAME = "nb201_proxy_seeds.json"
 
 def _budget(filters: int, cells_per_stage: int, epochs: int, train_size: int,
             val_size: int = 2000) -> dict:
@@ -108,7 +109,8 @@ def _rows(out: Path = RESULTS) -> list[dict]:
 
 
 def _done(out: Path = RESULTS) -> set:
-    return {(row["sample"], row["budget"], row["index"]) for row in _rows(out)}
+    return {(row["sample"], row["budget"], row["index"], row.get("seed", 0))
+            for row in _rows(out)}
 
 
 def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
@@ -118,9 +120,11 @@ def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
 
     done = _done(out)
     for name in budgets:
-        config = proxy.ProxyConfig(data=data, seed=seed, **BUDGETS[name])
+        # ``--seed S`` sets the weights, the data order and the images, as ``nasplay search
+        # --seed S`` does (rows from before seeds were compared all have seed 0 for both)
+        config = proxy.ProxyConfig(data=data, seed=seed, subset_seed=seed, **BUDGETS[name])
         for cell in cells_of(sample, cells, step):
-            if (sample, name, cell["index"]) in done:
+            if (sample, name, cell["index"], seed) in done:
                 continue
             wall, cpu = time.perf_counter(), time.process_time()
             _, metrics = proxy.train(Genotype.from_dict(cell["genotype"]), config)
@@ -141,7 +145,7 @@ def table(out: Path = RESULTS) -> dict:
     truth = {c["index"]: c["val_accuracy"] for c in sample_cells() + top_cells() + hour_cells()}
     by_budget: dict[tuple, dict] = {}
     for row in _rows(out):
-        by_budget.setdefault((row["sample"], row["budget"]), {})[row["index"]] = row
+        by_budget.setdefault((row["sample"], _seeded(row)), {})[row["index"]] = row
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "budgets": {},
               "top": {}, "top_common": {}, "hour": {}}
     print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell (CPU s)"))
@@ -159,6 +163,52 @@ def table(out: Path = RESULTS) -> dict:
     (out / OUT_NAME).write_text(json.dumps(result, indent=1) + "\n")
     _plot(result, out / PNG_NAME)
     return result
+
+
+def _seeded(row: dict) -> str:
+    """A row's budget as the table names it: ``c8n5-e1-10k``, or ``c8n5-e1-10k seed 4`` for
+    another seed than 0 (so seeds are never mixed within a budget)."""
+    seed = row.get("seed", 0)
+    return row["budget"] if seed == 0 else f"{row['budget']} seed {seed}"
+
+
+def seeds(budget: str, out: Path = RESULTS) -> dict:
+    """How much one training's seed (weights, data order, images) moves a budget's ranking: on
+    the random cells every seed measured, each seed against the truth, the seeds against each
+    other, and the mean of the seeds' scores (what ``--repeats`` scores) against the truth.
+    Prints a table; writes ``nb201_proxy_seeds.json``."""
+    truth = {c["index"]: c["val_accuracy"] for c in sample_cells()}
+    by_seed: dict[int, dict] = {}
+    for row in _rows(out):
+        if row["sample"] == "random" and row["budget"] == budget:
+            by_seed.setdefault(row.get("seed", 0), {})[row["index"]] = row
+    if len(by_seed) < 2:
+        raise SystemExit(f"seeds: {budget} has rows of {len(by_seed)} seed(s); measure it "
+                         f"with another --seed first")
+    common = sorted(set.intersection(*(set(cells) for cells in by_seed.values())))
+    t = [truth[i] for i in common]
+    result = {"budget": budget, "settings": BUDGETS.get(budget), "cells": common,
+              "seeds": sorted(by_seed), "stats": {}}
+    print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell"))
+    for metric, sign, label in (("val_accuracy", 1.0, "accuracy"), ("val_loss", -1.0, "loss")):
+        score = {s: [sign * cells[i][metric] for i in common] for s, cells in by_seed.items()}
+        for s in sorted(score):
+            wall = float(np.mean([by_seed[s][i]["wall_seconds"] for i in common]))
+            _add(result, f"seed {s}, {label}", rank_stats(score[s], t), wall)
+        mean = np.mean([score[s] for s in sorted(score)], axis=0)
+        _add(result, f"mean of seeds {', '.join(map(str, sorted(score)))}, {label}",
+             rank_stats(mean, t), None)
+        first, *others = sorted(score)
+        for s in others:
+            _add(result, f"seed {first} against seed {s}, {label} (agreement)",
+                 rank_stats(score[first], score[s]), None)
+    (out / SEEDS_NAME).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _add(result: dict, name: str, stats: dict, wall: float | None) -> None:
+    result["stats"][name] = stats
+    print(format_stats(name, stats, wall))
 
 
 def _judge(sample: str, name: str, cells: dict, indices: list, truth: dict) -> dict:
@@ -222,7 +272,10 @@ def main() -> int:
     m.add_argument("--table", action="store_true", help="then the table, as `table` does")
     add_smoke(m, budget=["smoke"], cells=3, table=True)
     t = sub.add_parser("table")
-    for p in (m, t):
+    sd = sub.add_parser("seeds", help="one budget measured at several --seed: how the seed "
+                                      "moves its ranking")
+    sd.add_argument("--budget", default="c8n5-e1-10k", choices=sorted(BUDGETS))
+    for p in (m, t, sd):
         p.add_argument("--out", type=Path, default=RESULTS,
                        help="the folder of the raw rows, the JSON and the PNG (read and written)")
     args = parser.parse_args()
@@ -231,7 +284,9 @@ def main() -> int:
     if args.command == "measure":
         measure(args.budget, args.cells, args.data, args.seed, args.sample, args.top_step,
                 args.out)
-    if args.command == "table" or args.table:
+    if args.command == "seeds":
+        seeds(args.budget, args.out)
+    if args.command == "table" or getattr(args, "table", False):
         table(args.out)
     return 0
 

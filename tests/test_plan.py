@@ -60,6 +60,13 @@ def snapshot(folder: Path) -> dict:
       "--scheduler", "asha"], "the zero-cost scorer does not train"),
     (["--searcher", "evolution", "--space", "nasnet", "--trials", "3", "--scorer", "zero-cost",
       "--population-size", "0"], "searcher_options for evolution"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--repeats", "2",
+      "--scheduler", "asha"], "--repeats 2 scores it by the mean of 2 whole trainings: use "
+                              "--scheduler fifo, or --repeats 1"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--repeats", "0"],
+     "repeats must be"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--scorer", "zero-cost",
+      "--repeats", "2"], "--repeats does not apply to the zero-cost scorer"),
 ])
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, refused, argv, message):
     refused(message, "--run-dir", tmp_path / "new", *argv)

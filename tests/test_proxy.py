@@ -89,6 +89,41 @@ def test_another_seed_gives_other_initial_weights(folder, tiny_run):
                for a, b in zip(first_model.get_weights(), model.get_weights()))
 
 
+def test_repeats_score_a_candidate_by_the_mean_of_its_seeded_trainings(folder, monkeypatch):
+    """``repeats=3``: trainings with seeds and subsets 0, 1 and 2, the held-out scores averaged,
+    the times summed, the rest the first training's."""
+    calls = []
+
+    def fake_train(genotype, config, data=None, callbacks=()):
+        calls.append((config.seed, config.subset_seed, config.repeats))
+        i = config.seed
+        return None, {"val_accuracy": 0.1 * (i + 1), "val_loss": 2.0 - i, "neg_val_loss": i - 2.0,
+                      "train_accuracy": 0.5, "train_seconds": 1.0 + i, "params": 100,
+                      "seed": config.seed, "subset_seed": config.subset_seed}
+
+    monkeypatch.setattr(proxy, "train", fake_train)
+    metrics = proxy.evaluate(GENOTYPE, tiny_config(folder, repeats=3))
+    assert calls == [(0, 0, 3), (1, 1, 3), (2, 2, 3)]
+    assert metrics["val_accuracy"] == pytest.approx(0.2)
+    assert (metrics["val_loss"], metrics["neg_val_loss"]) == pytest.approx((1.0, -1.0))
+    assert metrics["train_seconds"] == pytest.approx(6.0)
+    assert (metrics["seed"], metrics["subset_seed"], metrics["params"]) == (0, 0, 100)
+    assert (metrics["repeats"], metrics["val_accuracy_sd"]) == (3, pytest.approx(0.1))
+
+
+def test_repeated_trainings_run_end_to_end(folder, tiny_run):
+    _, _, one = tiny_run
+    both = proxy.evaluate(GENOTYPE, tiny_config(folder, repeats=2))
+    assert both["repeats"] == 2 and both["seed"] == 0 and both["params"] == one["params"]
+    assert 0.0 <= both["val_accuracy"] <= 1.0 and np.isfinite(both["val_loss"])
+    assert both["val_accuracy_sd"] >= 0.0
+
+
+def test_one_training_is_scored_by_its_own_metrics():
+    run = {"val_accuracy": 0.25, "val_loss": 1.5, "train_seconds": 3.0, "seed": 7}
+    assert proxy.mean_of_repeats([run]) == {**run, "repeats": 1, "val_accuracy_sd": 0.0}
+
+
 def test_nan_loss_raises_a_clear_error(folder):
     with pytest.raises(proxy.TrainingDiverged, match="diverged.*lower the learning rate"):
         proxy.evaluate(GENOTYPE, tiny_config(folder, learning_rate=1e30, cosine=False))

@@ -80,6 +80,16 @@ def test_a_flag_wins_over_the_field_a_config_file_sets(tmp_path):
     assert (options["filters"], options["batch_size"]) == (4, 16)
 
 
+def test_repeats_is_a_proxy_setting_saved_with_the_run_and_one_for_older_runs(tmp_path):
+    from nasplay.scorers.settings import resolve
+
+    config = _config(["--searcher", "random", "--space", "nb201", "--trials", "2",
+                      "--run-dir", str(tmp_path / "r"), "--repeats", "2"])
+    resolved, options = resolve(SCORERS["proxy"], config)
+    assert resolved.scorer_options["repeats"] == options["repeats"] == 2
+    assert SCORERS["proxy"].added_since["repeats"] == 1   # a run saved before trained once
+
+
 def _old_layout(config: SearchConfig) -> dict:
     """A resolved config as runs before scorers owned their settings saved it: the scorer's
     flags at the top level (null where it took none), the other fields in scorer_options."""
@@ -112,6 +122,9 @@ def test_a_run_saved_in_the_older_layout_resumes_as_it_was(tmp_path):
 
 def test_asha_asks_the_scorer_for_its_rungs():
     assert SCORERS["proxy"].rungs({"epochs": 4}) == 4
+    assert SCORERS["proxy"].rungs({"epochs": 4, "repeats": 1}) == 4
+    with pytest.raises(UserError, match="--repeats 3 scores it by the mean of 3 whole"):
+        SCORERS["proxy"].rungs({"epochs": 4, "repeats": 3})
     assert SCORERS["zero-cost"].rungs is None and not SCORERS["zero-cost"].trains
 
 

@@ -97,6 +97,8 @@ def make_plan(config: SearchConfig, resume: bool = False,
                                  metric=config.metric or scorer.metric,
                                  warm_start=_absolute(config.warm_start))
     config, options = resolve(scorer, config)
+    if config.scheduler == "asha":
+        scorer.rungs(options)  # may refuse settings that cannot stop between epochs
     if scorer.check is not None:
         scorer.check(options)
     notes: list[str] = []

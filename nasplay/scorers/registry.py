@@ -77,7 +77,8 @@ class Scorer:
     seed_fields: tuple = ("seed",)              # settings fields that --seed sets
     per_trial: tuple = ()                       # settings fields each trial sets from its resources
     # options -> the epochs a candidate trains, reported one by one (ASHA's rungs: early
-    # stopping asks the scorer); None: it does not train, --scheduler asha is refused
+    # stopping asks the scorer; it raises UserError for settings ASHA cannot stop between
+    # epochs); None: it does not train, --scheduler asha is refused
     rungs: Callable[[dict], int] | None = None
     backends: tuple = ("tensorflow", "jax", "torch")   # the Keras backends it runs on
     uses_keras: bool = True                     # builds Keras models: devices are set up first

@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 import time
 
+from nasplay.errors import UserError
 from nasplay.scorers.registry import Option, Scorer
 from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS, SUBSET
 
 OPTIONS = (SUBSET, Option("epochs", "training epochs per candidate", metavar="E", minimum=1),
-           FILTERS, CELLS_PER_STAGE)
+           FILTERS, CELLS_PER_STAGE,
+           Option("repeats", "trainings per candidate (seeds seed, seed+1, ...), scored by "
+                  "their mean: steadier, R times the cost", metavar="R", minimum=1))
 
 
 def _defaults(gpu: bool):
@@ -36,9 +39,20 @@ def score(genotype, ctx) -> dict:
     config = proxy.ProxyConfig(**ctx.options, cpus=ctx.cpus, gpus=ctx.gpus > 0,
                                mixed_precision=ctx.mixed_precision)
     callbacks = [_epoch_reporter(ctx, config)] if ctx.report_epochs else []
-    _, metrics = proxy.train(genotype, config, callbacks=callbacks)
+    metrics = proxy.evaluate(genotype, config, callbacks=callbacks)
     metrics["epoch"] = config.epochs
     return metrics
+
+
+def _rungs(options: dict) -> int:
+    """ASHA's rungs: the epochs of the candidate's one training. Repeated trainings are scored
+    only by their mean, after the last one, so ASHA cannot compare them between epochs."""
+    repeats = options.get("repeats", 1)
+    if repeats > 1:
+        raise UserError(f"--scheduler asha stops a candidate between the epochs of its training; "
+                        f"--repeats {repeats} scores it by the mean of {repeats} whole trainings: "
+                        f"use --scheduler fifo, or --repeats 1")
+    return options["epochs"]
 
 
 def _epoch_reporter(ctx, config):
@@ -73,5 +87,5 @@ SCORER = Scorer(
     name="proxy", metric="val_accuracy", score=score, defaults=_defaults,
     options=OPTIONS, reads_data=True,
     seed_fields=("seed", "subset_seed"), per_trial=("cpus", "gpus", "mixed_precision"),
-    rungs=lambda options: options["epochs"], preflight=_preflight,
-    added_since={"fused_norms": False})
+    rungs=_rungs, preflight=_preflight,
+    added_since={"fused_norms": False, "repeats": 1})

@@ -72,6 +72,10 @@ class ProxyConfig:
     drop_path: float = 0.0           # drop-path rate of the cells; final training only
     auxiliary_head: bool = False     # DARTS's auxiliary classifier (loss weight 0.4); final only
     seed: int = 0                    # initial weights, data order, augmentation, drop-path noise
+    repeats: int = 1                 # trainings a candidate is scored by, the i-th with seed and
+    #                                  subset_seed + i (every candidate's i-th on the same images),
+    #                                  its metrics their means: a steadier score at R times the
+    #                                  cost (``nasplay train`` trains once)
     steps_per_execution: int = 1     # steps per graph call; >1 traces a while loop (costlier here);
     #                                  lowered to a divisor of the steps per epoch
     fused_norms: bool = True         # TensorFlow: batch norms as its fused kernel, Keras's
@@ -102,7 +106,7 @@ class ProxyConfig:
     def check(self) -> None:
         """Raise UserError naming the first field out of range (before any work is done)."""
         for name in ("train_size", "val_size", "epochs", "batch_size", "filters",
-                     "steps_per_execution"):
+                     "steps_per_execution", "repeats"):
             check_int(name, getattr(self, name))
         check_int("cells_per_stage", self.cells_per_stage, minimum=0)
         check_int("cutout", self.cutout, minimum=0)
@@ -122,8 +126,11 @@ def subsets(config: ProxyConfig, data=None) -> Subsets:
                         cache_dir=config.cache_dir, source=data)
 
 
-def evaluate(genotype, config: ProxyConfig | None = None, data=None) -> dict:
-    """Train ``genotype`` with ``config`` and return its metrics (the model is dropped).
+def evaluate(genotype, config: ProxyConfig | None = None, data=None, callbacks=()) -> dict:
+    """Train ``genotype`` with ``config`` and return its metrics (the models are dropped):
+    ``config.repeats`` trainings, the i-th with ``seed + i`` and ``subset_seed + i`` (other
+    weights, order and images: a short training's score depends on all three), scored by their
+    mean (:func:`mean_of_repeats`; one training: its own metrics, exactly).
 
     Metrics: val_accuracy, train_accuracy (running mean over the last epoch, as Keras reports
     it), params, flops (multiply-adds per image; None on a Keras version the counter is not
@@ -134,7 +141,37 @@ def evaluate(genotype, config: ProxyConfig | None = None, data=None) -> dict:
     epoch once compiled), eval_seconds. Raises :class:`TrainingDiverged` on a NaN or infinite
     loss.
     """
-    _, metrics = train(genotype, config or ProxyConfig(), data=data)
+    config = config or ProxyConfig()
+    config.check()
+    runs = [train(genotype, config.replace(seed=config.seed + i,
+                                           subset_seed=config.subset_seed + i),
+                  data=data, callbacks=callbacks)[1] for i in range(config.repeats)]
+    return mean_of_repeats(runs)
+
+
+# metrics of repeated trainings that are averaged, summed (a candidate's cost), or taken from the
+# first training (the network, the data, the first seed: the same or the run's own for every one)
+_MEAN = ("val_accuracy", "val_loss", "neg_val_loss", "train_accuracy", "steady_epoch_seconds")
+_SUM = ("train_seconds", "build_seconds", "first_step_seconds", "eval_seconds")
+
+
+def mean_of_repeats(runs: list[dict]) -> dict:
+    """One candidate's metrics from its repeated trainings: held-out accuracy and loss and the
+    training accuracy averaged, times summed, ``repeats`` the number of trainings and
+    ``val_accuracy_sd`` the spread of their accuracies (sample standard deviation; 0 for one).
+    One training's metrics come back as they are, with those two added."""
+    metrics = dict(runs[0])
+    if len(runs) > 1:
+        for name in _MEAN:
+            values = [run[name] for run in runs if run.get(name) is not None]
+            if values:
+                metrics[name] = float(np.mean(values))
+        for name in _SUM:
+            if all(run.get(name) is not None for run in runs):
+                metrics[name] = float(sum(run[name] for run in runs))
+    accuracies = [run["val_accuracy"] for run in runs]
+    metrics["repeats"] = len(runs)
+    metrics["val_accuracy_sd"] = float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0
     return metrics
 
 
