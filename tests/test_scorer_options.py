@@ -42,7 +42,7 @@ def test_search_help_has_a_flag_group_per_scorer_from_its_options():
         if scorer.name == "oneshot":  # its own flags sit in its group, with their defaults
             assert text.index("--supernet-epochs E", group) > group
             assert "supernet training epochs (default: 6)" in text
-    assert "training images per candidate (default: 2000; 20000 with GPU trials)" in text
+    assert "training images per candidate (default: 2000; 20000 with GPU trials" in text
 
 
 def test_a_registered_scorer_gets_its_flags_and_settings(registries, tmp_path):
@@ -88,6 +88,34 @@ def test_repeats_is_a_proxy_setting_saved_with_the_run_and_one_for_older_runs(tm
     resolved, options = resolve(SCORERS["proxy"], config)
     assert resolved.scorer_options["repeats"] == options["repeats"] == 2
     assert SCORERS["proxy"].added_since["repeats"] == 1   # a run saved before trained once
+
+
+def test_nb201_runs_get_the_proxy_budget_measured_on_its_cells(tmp_path):
+    """A new nb201 search on CPUs trains NAS-Bench-201's own depth on 10,000 images; a flag
+    still wins, GPU trials keep the GPU defaults, other spaces the CPU defaults."""
+    from nasplay.scorers.proxy.scorer import NB201_CPU
+    from nasplay.scorers.proxy.training import ProxyConfig
+    from nasplay.scorers.settings import resolve
+
+    def options(space, *argv):
+        config = _config(["--searcher", "random", "--space", space, "--trials", "2",
+                          "--run-dir", str(tmp_path / "r"), *argv])
+        return resolve(SCORERS["proxy"], config)[1]
+
+    nb201 = options("nb201")
+    assert {k: nb201[k] for k in NB201_CPU} == NB201_CPU == {
+        "filters": 8, "cells_per_stage": 5, "epochs": 1, "train_size": 10000, "val_size": 2000}
+    assert options("nb201", "--epochs", "2")["epochs"] == 2
+    assert options("nb201", "--epochs", "2")["train_size"] == 10000
+    cpu, gpu = ProxyConfig(), ProxyConfig.for_gpu()
+    assert options("nasnet")["cells_per_stage"] == cpu.cells_per_stage == 1
+    assert options("nasnet")["train_size"] == cpu.train_size
+    assert options("nb201", "--gpus-per-trial", "1")["train_size"] == gpu.train_size
+
+
+def test_search_help_names_a_space_default():
+    text = " ".join(_search_parser().format_help().split())
+    assert "(default: 2000; 20000 with GPU trials; 10000 on nb201 (CPU))" in text
 
 
 def _old_layout(config: SearchConfig) -> dict:

@@ -78,7 +78,9 @@ def _default(scorer, option, form: str) -> str:
     if defaults is None or not hasattr(defaults(False), option.target):
         return ""
     cpu, gpu = getattr(defaults(False), option.target), getattr(defaults(True), option.target)
-    return form.format(f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials")
+    spaces = "".join(f"; {values[option.target]} on {space} (CPU)"
+                     for space, values in scorer.space_defaults.items() if option.target in values)
+    return form.format((f"{cpu}" if cpu == gpu else f"{cpu}; {gpu} with GPU trials") + spaces)
 
 
 def _add_where(add) -> None:

@@ -153,14 +153,15 @@ def best_lines(records: list[dict], metric: str, where, best_by=()) -> list[str]
     if best is None:
         return []
     lines = []
-    if best_by and by != rank_average_label(best_by):
+    by_rank_average = bool(best_by) and by == rank_average_label(best_by)
+    if best_by and not by_rank_average:
         lines.append(f"--best-by: no completed trial has all of {', '.join(best_by)}; the "
                      f"best by {by} instead (check the metric names: nasplay inspect lists a "
                      f"run's metrics)")
     if by == metric:
         return lines + [f"best: {best['trial_id']} {metric} {score_of(best, metric):.4f} -> "
                         f"{where}"]
-    if best_by and by == rank_average_label(best_by):
+    if by_rank_average:
         values = _scores_text(best, best_by)
         lines.append(f"best: {best['trial_id']} by {by} over the "
                      f"{plural(len(with_scores(records, best_by)), 'trial')} that have them "
@@ -173,7 +174,7 @@ def best_lines(records: list[dict], metric: str, where, best_by=()) -> list[str]
                      f"{score_of(best, metric):.4f}) -> {where}")
     first = best_record(records, metric)
     if first is not best:
-        about = (_scores_text(first, best_by) if by == rank_average_label(best_by)
+        about = (_scores_text(first, best_by) if by_rank_average
                  else _rescored_text(first, by))
         lines.append(f"best by {metric} alone: {first['trial_id']} "
                      f"{score_of(first, metric):.4f} ({about})")

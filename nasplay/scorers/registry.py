@@ -90,6 +90,9 @@ class Scorer:
     # settings fields added since runs were first saved, with the value a run saved before the
     # field existed had: a resume fills them in, so an older run continues as it was trained
     added_since: dict = field(default_factory=dict)
+    # space -> settings that differ from ``defaults(False)`` for CPU trials on that space (a
+    # budget measured there): a new run's defaults; flags, scorer_options and a saved run win
+    space_defaults: dict = field(default_factory=dict)
     # the spaces whose genotypes it can score (None: any); another is refused by the plan
     spaces: tuple | None = None
     # metrics it records for reports only: never told to a searcher, never the search metric

@@ -26,7 +26,10 @@ def resolve(scorer: Scorer, config, label: str = "scorer_options") -> tuple:
         data = {} if config.data is None else {"data": config.data}
         return config, {**data, "seed": config.seed, **given}
     _refuse_data(scorer, config)
-    base = scorer.defaults(config.gpus_per_trial > 0)
+    gpu = config.gpus_per_trial > 0
+    base = scorer.defaults(gpu)
+    if not gpu and config.space in scorer.space_defaults:
+        base = dataclasses.replace(base, **scorer.space_defaults[config.space])
     names = [f.name for f in dataclasses.fields(base) if f.name not in scorer.per_trial]
     values = {name: config.seed for name in scorer.seed_fields}
     if scorer.reads_data and config.data is not None and "data" in names:
