@@ -94,8 +94,8 @@ DEEP_RANK_AVERAGE = {
              "--best-by", "val_accuracy,params"],
     "config": {"scorer_options": DEEP["config"]["scorer_options"]}}
 # deep-params with the first rung's held-out loss as the search's metric (``--metric
-# neg_val_loss``): on 40 random cells the deep rung's loss ranks at 0.85-0.88 with two seeds where
-# its accuracy ranks at 0.67-0.81 (``nb201_proxy seeds``), and on seed 3's hour the accuracy put
+# neg_val_loss``): on 50 random cells the deep rung's loss ranks at 0.82-0.83 at two seeds where
+# its accuracy ranks at 0.71-0.77 (``nb201_proxy seeds``), and on seed 3's hour the accuracy put
 # five copies of the identity cell (every path through a conv dead: a network that learns fast
 # and ends at rank ~6,000) in its best 6, the loss none. The best 6 by loss, most parameters.
 DEEP_LOSS = {"argv": [*DEEP_PARAMS["argv"], "--metric", "neg_val_loss"],

@@ -18,8 +18,8 @@ OPTIONS = (SUBSET, Option("epochs", "training epochs per candidate", metavar="E"
 
 
 # NAS-Bench-201's cells on the CPU: a network of the table's own depth (C=8, N=5) trained 1 epoch
-# on 10,000 images and scored on 2,000 ranks 40 random cells at Spearman 0.76 by accuracy, 0.82 by
-# held-out loss, ~35 s a cell on 2 cores, where the CPU defaults (C=8, N=1, 3 x 2,000) rank a random
+# on 10,000 images and scored on 2,000 ranks 50 random cells at Spearman 0.77 by accuracy, 0.83 by
+# held-out loss, ~30 s a cell on 2 cores, where the CPU defaults (C=8, N=1, 3 x 2,000) rank a random
 # search's 646 cells at 0.52-0.56 (BENCHMARKS.md, "The proxy's budget")
 NB201_CPU = {"filters": 8, "cells_per_stage": 5, "epochs": 1, "train_size": 10000,
              "val_size": 2000}
