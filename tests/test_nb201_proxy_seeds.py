@@ -26,7 +26,7 @@ def rows(tmp_path):
     cells = sample_cells()[:13]
     truth = np.array([c["val_accuracy"] for c in cells[:12]])
     lines = [_row(c, 0, t, 2 - t) for c, t in zip(cells, truth)]
-    lines += [_row(c, 4, -t, 2 - t) for c, t in zip(cells, truth)]
+    lines += [_row(c, 4, -2 * t, 2 - t) for c, t in zip(cells, truth)]
     lines.append(_row(cells[12], 0, cells[12]["val_accuracy"], 1.5))
     (tmp_path / RAW_NAME).write_text("".join(json.dumps(r) + "\n" for r in lines))
     return tmp_path
