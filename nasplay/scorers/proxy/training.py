@@ -138,8 +138,8 @@ def evaluate(genotype, config: ProxyConfig | None = None, data=None, callbacks=(
     subset_seed, backend, dtype_policy, steps_per_execution, and the timing split build_seconds
     (network + compile), first_step_seconds (``fit``'s start to the end of its first graph call:
     tracing or compiling, the first ``steps_per_execution`` steps), steady_epoch_seconds (an
-    epoch once compiled), eval_seconds. Raises :class:`TrainingDiverged` on a NaN or infinite
-    loss.
+    epoch once compiled), eval_seconds, and repeats and val_accuracy_sd (the trainings scored and
+    the spread of their accuracies). Raises :class:`TrainingDiverged` on a NaN or infinite loss.
     """
     config = config or ProxyConfig()
     config.check()
