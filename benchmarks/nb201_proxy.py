@@ -105,12 +105,13 @@ def _rows(out: Path = RESULTS) -> list[dict]:
     raw = out / RAW_NAME
     if not raw.exists():
         return []
-    return [{"sample": "random", **row} for row in map(json.loads, raw.read_text().splitlines())]
+    # rows from before samples and seeds were recorded are the random sample's, at seed 0
+    return [{"sample": "random", "seed": 0, **row}
+            for row in map(json.loads, raw.read_text().splitlines())]
 
 
 def _done(out: Path = RESULTS) -> set:
-    return {(row["sample"], row["budget"], row["index"], row.get("seed", 0))
-            for row in _rows(out)}
+    return {(row["sample"], row["budget"], row["index"], row["seed"]) for row in _rows(out)}
 
 
 def measure(budgets: list[str], cells: int, data: str, seed: int, sample: str,
@@ -168,8 +169,7 @@ def table(out: Path = RESULTS) -> dict:
 def _seeded(row: dict) -> str:
     """A row's budget as the table names it: ``c8n5-e1-10k``, or ``c8n5-e1-10k seed 4`` for
     another seed than 0 (so seeds are never mixed within a budget)."""
-    seed = row.get("seed", 0)
-    return row["budget"] if seed == 0 else f"{row['budget']} seed {seed}"
+    return row["budget"] if row["seed"] == 0 else f"{row['budget']} seed {row['seed']}"
 
 
 def seeds(budget: str, out: Path = RESULTS) -> dict:
@@ -181,24 +181,25 @@ def seeds(budget: str, out: Path = RESULTS) -> dict:
     by_seed: dict[int, dict] = {}
     for row in _rows(out):
         if row["sample"] == "random" and row["budget"] == budget:
-            by_seed.setdefault(row.get("seed", 0), {})[row["index"]] = row
+            by_seed.setdefault(row["seed"], {})[row["index"]] = row
     if len(by_seed) < 2:
         raise SystemExit(f"seeds: {budget} has rows of {len(by_seed)} seed(s); measure it "
                          f"with another --seed first")
     common = sorted(set.intersection(*(set(cells) for cells in by_seed.values())))
     t = [truth[i] for i in common]
+    order = sorted(by_seed)
     result = {"budget": budget, "settings": BUDGETS.get(budget), "cells": common,
-              "seeds": sorted(by_seed), "stats": {}}
+              "seeds": order, "stats": {}}
     print(TABLE_HEADER.replace("CPU s/cell", "wall s/cell"))
     for metric, sign, label in (("val_accuracy", 1.0, "accuracy"), ("val_loss", -1.0, "loss")):
-        score = {s: [sign * cells[i][metric] for i in common] for s, cells in by_seed.items()}
-        for s in sorted(score):
+        score = {s: [sign * by_seed[s][i][metric] for i in common] for s in order}
+        for s in order:
             wall = float(np.mean([by_seed[s][i]["wall_seconds"] for i in common]))
             _add(result, f"seed {s}, {label}", rank_stats(score[s], t), wall)
-        mean = np.mean([score[s] for s in sorted(score)], axis=0)
-        _add(result, f"mean of seeds {', '.join(map(str, sorted(score)))}, {label}",
+        mean = np.mean([score[s] for s in order], axis=0)
+        _add(result, f"mean of seeds {', '.join(map(str, order))}, {label}",
              rank_stats(mean, t), None)
-        first, *others = sorted(score)
+        first, *others = order
         for s in others:
             _add(result, f"seed {first} against seed {s}, {label} (agreement)",
                  rank_stats(score[first], score[s]), None)

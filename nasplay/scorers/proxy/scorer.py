@@ -13,8 +13,8 @@ from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS, SUBSET
 
 OPTIONS = (SUBSET, Option("epochs", "training epochs per candidate", metavar="E", minimum=1),
            FILTERS, CELLS_PER_STAGE,
-           Option("repeats", "trainings per candidate (seeds seed, seed+1, ...), scored by "
-                  "their mean: steadier, R times the cost", metavar="R", minimum=1))
+           Option("repeats", "trainings per candidate, each with its own seed and images, "
+                  "scored by their mean: steadier, R times the cost", metavar="R", minimum=1))
 
 
 # NAS-Bench-201's cells on the CPU: a network of the table's own depth (C=8, N=5) trained 1 epoch
