@@ -14,7 +14,10 @@ from nasplay.scorers.shared_options import CELLS_PER_STAGE, FILTERS, SUBSET
 OPTIONS = (SUBSET, Option("epochs", "training epochs per candidate", metavar="E", minimum=1),
            FILTERS, CELLS_PER_STAGE,
            Option("repeats", "trainings per candidate, each with its own seed and images, "
-                  "scored by their mean: steadier, R times the cost", metavar="R", minimum=1))
+                  "scored by their mean: steadier, R times the cost", metavar="R", minimum=1),
+           Option("size_prior", "held-out loss a doubling of the parameter count is worth in "
+                  "the metric sized_neg_val_loss (--metric sized_neg_val_loss); the size is a "
+                  "second signal beside a short training's loss", type=float, metavar="B"))
 
 
 # NAS-Bench-201's cells on the CPU: a network of the table's own depth (C=8, N=5) trained 1 epoch
@@ -96,4 +99,4 @@ SCORER = Scorer(
     options=OPTIONS, reads_data=True,
     seed_fields=("seed", "subset_seed"), per_trial=("cpus", "gpus", "mixed_precision"),
     rungs=_rungs, preflight=_preflight, space_defaults={"nb201": NB201_CPU},
-    added_since={"fused_norms": False, "repeats": 1})
+    added_since={"fused_norms": False, "repeats": 1, "size_prior": 0.0})

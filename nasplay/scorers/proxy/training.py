@@ -76,6 +76,10 @@ class ProxyConfig:
     #                                  subset_seed + i (every candidate's i-th on the same images),
     #                                  its metrics their means: a steadier score at R times the
     #                                  cost (``nasplay train`` trains once)
+    size_prior: float = 0.0          # scoring only: the held-out loss a doubling of the parameter
+    #                                  count is worth in ``sized_neg_val_loss`` (0: that metric is
+    #                                  ``neg_val_loss``); the size is a second signal of a cell's
+    #                                  quality beside a short training's loss
     steps_per_execution: int = 1     # steps per graph call; >1 traces a while loop (costlier here);
     #                                  lowered to a divisor of the steps per epoch
     fused_norms: bool = True         # TensorFlow: batch norms as its fused kernel, Keras's
@@ -112,6 +116,10 @@ class ProxyConfig:
         check_int("cutout", self.cutout, minimum=0)
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not (isinstance(self.size_prior, (int, float)) and not isinstance(self.size_prior, bool)
+                and math.isfinite(self.size_prior) and self.size_prior >= 0):
+            raise UserError(f"size_prior must be a number >= 0 (the held-out loss a doubling of "
+                            f"the parameter count is worth), got {self.size_prior!r}")
         if not 0.0 <= self.drop_path < 1.0:
             raise UserError(f"drop_path must be in [0, 1), got {self.drop_path!r}")
         if self.train_size < self.batch_size:
@@ -132,7 +140,8 @@ def evaluate(genotype, config: ProxyConfig | None = None, data=None, callbacks=(
     weights, order and images: a short training's score depends on all three), scored by their
     mean (:func:`mean_of_repeats`; one training: its own metrics, exactly).
 
-    Metrics: val_accuracy, train_accuracy (running mean over the last epoch, as Keras reports
+    Metrics: val_accuracy, val_loss, neg_val_loss, sized_neg_val_loss (:func:`with_size_prior`),
+    train_accuracy (running mean over the last epoch, as Keras reports
     it), params, flops (multiply-adds per image; None on a Keras version the counter is not
     tested with), train_seconds (the whole ``fit``), epochs, train_size, val_size, seed,
     subset_seed, backend, dtype_policy, steps_per_execution, and the timing split build_seconds
@@ -146,7 +155,20 @@ def evaluate(genotype, config: ProxyConfig | None = None, data=None, callbacks=(
     runs = [train(genotype, config.replace(seed=config.seed + i,
                                            subset_seed=config.subset_seed + i),
                   data=data, callbacks=callbacks)[1] for i in range(config.repeats)]
-    return mean_of_repeats(runs)
+    return with_size_prior(mean_of_repeats(runs), config.size_prior)
+
+
+def with_size_prior(metrics: dict, size_prior: float) -> dict:
+    """``metrics`` with ``sized_neg_val_loss``: the negated held-out loss plus ``size_prior``
+    for every doubling of the parameter count.
+
+    Why: on NAS-Bench-201 a one-epoch loss and the parameter count are two signals of a cell's
+    12-epoch accuracy, and the loss's errors do not depend on the size (its residual against the
+    truth has no slope in log parameters), so a little of the size sharpens the ranking of good
+    cells, which a short training orders poorly (BENCHMARKS.md, "One laptop hour")."""
+    metrics["sized_neg_val_loss"] = (metrics["neg_val_loss"]
+                                     + size_prior * math.log2(max(metrics["params"], 1)))
+    return metrics
 
 
 # metrics of repeated trainings that are averaged, summed (a candidate's cost), or taken from the
