@@ -67,6 +67,10 @@ def snapshot(folder: Path) -> dict:
      "repeats must be"),
     (["--searcher", "random", "--space", "nb201", "--trials", "3", "--scorer", "zero-cost",
       "--repeats", "2"], "--repeats does not apply to the zero-cost scorer"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--size-prior", "-0.05"],
+     "size_prior must be a number >= 0"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--scorer", "synflow",
+      "--size-prior", "0.05"], "--size-prior does not apply to the synflow scorer"),
 ])
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, refused, argv, message):
     refused(message, "--run-dir", tmp_path / "new", *argv)

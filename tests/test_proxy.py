@@ -111,12 +111,36 @@ def test_repeats_score_a_candidate_by_the_mean_of_its_seeded_trainings(folder, m
     assert (metrics["repeats"], metrics["val_accuracy_sd"]) == (3, pytest.approx(0.1))
 
 
+def test_size_prior_adds_its_weight_per_doubling_of_the_parameters():
+    """sized_neg_val_loss = neg_val_loss + B * log2(params): a network twice the size gains B;
+    B = 0 leaves the loss as it is."""
+    small = proxy.with_size_prior({"neg_val_loss": -1.5, "params": 1024}, 0.05)
+    large = proxy.with_size_prior({"neg_val_loss": -1.5, "params": 2048}, 0.05)
+    assert small["sized_neg_val_loss"] == pytest.approx(-1.5 + 0.05 * 10)
+    assert large["sized_neg_val_loss"] - small["sized_neg_val_loss"] == pytest.approx(0.05)
+    plain = proxy.with_size_prior({"neg_val_loss": -1.5, "params": 1024}, 0.0)
+    assert plain["sized_neg_val_loss"] == -1.5
+
+
+def test_size_prior_is_applied_to_the_mean_of_repeated_trainings(folder, monkeypatch):
+    def fake_train(genotype, config, data=None, callbacks=()):
+        i = config.seed
+        return None, {"val_accuracy": 0.5, "val_loss": 2.0 - i, "neg_val_loss": i - 2.0,
+                      "params": 4096, "seed": i}
+
+    monkeypatch.setattr(proxy, "train", fake_train)
+    metrics = proxy.evaluate(GENOTYPE, tiny_config(folder, repeats=2, size_prior=0.1))
+    assert metrics["neg_val_loss"] == pytest.approx(-1.5)
+    assert metrics["sized_neg_val_loss"] == pytest.approx(-1.5 + 0.1 * 12)
+
+
 def test_repeated_trainings_run_end_to_end(folder, tiny_run):
     _, _, one = tiny_run
     both = proxy.evaluate(GENOTYPE, tiny_config(folder, repeats=2))
     assert both["repeats"] == 2 and both["seed"] == 0 and both["params"] == one["params"]
     assert 0.0 <= both["val_accuracy"] <= 1.0 and np.isfinite(both["val_loss"])
     assert both["val_accuracy_sd"] >= 0.0
+    assert both["sized_neg_val_loss"] == both["neg_val_loss"]     # the default prior is 0
 
 
 def test_one_training_is_scored_by_its_own_metrics():
@@ -166,7 +190,8 @@ def test_subset_larger_than_the_data_is_a_user_error(folder):
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("filters", -1),
                                           ("learning_rate", 0.0), ("drop_path", 1.0),
-                                          ("train_size", 4)])
+                                          ("train_size", 4), ("size_prior", -0.1),
+                                          ("size_prior", float("nan")), ("size_prior", "0.05")])
 def test_config_check_names_the_field(field, value):
     config = proxy.ProxyConfig(**{field: value})
     with pytest.raises(UserError, match=field):

@@ -90,6 +90,17 @@ def test_repeats_is_a_proxy_setting_saved_with_the_run_and_one_for_older_runs(tm
     assert SCORERS["proxy"].added_since["repeats"] == 1   # a run saved before trained once
 
 
+def test_size_prior_is_a_proxy_setting_saved_with_the_run_and_zero_for_older_runs(tmp_path):
+    from nasplay.scorers.settings import resolve
+
+    config = _config(["--searcher", "random", "--space", "nb201", "--trials", "2",
+                      "--run-dir", str(tmp_path / "r"), "--size-prior", "0.05",
+                      "--metric", "sized_neg_val_loss"])
+    resolved, options = resolve(SCORERS["proxy"], config)
+    assert resolved.scorer_options["size_prior"] == options["size_prior"] == 0.05
+    assert SCORERS["proxy"].added_since["size_prior"] == 0.0  # a run saved before: the loss
+
+
 def test_nb201_runs_get_the_proxy_budget_measured_on_its_cells(tmp_path):
     """A new nb201 search on CPUs trains NAS-Bench-201's own depth on 10,000 images; a flag
     still wins, GPU trials keep the GPU defaults, other spaces the CPU defaults."""
