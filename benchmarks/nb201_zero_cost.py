@@ -9,6 +9,9 @@
     python -m benchmarks.nb201_zero_cost top        # the scorer's default on the top-1,000 sample
     python -m benchmarks.nb201_zero_cost measure table --smoke --data DIR --out /tmp/x   # tests
 
+``--sample-seed S`` measures another random sample of cells (``nb201_truth.sample_cells(seed=S)``,
+the configuration named ``NxC@sS``): a held-out check of what the fixed sample chose.
+
 Commands run in the order given; ``--out DIR`` (default ``benchmarks/results``) is the folder of
 the result files named below (read and written). ``--smoke``: 3 cells at 1x4, both batches.
 
@@ -19,13 +22,16 @@ batches ``--batches`` names: 32 or 128 images, noise or real CIFAR-10 (``--data`
 training-split images ``nasplay.scorers.proxy.training.subsets`` picks, as ``--scorer zero-cost
 --data``), standardized per channel; ``real32s1`` is another draw (subset seed 1); synflow
 (``nasplay.scorers.synflow``: He-normal and standard-normal weights, on a float64 copy of the
-network); the parameter count and the multiply-adds (``nasplay.scorers.proxy.flops``). One forward
-pass a batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
+network); the parameter count and the multiply-adds (``nasplay.scorers.proxy.flops``);
+``live_params``, the parameters that can learn (``nasplay.scorers.live_size``: convolutions
+reading a node that carries nothing of the image, or that no path to the output reads, left
+out). One forward pass a batch gives both kinds of codes (hooks on the ReLUs and the cells); the first cell of every
 configuration is checked against ``nasplay.scorers.zero_cost.naswot.evaluate``. Rows go to
 ``benchmarks/results/nb201_zero_cost_raw.jsonl`` as they come (a stopped run continues) with the CPU
 seconds (``time.process_time``) of each part.
 
-``table`` judges every score with ``nb201_truth.rank_stats`` against the table's validation
+``table`` first adds ``live_params`` to rows measured before it was recorded (rewriting the raw
+file with every other field as it was), then judges every score with ``nb201_truth.rank_stats`` against the table's validation
 accuracy (12 epochs), adds rank-average combinations, prints one table (``TABLE_HEADER``) and
 writes ``benchmarks/results/nb201_zero_cost.json`` (statistics and per-cell scores). A score of
 ``-inf`` (NASWOT's singular kernel, synflow's zero sum: no path reaches the classifier) ranks
@@ -143,6 +149,7 @@ def _measure_cell(cell: dict, n: int, c: int, batches: dict, naswot_only: bool =
     _reinitialize(network, np.random.default_rng([0, 0]))
     row["build_cpu"] = time.process_time() - start
     row["params"] = int(network.count_params())
+    row["live_params"], row["live_cpu"] = _timed(_live_params, row, n, c)
     for name, batch in batches.items():
         scores, seconds = _timed(_probe, network, batch)
         for kind, value in scores.items():
@@ -152,6 +159,39 @@ def _measure_cell(cell: dict, n: int, c: int, batches: dict, naswot_only: bool =
         row["flops"], row["flops_cpu"] = _timed(count_flops, network)
         row.update(_synflow(cell["genotype"], n, c))
     return row
+
+
+def _live_params(row: dict, n: int, c: int) -> int:
+    """The parameters that can learn (``nasplay.scorers.live_size``) of a row's network."""
+    from nasplay.scorers.live_size import live_params
+    from search_space import parse_arch_str
+
+    return live_params(parse_arch_str(row["arch_str"]), row["params"], filters=c,
+                       cells_per_stage=n)
+
+
+def _network_of(config: str) -> tuple[int, int]:
+    """``(N, C)`` of a configuration's name: ``"1x16n128"`` (a tag after it) -> ``(1, 16)``."""
+    import re
+
+    n, c = re.match(r"(\d+)x(\d+)", config).groups()
+    return int(n), int(c)
+
+
+def _backfill_live(raw: Path) -> None:
+    """Rows measured before ``live_params`` was recorded get it (their networks' settings are
+    in the config's name), and the raw file is rewritten with them, every other field as it was."""
+    rows = [json.loads(line) for line in raw.read_text().splitlines()]
+    missing = [r for r in rows if "live_params" not in r]
+    if not missing:
+        return
+    for row in missing:
+        n, c = _network_of(row["config"])
+        row["live_params"], row["live_cpu"] = _timed(_live_params, row, n, c)
+    tmp = raw.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(raw)
+    print(f"live_params added to {len(missing)} earlier rows of {raw.name}", flush=True)
 
 
 def _check_first(cell: dict, n: int, c: int, batches: dict, row: dict) -> None:
@@ -179,11 +219,11 @@ def _done(path: Path) -> set:
 def measure(args) -> None:
     raw = args.out / RAW_NAME
     raw.parent.mkdir(parents=True, exist_ok=True)
-    cells = sample_cells()[:args.cells]
+    cells = sample_cells(seed=args.sample_seed)[:args.cells]
     batches = _batches(args.data, args.batches)
     for spec in args.config:
         n, c = map(int, spec.split("x"))
-        spec += args.tag
+        spec += args.tag + (f"@s{args.sample_seed}" if args.sample_seed else "")
         done = _done(raw)
         first = True
         for i, cell in enumerate(cells):
@@ -246,6 +286,9 @@ def _scores(rows: list) -> dict:
             scores[f"synflow_{init}"] = ([r[f"synflow_{init}"] for r in rows],
                                          np.mean([r[f"synflow_{init}_cpu"] for r in rows]))
     scores["params"] = ([r["params"] for r in rows], build)
+    if all("live_params" in r for r in rows):
+        scores["live_params"] = ([r["live_params"] for r in rows],
+                                 build + np.mean([r["live_cpu"] for r in rows]))
     if all("flops" in r for r in rows):
         scores["flops"] = ([r["flops"] for r in rows],
                            build + np.mean([r["flops_cpu"] for r in rows]))
@@ -257,7 +300,11 @@ COMBINATIONS = (("naswot_outputs_noise32", "synflow_he"), ("naswot_relus_noise32
                 ("naswot_outputs_noise32", "params"), ("naswot_relus_noise32", "params"),
                 ("naswot_outputs_real32", "params"), ("synflow_he", "params"),
                 ("naswot_outputs_real32", "naswot_relus_real32"),
-                ("naswot_outputs_real32", "synflow_he", "params"))
+                ("naswot_outputs_real32", "synflow_he", "params"),
+                ("naswot_outputs_noise32", "live_params"), ("naswot_outputs_real32", "live_params"),
+                ("naswot_outputs_noise128", "live_params"),
+                ("naswot_outputs_real128", "live_params"), ("naswot_relus_real32", "live_params"),
+                ("synflow_he", "live_params"))
 
 
 def _z_sum(*columns) -> np.ndarray:
@@ -288,11 +335,21 @@ def _combine(scores: dict) -> dict:
     return combined
 
 
+def _sample_of(config: str) -> int:
+    """The sample seed of a configuration's name (``"1x8@s1"``: 1; no ``@s``: the fixed 0)."""
+    return int(config.rsplit("@s", 1)[1]) if "@s" in config else 0
+
+
 def table(args) -> None:
-    cells = {c["index"]: c for c in sample_cells()}
+    _backfill_live(args.out / RAW_NAME)
     result = {"truth": "val_accuracy (NAS-Bench-201 CIFAR-10, 12 epochs)", "configs": {}}
     print(TABLE_HEADER)
+    samples = {}
     for config, by_index in sorted(_rows(args.out / RAW_NAME).items()):
+        seed = _sample_of(config)
+        if seed not in samples:
+            samples[seed] = {c["index"]: c for c in sample_cells(seed=seed)}
+        cells = samples[seed]
         indices = [c for c in cells if c in by_index]
         rows = [by_index[i] for i in indices]
         truth = [cells[i]["val_accuracy"] for i in indices]
@@ -306,7 +363,8 @@ def table(args) -> None:
             "indices": indices, "stats": stats,
             "scores": {k: [float(v) for v in vals] for k, (vals, _) in scores.items()
                        if not k.startswith(("rank avg", "z-sum"))}}
-    result["truth_values"] = {str(i): cells[i]["val_accuracy"] for i in cells}
+    result["truth_values"] = {str(i): c["val_accuracy"] for cells in samples.values()
+                              for i, c in cells.items()}
     out = args.out / OUT_NAME
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"-> {out.relative_to(REPO) if out.resolve().is_relative_to(REPO) else out}")
@@ -388,6 +446,9 @@ def main(argv=None) -> int:
                         help="one or more, run in this order")
     parser.add_argument("--config", nargs="+", default=["1x8"], help="NxC probed networks")
     parser.add_argument("--cells", type=int, default=200)
+    parser.add_argument("--sample-seed", type=int, default=0,
+                        help="measure: another random sample of cells (the configuration is "
+                             "named NxC@sS); 0 is the fixed sample")
     parser.add_argument("--naswot-only", action="store_true",
                         help="measure: NASWOT only (no synflow, no multiply-adds)")
     parser.add_argument("--tag", default="", help="measure: a suffix of the configuration's name")
