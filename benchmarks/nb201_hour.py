@@ -207,7 +207,9 @@ def _visited(path: Path) -> tuple[list[dict], dict[str, dict]]:
         entry = table().lookup(space.to_arch_str(genotype))
         first.setdefault(space.canonical(genotype).hash(), {
             "trial_id": trial["trial_id"], "accuracy": metrics["val_accuracy"],
-            "loss": metrics.get("neg_val_loss", float("nan")), "params": metrics.get("params"),
+            "loss": metrics.get("neg_val_loss", float("nan")),
+            "sized": metrics.get("sized_neg_val_loss", float("nan")),
+            "params": metrics.get("params"),
             "truth": entry.val_accuracy, "rank": entry.rank})
     return list(first.values()), rescored
 
@@ -226,18 +228,20 @@ def fidelity(out: Path = RESULTS) -> None:
     print(TABLE_HEADER)
     for run_name, path in _runs(out):
         cells, _ = _visited(path)
-        for score in ("accuracy", "loss"):
+        sized = ("sized",) if _first_rung_score(run_name) == "sized" else ()
+        for score in ("accuracy", "loss", *sized):
             stats = rank_stats([c[score] for c in cells], [c["truth"] for c in cells])
             print(format_stats(f"{run_name}, first rung's {score}", stats))
 
 
 def _first_rung_score(run_name: str) -> str:
     """The first rung's value a run searched on (``_visited``'s key): the held-out loss where its
-    recipe says ``--metric neg_val_loss``, else the accuracy (a run of a recipe no longer
-    defined: the accuracy, as every hour before ``deep-loss`` ran)."""
+    recipe says ``--metric neg_val_loss``, the loss with the size prior where it says
+    ``sized_neg_val_loss``, else the accuracy (a run of a recipe no longer defined: the accuracy,
+    as every hour before ``deep-loss`` ran)."""
     argv = RECIPES.get(run_name.rsplit("_s", 1)[0], {}).get("argv", [])
     metric = argv[argv.index("--metric") + 1] if "--metric" in argv else "val_accuracy"
-    return "loss" if metric == "neg_val_loss" else "accuracy"
+    return {"neg_val_loss": "loss", "sized_neg_val_loss": "sized"}.get(metric, "accuracy")
 
 
 def picks(out: Path = RESULTS) -> dict:

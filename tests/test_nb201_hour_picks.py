@@ -83,3 +83,18 @@ def test_picks_replays_a_run_re_scored_by_parameters(tmp_path, capsys):
     assert got["returned"] == table().lookup(BIG).rank
     assert got["rescore_accuracy"] is None
     assert "| demo-params_s3 | " in capsys.readouterr().out
+
+
+def test_picks_ranks_a_run_by_the_value_its_recipe_searched_on(tmp_path):
+    """A ``deep-sized`` run searched on ``sized_neg_val_loss``: its first rung's best is the best
+    by that value, not by accuracy or the plain loss."""
+    rows = [_trial("t0", MID, 0.437, 165730), _trial("t1", SMALL_RESIDUAL, 0.4355, 80610),
+            _trial("t2", BIG, 0.4325, 219490)]
+    for row, sized in zip(rows, (-1.40, -1.45, -1.30)):
+        row["metrics"]["sized_neg_val_loss"] = sized
+    (tmp_path / "nb201_hour_deep-sized_s3_trials.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+
+    got = picks(tmp_path)["deep-sized_s3"]
+
+    assert got["first_rung"] == table().lookup(BIG).rank
