@@ -302,7 +302,8 @@ COMBINATIONS = (("naswot_outputs_noise32", "synflow_he"), ("naswot_relus_noise32
                 ("naswot_outputs_real32", "naswot_relus_real32"),
                 ("naswot_outputs_real32", "synflow_he", "params"),
                 ("naswot_outputs_noise32", "live_params"), ("naswot_outputs_real32", "live_params"),
-                ("naswot_outputs_noise128", "live_params"),
+                ("naswot_outputs_noise128", "live_params"), ("naswot_outputs_noise128", "params"),
+                ("naswot_outputs_noise128", "synflow_he"),
                 ("naswot_outputs_real128", "live_params"), ("naswot_relus_real32", "live_params"),
                 ("synflow_he", "live_params"))
 

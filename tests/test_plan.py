@@ -71,6 +71,8 @@ def snapshot(folder: Path) -> dict:
      "size_prior must be a number >= 0"),
     (["--searcher", "random", "--space", "nb201", "--trials", "3", "--scorer", "synflow",
       "--size-prior", "0.05"], "--size-prior does not apply to the synflow scorer"),
+    (["--searcher", "random", "--space", "nb201", "--trials", "3", "--probe", "noise"],
+     "--probe does not apply to the proxy scorer"),
 ])
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, refused, argv, message):
     refused(message, "--run-dir", tmp_path / "new", *argv)

@@ -122,7 +122,42 @@ def test_config_refuses_unknown_codes():
         ZeroCostConfig(codes="all")
 
 
-def test_a_run_saved_before_codes_existed_keeps_the_outputs_codes():
+def test_a_run_saved_before_codes_or_probe_existed_keeps_outputs_codes_on_its_data():
     from nasplay.scorers import SCORERS
 
-    assert SCORERS["zero-cost"].added_since == {"codes": "outputs"}
+    assert SCORERS["zero-cost"].added_since == {"codes": "outputs", "probe": "data"}
+
+
+def test_config_refuses_an_unknown_probe():
+    from nasplay.errors import UserError
+
+    with pytest.raises(UserError, match="ZeroCostConfig.probe must be one of data, noise"):
+        ZeroCostConfig(probe="images")
+
+
+def test_probe_noise_ignores_the_runs_images(two_genotypes, tmp_path, monkeypatch):
+    """``--probe noise``: the scorer never loads the run's images and scores as without data;
+    ``--probe data`` scores on them."""
+    from nasplay.engine.trial import TrialContext
+    from nasplay.scorers.zero_cost import scorer
+
+    loaded = []
+
+    def fake_load(data, n, repeats, seed):
+        loaded.append(data)
+        images = np.random.default_rng(7).uniform(0, 255, (n, 16, 16, 3)).astype("float32")
+        return type("Sets", (), {"x_train": images})()
+
+    monkeypatch.setattr("nasplay.data.subsets.load_subsets", fake_load)
+    options = {**TINY.__dict__, "input_shape": list(TINY.input_shape)}
+
+    def score(probe, data):
+        ctx = TrialContext(trial_id="t", step=0, options={**options, "probe": probe, "data": data},
+                           cpus=1, gpus=0, mixed_precision=None, metric="naswot",
+                           report_epochs=False)
+        return scorer.score(two_genotypes[0], ctx)["naswot"]
+
+    noise = score("noise", "somewhere")
+    assert loaded == []
+    assert noise == score("data", None)                      # no data: noise either way
+    assert score("data", "somewhere") != noise and loaded == ["somewhere"]

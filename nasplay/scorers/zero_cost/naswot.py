@@ -34,6 +34,7 @@ from nasplay.errors import UserError, check_int
 
 SCORE_NAME = "naswot"
 CODES = ("outputs", "relus")
+PROBES = ("data", "noise")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class ZeroCostConfig:
     num_classes: int = 10                      # classifier width (does not affect the score)
     seed: int = 0                              # weights and (without images) the probe batch
     codes: str = "outputs"                     # "outputs": stem and cells; "relus": every ReLU
+    # what the scorer probes with: "data", the run's images where it names a source (else noise);
+    # "noise", always noise. On NAS-Bench-201 noise ranks as well alone (0.59-0.62 against
+    # 0.55-0.57 on two 200-cell samples) and far better beside the parameter count (a rank average:
+    # 0.72-0.75 against 0.52-0.58), BENCHMARKS.md
+    probe: str = "data"
 
     def __post_init__(self):
         for name in ("batch_size", "filters", "num_classes"):
@@ -58,6 +64,9 @@ class ZeroCostConfig:
         if self.codes not in CODES:
             raise UserError(f"ZeroCostConfig.codes must be one of {', '.join(CODES)}, "
                             f"got {self.codes!r}")
+        if self.probe not in PROBES:
+            raise UserError(f"ZeroCostConfig.probe must be one of {', '.join(PROBES)}, "
+                            f"got {self.probe!r}")
 
 
 def probe_batch(config: ZeroCostConfig, images=None) -> np.ndarray:
