@@ -382,6 +382,10 @@ def _amoeba_score(genotype, variant: str, images: dict) -> float:
     if variant.startswith("synflow"):
         filters = int(variant.split(":")[1])
         return synflow.synflow_score(genotype, synflow.SynflowConfig(filters=filters))
+    if variant == "params":   # of the zero-cost scorer's probed network (N=1, C=8)
+        return zero_cost.evaluate(genotype, zero_cost.ZeroCostConfig(batch_size=2))["params"]
+    if " + " in variant:      # a rank average of variants measured before it
+        raise ValueError(f"{variant!r} is combined in amoebanet(), not scored")
     codes, batch, source = variant.split(":")
     config = zero_cost.ZeroCostConfig(codes=codes, batch_size=int(batch))
     return zero_cost.naswot_score(genotype, config, images.get(int(batch)) if
@@ -399,13 +403,19 @@ def amoebanet(args) -> None:
     amoeba_out = args.out / AMOEBA_NAME
     result = json.loads(amoeba_out.read_text()) if amoeba_out.is_file() else {}
     result.setdefault("cells", indices)
-    variants = args.variants or [*AMOEBA_VARIANTS, "synflow:8", "synflow:16"]
+    variants = args.variants or [*AMOEBA_VARIANTS, "synflow:8", "synflow:16", "params",
+                                 "outputs:128:noise + params"]
     print("| score | Spearman vs long | Kendall vs long | Spearman vs proxy | 95% CI vs long | "
           "CPU s/cell |\n|---|---|---|---|---|---|")
     for variant in variants:
         start = time.process_time()
-        values = [_amoeba_score(genotypes[i], variant, images) for i in indices]
-        cost = (time.process_time() - start) / len(indices)
+        if " + " in variant:   # "outputs:128:noise + params": the parts' rank average
+            values = list(_rank_average(*[result[part]["scores"]
+                                          for part in variant.split(" + ")]))
+            cost = sum(result[part]["cpu_seconds"] for part in variant.split(" + "))
+        else:
+            values = [_amoeba_score(genotypes[i], variant, images) for i in indices]
+            cost = (time.process_time() - start) / len(indices)
         stats = _rank_stats(values, long)
         boot = rank_stats(_finite(values), long, draws=1000)
         result[variant] = {"scores": values, "vs_long": stats, "cpu_seconds": cost,
