@@ -31,6 +31,9 @@ reported: the returned cell's true rank (median with a bootstrap 95% interval), 
 runs returning a top-30 cell (Wilson 95% interval), the chance that the median of 3 hours is <= 30
 (from that share), and the best cell visited.
 
+Also reported, without the model: the sized loss (``-loss + B * log2(params)``, ``--size-prior
+B``) against the truth on each group of measured trainings, for ``B`` in ``PRIORS``.
+
     python -m benchmarks.nb201_surrogate                 # fit, calibrate, replay: nb201_surrogate.json
     python -m benchmarks.nb201_surrogate --runs 20 --out /tmp/s.json    # quick
 """
@@ -78,6 +81,22 @@ RECIPES = {
     "P20 T10, B 0.08, params of best 6": Recipe(20, 10, 0.08, "params"),
     "P30 T15, B 0.05, params of best 6": Recipe(30, 15, 0.05, "params"),
 }
+
+
+PRIORS = (0.0, 0.02, 0.03, 0.05, 0.08, 0.12)
+
+
+def sized_on_measured(rows: list[dict]) -> dict:
+    """The size prior on the trainings themselves, no model: per source (a sample at a seed, an
+    hour's visited cells), Spearman of ``-loss + B * log2(params)`` with the truth, per ``B``."""
+    out = {}
+    for source in sorted({r["source"] for r in rows}):
+        cells = [r for r in rows if r["source"] == source]
+        truth = [r["truth"] for r in cells]
+        out[source] = {"cells": len(cells), "spearman": {
+            str(b): spearman([r["y"] + b * math.log2(r["params"]) for r in cells], truth)
+            for b in PRIORS}}
+    return out
 
 
 def conv_counts(arch_str: str) -> tuple[int, int]:
@@ -250,6 +269,13 @@ def main(argv=None) -> int:
           f"{calibration['measured']['random']:.2f} / {calibration['measured']['top']:.2f}, model "
           f"{calibration['by_scale'][str(calibration['scale'])]['random']:.2f} / "
           f"{calibration['by_scale'][str(calibration['scale'])]['top']:.2f})")
+    measured = sized_on_measured(rows)
+    print("\nThe size prior on the measured trainings (Spearman with the truth):\n")
+    print("| cells | n | " + " | ".join(f"B {b:g}" for b in PRIORS) + " |")
+    print("|---|---|" + "---|" * len(PRIORS))
+    for source, m in measured.items():
+        print(f"| {source} | {m['cells']} | "
+              + " | ".join(f"{m['spearman'][str(b)]:.3f}" for b in PRIORS) + " |")
     results = {}
     print(f"\n{args.runs} simulated hours of {TRIALS} candidates a recipe:\n")
     print("| recipe | true rank returned, median [95% CI] | top-30 share [95% CI] | "
@@ -265,7 +291,7 @@ def main(argv=None) -> int:
               f"[{s['top30_share_ci'][0]:.2f}, {s['top30_share_ci'][1]:.2f}] | "
               f"{s['median_of_3_top30']:.2f} | {s['best_visited_median']:.0f} |", flush=True)
     write_json(args.out, {"model": fitted, "calibration": calibration, "runs": args.runs,
-                          "trials": TRIALS, "recipes": results})
+                          "trials": TRIALS, "recipes": results, "sized_on_measured": measured})
     print(f"\n-> {args.out}")
     return 0
 

@@ -74,3 +74,21 @@ def test_wilson_interval_holds_the_share_and_stays_in_0_1():
         assert 0.0 <= low <= hits / n <= high <= 1.0
     s = surrogate.summarize([1, 2, 50, 100], [1, 1, 2, 3])
     assert s["top30_share"] == 0.5 and s["median_of_3_top30"] == pytest.approx(0.5)
+
+
+def test_the_size_prior_on_measured_rows_follows_what_size_says():
+    """Where the truth grows with size and the loss does not see it, a prior raises the rank
+    correlation; where size says nothing, a large prior lowers it."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(60):
+        params = int(rng.integers(10_000, 300_000))
+        loss = rng.normal()
+        rows.append({"source": "sized", "y": loss, "params": params,
+                     "truth": loss + 2.0 * np.log2(params)})
+        rows.append({"source": "flat", "y": loss, "params": params,
+                     "truth": loss + 0.01 * rng.normal()})
+    got = surrogate.sized_on_measured(rows)
+    sized, flat = got["sized"]["spearman"], got["flat"]["spearman"]
+    assert sized["0.12"] > sized["0.0"] and got["sized"]["cells"] == 60
+    assert flat["0.12"] < flat["0.0"]
