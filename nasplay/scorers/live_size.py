@@ -7,9 +7,9 @@ ReLU -> conv -> batch norm reading a constant gives the norm's shift whatever th
 gradient is zero). ``live_genotype`` sets those edges to the zero op (unlike ``space.canonical``,
 which keeps a convolution reading zeros: its norm's shift is a learned constant, so the function
 differs), and the live parameters are the count of that cell's network. On NAS-Bench-201's
-200-cell sample they rank cells at Spearman 0.52 against the table, the plain count at 0.47
-(identity cells in disguise, whose convolutions all read zeros, count as large). In a space
-without a zero op the two counts are one.
+fixed 200-cell sample they rank cells at Spearman 0.52 against the table, the plain count at 0.47
+(identity cells in disguise, whose convolutions all read zeros, count as large); on a second
+sample both rank at 0.37 (BENCHMARKS.md). In a space without a zero op the two counts are one.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from functools import lru_cache
 
 
 def live_params(genotype, params: int, **build) -> int:
-    """``params`` (the count of the network built from ``genotype``) when ``genotype`` is its
-    own canonical form; else the count of the canonical form's network, built with ``build``
-    (``cells.build_network``'s keywords: ``filters``, ``cells_per_stage``, ...)."""
+    """``params`` (the count of the network built from ``genotype``) when every op of
+    ``genotype`` is live; else the count of its live form's network (:func:`live_genotype`),
+    built with ``build`` (``cells.build_network``'s keywords: ``filters``, ``cells_per_stage``)."""
     from search_space import Genotype
 
     if isinstance(genotype, dict):

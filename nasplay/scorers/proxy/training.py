@@ -165,7 +165,7 @@ def with_size_prior(metrics: dict, size_prior: float) -> dict:
     Why: on NAS-Bench-201 a one-epoch loss and the parameter count are two signals of a cell's
     12-epoch accuracy, and the loss's errors do not depend on the size (its residual against the
     truth has no slope in log parameters), so a little of the size sharpens the ranking of good
-    cells, which a short training orders poorly (BENCHMARKS.md, "One laptop hour")."""
+    cells, which a short training orders poorly (BENCHMARKS.md, "The deep rung modelled")."""
     metrics["sized_neg_val_loss"] = (metrics["neg_val_loss"]
                                      + size_prior * math.log2(max(metrics["params"], 1)))
     return metrics

@@ -54,7 +54,7 @@ class ZeroCostConfig:
     # what the scorer probes with: "data", the run's images where it names a source (else noise);
     # "noise", always noise. On NAS-Bench-201 noise ranks as well alone (0.59-0.62 against
     # 0.55-0.57 on two 200-cell samples) and far better beside the parameter count (a rank average:
-    # 0.72-0.75 against 0.52-0.58), BENCHMARKS.md
+    # 0.72-0.75, against 0.52-0.60 on real images), BENCHMARKS.md
     probe: str = "data"
 
     def __post_init__(self):
