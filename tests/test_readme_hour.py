@@ -1,5 +1,5 @@
 """README's laptop-hour command is the benchmark's recipe: the hour BENCHMARKS.md measures
-(``python -m benchmarks.nb201_hour run --recipe deep-loss``) is the one a reader types,
+(``python -m benchmarks.nb201_hour run --recipe deep-sized``) is the one a reader types,
 setting for setting, and ``nasplay search`` accepts it."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from benchmarks.nb201_hour import RECIPES
 from nasplay.cli.search import add_arguments, config_from_args
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-RECIPE = "deep-loss"
+RECIPE = "deep-sized"
 
 
 def _hour_section() -> str:
