@@ -269,3 +269,31 @@ def test_nb201_genotype_trains_and_is_scored(folder):
     assert model.name == "nb201_network"
     with pytest.raises(ValueError, match="auxiliary_head"):
         proxy.train(genotype, tiny_config(folder, auxiliary_head=True))
+
+
+@pytest.mark.parametrize("metric", ["val_accuracy", "neg_val_loss", "sized_neg_val_loss"])
+def test_asha_epoch_reports_give_the_search_metric_as_the_final_result_does(folder, metric):
+    """An epoch's report (ASHA) carries the search's metric computed as the final metrics
+    compute it: a loss metric gets the negated loss, not the accuracy."""
+    from nasplay.engine.trial import TrialContext
+    from nasplay.scorers.proxy import scorer
+
+    reports = []
+
+    class Ctx(TrialContext):
+        def report(self, metrics):
+            reports.append(dict(metrics))
+
+    options = {**tiny_config(folder, epochs=2, size_prior=0.05).to_dict()}
+    for key in ("cpus", "gpus", "mixed_precision"):
+        options.pop(key)
+    ctx = Ctx(trial_id="t", step=0, options=options, cpus=2, gpus=0, mixed_precision=None,
+              metric=metric, report_epochs=True)
+    final = scorer.score(GENOTYPE, ctx)
+    assert len(reports) == 1 and reports[0]["epoch"] == 1
+    first = reports[0]
+    expected = {"val_accuracy": first["val_accuracy"], "neg_val_loss": -first["val_loss"],
+                "sized_neg_val_loss": -first["val_loss"] + 0.05 * np.log2(first["params"])}
+    assert first[metric] == pytest.approx(expected[metric])
+    assert 0.0 <= first["val_accuracy"] <= 1.0 and first["val_loss"] > 0
+    assert (first[metric] < 0) == (final[metric] < 0)           # the same kind of value

@@ -67,9 +67,10 @@ def _rungs(options: dict) -> int:
 
 
 def _epoch_reporter(ctx, config):
-    """A Keras callback reporting validation accuracy after each epoch but the last (ASHA), with
-    the network's size and the training time so far, so that a candidate ASHA stops early still
-    has a complete record."""
+    """A Keras callback reporting the held-out scores after each epoch but the last (ASHA): the
+    search's metric as the trial's final result computes it (accuracy, the negated loss, or the
+    loss with the size prior), with the network's size and the training time so far, so that a
+    candidate ASHA stops early still has a complete record."""
     import keras
 
     from nasplay.scorers.proxy import training as proxy
@@ -87,8 +88,13 @@ def _epoch_reporter(ctx, config):
                 return  # the final result, with every metric, follows from the trial
             train_seconds = time.perf_counter() - self.start
             sets = proxy.subsets(config)
-            ctx.report({ctx.metric: proxy.accuracy(self.model, sets.x_val, sets.y_val),
-                        "epoch": epoch + 1, **self.size, "train_seconds": train_seconds,
+            val = proxy.heldout(self.model, sets.x_val, sets.y_val)
+            scores = proxy.with_size_prior(
+                {"val_accuracy": val["accuracy"], "val_loss": val["loss"],
+                 "neg_val_loss": -val["loss"], **self.size}, config.size_prior)
+            # the search's metric as the final result will have it (a loss for a loss metric)
+            ctx.report({**scores, ctx.metric: scores.get(ctx.metric, val["accuracy"]),
+                        "epoch": epoch + 1, "train_seconds": train_seconds,
                         "train_accuracy": float((logs or {}).get("accuracy", math.nan))})
 
     return EpochReporter()
