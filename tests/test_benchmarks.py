@@ -52,6 +52,7 @@ SMOKE = {
     "nb201_oneshot": ["--smoke", "--data", "DATA", "--out", "TMP/oneshot"],
     "nb201_proxy": ["measure", "--smoke", "--data", "DATA", "--out", "TMP/proxy"],
     "nb201_search_speed": ["--trials", "20", "--searchers", "random", "--no-record"],
+    "nb201_surrogate": ["--runs", "2", "--out", "TMP/surrogate.json"],
     "nb201_searchers": ["--smoke", "--quiet", "--out", "TMP/searchers.json"],
     "nb201_truth": ["--smoke", "--out", "TMP/truth"],
     "nb201_zero_cost": ["measure", "table", "--smoke", "--data", "DATA", "--out", "TMP/zero_cost"],
