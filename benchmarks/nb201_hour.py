@@ -102,12 +102,13 @@ DEEP_LOSS = {"argv": [*DEEP_PARAMS["argv"], "--metric", "neg_val_loss"],
              "config": DEEP_PARAMS["config"]}
 # deep-loss with the parameter count as a second signal in the search itself and a population
 # that averages out the loss's noise, chosen on the table before it ran (``nb201_surrogate``: a
-# model of the deep rung's loss fitted to the 860 cells it trained, replayed through evolution
-# on the 15,625 cells): the search maximizes ``sized_neg_val_loss``, the held-out loss plus 0.05
+# model of the deep rung's loss fitted to its 869 trainings, replayed through evolution on the
+# 15,625 cells): the search maximizes ``sized_neg_val_loss``, the held-out loss plus 0.05
 # for every doubling of the parameters (``--size-prior 0.05``; on the cells the hours visited it
 # ranks at or above the loss alone, best at 0.03-0.05), evolution with population 20 and
-# tournament 10, the best 6 by that score, most parameters. On the model: median true rank 14
-# over 300 seeds (deep-loss: 60; it returned 33 and 67).
+# tournament 10, the best 6 by that score, most parameters. On the model's first version (noise
+# scale 0.8 by hand): median true rank 14 over 300 seeds (deep-loss: 60; it returned 33 and 67);
+# the calibrated model gives 4 and 42.
 DEEP_SIZED = {"argv": [*DEEP_PARAMS["argv"], "--population-size", "20", "--sample-size", "10",
                        "--metric", "sized_neg_val_loss", "--size-prior", "0.05"],
               "config": DEEP_PARAMS["config"]}

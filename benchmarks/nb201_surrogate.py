@@ -41,6 +41,7 @@ B``) against the truth on each group of measured trainings, for ``B`` in ``PRIOR
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -175,7 +176,14 @@ class Model:
         base, k3, k1 = fitted["params_formula"]
         self.log2p = np.log2(base + k3 * n3 + k1 * n1)
         self.mean = np.interp(self.truth, fitted["knots"], fitted["f"])
-        self.sd = scale * np.interp(self.truth, BAND_CENTRES, fitted["sd"])
+        self.unit_sd = np.interp(self.truth, BAND_CENTRES, fitted["sd"])
+        self.sd = scale * self.unit_sd
+
+    def rescaled(self, scale: float) -> Model:
+        """The same model at another noise scale (the table is read once)."""
+        other = copy.copy(self)
+        other.sd = scale * self.unit_sd
+        return other
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One run's losses (negated) for every cell: each network is trained once a run."""
@@ -194,8 +202,9 @@ def calibrate(fitted: dict, rows: list[dict], draws: int = 200) -> dict:
     target = {"random": measured("random"), "top": measured("top")}
     top_arch = [r["arch"] for r in rows if r["source"].startswith("top")]
     trials = {}
+    unit = Model(fitted, 1.0)
     for scale in SCALES:
-        model = Model(fitted, scale)
+        model = unit.rescaled(scale)
         rng = np.random.default_rng(0)
         top = np.array([model.index[a] for a in top_arch])
         random_rho, top_rho = [], []

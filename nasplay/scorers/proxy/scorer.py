@@ -88,12 +88,10 @@ def _epoch_reporter(ctx, config):
                 return  # the final result, with every metric, follows from the trial
             train_seconds = time.perf_counter() - self.start
             sets = proxy.subsets(config)
-            val = proxy.heldout(self.model, sets.x_val, sets.y_val)
-            scores = proxy.with_size_prior(
-                {"val_accuracy": val["accuracy"], "val_loss": val["loss"],
-                 "neg_val_loss": -val["loss"], **self.size}, config.size_prior)
+            scores = proxy.with_size_prior({**proxy.heldout_metrics(self.model, sets),
+                                            **self.size}, config.size_prior)
             # the search's metric as the final result will have it (a loss for a loss metric)
-            ctx.report({**scores, ctx.metric: scores.get(ctx.metric, val["accuracy"]),
+            ctx.report({**scores, ctx.metric: scores.get(ctx.metric, scores["val_accuracy"]),
                         "epoch": epoch + 1, "train_seconds": train_seconds,
                         "train_accuracy": float((logs or {}).get("accuracy", math.nan))})
 

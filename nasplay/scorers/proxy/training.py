@@ -224,9 +224,8 @@ def train(genotype, config: ProxyConfig, data=None, test_data=None, verbose: int
     _raise_if_diverged(clock, config)
 
     start = time.perf_counter()
-    val = heldout(model, sets.x_val, sets.y_val)
     metrics = {
-        "val_accuracy": val["accuracy"], "val_loss": val["loss"], "neg_val_loss": -val["loss"], "train_accuracy": clock.train_accuracy,
+        **heldout_metrics(model, sets), "train_accuracy": clock.train_accuracy,
         "params": int(model.count_params()), "flops": run.flops,
         "train_seconds": train_seconds, "epochs": config.epochs,
         "train_size": len(sets.y_train), "val_size": len(sets.y_val),
@@ -362,6 +361,14 @@ def _forward_once(model, x: np.ndarray, backend: str):
 def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
     """Top-1 accuracy of ``model`` on uint8 images (``heldout``'s accuracy)."""
     return heldout(model, x, y, batch_size)["accuracy"]
+
+
+def heldout_metrics(model, sets: Subsets) -> dict:
+    """``val_accuracy``, ``val_loss`` and ``neg_val_loss`` (for a search that maximizes) on the
+    validation subset: the held-out scores as a trial records them, at its end or an epoch's."""
+    val = heldout(model, sets.x_val, sets.y_val)
+    return {"val_accuracy": val["accuracy"], "val_loss": val["loss"],
+            "neg_val_loss": -val["loss"]}
 
 
 def heldout(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> dict:

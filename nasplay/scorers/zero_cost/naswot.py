@@ -71,8 +71,9 @@ class ZeroCostConfig:
 
 def probe_batch(config: ZeroCostConfig, images=None) -> np.ndarray:
     """The batch the score is taken on: ``images`` standardized per channel (the first
-    ``batch_size`` of them), or standard normal noise drawn from ``config.seed``."""
-    if images is None:
+    ``batch_size`` of them), or standard normal noise drawn from ``config.seed`` (without images,
+    or with ``config.probe == "noise"``)."""
+    if images is None or config.probe == "noise":
         rng = np.random.default_rng([config.seed, 1])
         return rng.standard_normal((config.batch_size, *config.input_shape)).astype("float32")
     images = np.asarray(images)[:config.batch_size].astype("float32")

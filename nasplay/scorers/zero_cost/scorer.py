@@ -26,7 +26,7 @@ def score(genotype, ctx) -> dict:
     options["input_shape"] = tuple(options.get("input_shape", (32, 32, 3)))
     config = zero_cost.ZeroCostConfig(**options)
     images = None
-    if data is not None and config.probe == "data":
+    if data is not None and config.probe == "data":   # noise: no images to read
         from nasplay.data.subsets import load_subsets
 
         images = load_subsets(data, config.batch_size, 1, config.seed).x_train
