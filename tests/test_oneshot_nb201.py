@@ -178,6 +178,57 @@ def test_training_steps_move_only_the_paths_weights_and_momentum():
             np.testing.assert_array_equal(slot, old)
 
 
+def _standalone_counterparts(net, model, g):
+    """``[(supernet variable, standalone variable)]`` of ``g``'s path: the same layers in the same
+    order, less the standalone candidate norms' scale and shift (the supernet's are affine-free,
+    so they have nothing to pair with)."""
+    pairs = []
+    for source, locator in net._pairs(g):
+        target = model.get_layer(locator[0])
+        if len(locator) == 3:
+            target = target.edge_ops[locator[1]][locator[2]]
+        mine, theirs = list(source.trainable_variables), list(target.trainable_variables)
+        if len(theirs) != len(mine):
+            theirs = [v for v in theirs if not v.path.endswith(("gamma", "beta"))]
+        assert [tuple(v.shape) for v in mine] == [tuple(v.shape) for v in theirs], locator
+        pairs += zip(mine, theirs)
+    return pairs
+
+
+def test_a_training_step_moves_the_path_by_the_standalone_networks_gradient():
+    """The traced step (switches, fused batch norms, masked SGD) is plain SGD on the standalone
+    network of the path: with no momentum or decay, every weight of the path moves by
+    -lr x its gradient in ``cells.build_network(g)`` (extracted before the step), two cells a
+    stage deep. A defect in the supernet's gradients would show here, not only as a poor
+    ranking."""
+    import keras
+    import tensorflow as tf
+
+    g = EVERY_OP
+    net = tiny_net(cells_per_stage=2)
+    x, y = images(8, seed=4), np.random.default_rng(4).integers(0, 3, 8).astype("int32")
+    model = net.extract(g)
+    pairs = _standalone_counterparts(net, model, g)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, model(x, training=True)))
+    grads = dict(zip([id(v) for v in model.trainable_variables],
+                     tape.gradient(loss, model.trainable_variables)))
+    optimizer = oneshot_tf.MaskedSGD(net.trainable_variables, 0.0, 0.0)
+    lr = 0.01
+    optimizer.learning_rate.assign(lr)
+    train_step, _ = oneshot_tf.compile_steps(net, optimizer, batch_size=8)
+    before = [np.asarray(mine) for mine, _ in pairs]
+    step_loss, _ = train_step(x, y, net.encode(g))
+    np.testing.assert_allclose(float(step_loss), float(loss), rtol=1e-5)
+    assert len(pairs) >= 20
+    for (mine, theirs), old in zip(pairs, before):
+        expected = -lr * np.asarray(grads[id(theirs)])
+        np.testing.assert_allclose(np.asarray(mine) - old, expected, rtol=2e-3,
+                                   atol=1e-6 * lr + 1e-3 * np.abs(expected).max(),
+                                   err_msg=mine.path)
+
+
 # -- nasplay.scorers.oneshot.supernet end to end
 # --------------------------------------------------------------
 
