@@ -72,7 +72,57 @@ def _config(args):
                          learning_rate=args.learning_rate, filters=args.filters,
                          cells_per_stage=args.cells_per_stage, seed=args.seed,
                          recalibration_batches=args.recalibration_batches,
-                         affine_ops=args.affine_ops, cpus=args.cpus).check()
+                         finetune_steps=args.finetune_steps, affine_ops=args.affine_ops,
+                         cpus=args.cpus).check()
+
+
+def deepen(shallow_dir, config, directory) -> None:
+    """Start the supernet training in ``directory`` from a trained shallower supernet of the
+    same width: the stem, the reductions, the head and the classifier as trained, and every
+    cell of a stage a copy of the shallow supernet's cell of that stage (its last one).
+
+    A supernet of the table's depth trained from scratch learns too slowly on this CPU
+    (BENCHMARKS.md: 5x8 at training accuracy 0.19 after 1,250 steps), while a fixed path of the
+    same network trains like a standalone one; a deep supernet grown from a trained shallow one
+    starts where the shallow one ended. Writes an epoch-0 checkpoint (weights copied, momentum
+    zero) that ``train_supernet`` then resumes from.
+    """
+    from cells.supernet_nb201 import SuperEdgeCell
+    from nasplay.data.subsets import load_subsets
+    from nasplay.scorers.oneshot import checkpoint as ckpt
+
+    shallow = ckpt.load_supernet(shallow_dir)
+    if shallow.filters != config.filters:
+        raise SystemExit(f"--deepen-from: {shallow_dir} is {shallow.filters} filters wide, "
+                         f"not {config.filters}")
+    sets = load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
+                        cache_dir=config.cache_dir)
+    deep = ckpt.new_supernet("nb201", num_classes=len(sets.classes), filters=config.filters,
+                             cells_per_stage=config.cells_per_stage,
+                             input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops)
+
+    def by_stage(net):
+        stages, stage = [[]], 0
+        for layer in net.stages:
+            if not isinstance(layer, SuperEdgeCell):
+                stages.append([layer])
+                continue
+            stages[-1].append(layer)
+        return stages
+
+    for deep_stage, shallow_stage in zip(by_stage(deep), by_stage(shallow), strict=True):
+        cells = [layer for layer in shallow_stage if isinstance(layer, SuperEdgeCell)]
+        for layer in deep_stage:
+            source = cells[-1] if isinstance(layer, SuperEdgeCell) else shallow_stage[0]
+            layer.set_weights(source.get_weights())
+    for name in ("stem_conv", "stem_bn", "head_bn", "classifier"):
+        getattr(deep, name).set_weights(getattr(shallow, name).get_weights())
+    meta = ckpt.new_meta("nb201", config, len(sets.classes), sets.x_train.shape[1:],
+                         ckpt.fingerprint(sets))
+    meta["deepened_from"] = str(Path(shallow_dir).resolve())
+    directory.mkdir(parents=True, exist_ok=True)
+    slots = [np.zeros(v.shape, "float32") for v in deep.trainable_variables]
+    ckpt.save(directory, deep, slots, meta)
 
 
 def _extract_check(scorer, genotypes) -> list[dict]:
@@ -112,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--recalibration-batches", type=int, default=4)
+    parser.add_argument("--finetune-steps", type=int, default=0,
+                        help="SGD steps on each cell's path before scoring it (a scoring "
+                             "setting: the supernet is the same; name it with --supernet)")
     parser.add_argument("--affine-ops", action="store_true")
     parser.add_argument("--seed", type=int, default=0, help="the supernet's seed")
     parser.add_argument("--cpus", type=int, default=2)
@@ -119,6 +172,9 @@ def main(argv=None) -> int:
     parser.add_argument("--supernet", type=Path, default=None)
     parser.add_argument("--tag", default="", help="suffix of the result file and supernet dir")
     parser.add_argument("--train-only", action="store_true", help="train (time it) and stop")
+    parser.add_argument("--deepen-from", type=Path, default=None, metavar="DIR",
+                        help="start from this trained, shallower supernet of the same width "
+                             "(each stage's cell copied into every cell of the stage)")
     parser.add_argument("--score-images", type=int, default=0,
                         help="also score every cell on this many held-out images (the val_size "
                              "ones and more never trained on: oneshot_benchmark's "
@@ -142,6 +198,8 @@ def main(argv=None) -> int:
     directory = args.supernet or ((args.out if args.smoke else REPO / "runs")
                                   / f"supernet-nb201{args.tag}")
     start = time.perf_counter()
+    if args.deepen_from is not None and not (directory / "supernet.npz").exists():
+        deepen(args.deepen_from, config, directory)
     train_supernet("nb201", config, directory, verbose=args.verbose)
     meta = read_meta(directory)
     print(f"supernet: {meta['train_seconds']:.0f} s training recorded "
@@ -168,6 +226,9 @@ def main(argv=None) -> int:
     stats = {"oneshot_accuracy": rank_stats(scores, truth),
              "oneshot_neg_loss": rank_stats([-m["oneshot_loss"] for m in metrics], truth),
              "params": rank_stats(params, truth)}
+    if config.finetune_steps:  # how fast the path trains from the inherited weights
+        stats["oneshot_neg_finetune_loss"] = rank_stats(
+            [-m["oneshot_finetune_loss"] for m in metrics], truth)
     stats_vs_params = rank_stats(scores, params)
     # the cells that compute something (output reachable) alone: the ranking among them
     reachable = [output_reachable(g) for g in genotypes]
@@ -176,7 +237,8 @@ def main(argv=None) -> int:
                                                           np.take(truth, keep))
 
     label = (f"one-shot C={config.filters} N={config.cells_per_stage} "
-             f"{config.train_size // 1000}k x {config.epochs} ep")
+             f"{config.train_size // 1000}k x {config.epochs} ep"
+             + (f", finetune {config.finetune_steps}" if config.finetune_steps else ""))
     print("\n" + TABLE_HEADER)
     print(format_stats(label, stats["oneshot_accuracy"], seconds))
     print(format_stats(label + " (-loss)", stats["oneshot_neg_loss"], seconds))
@@ -231,10 +293,14 @@ def main(argv=None) -> int:
         wide_scores = [m["oneshot_accuracy"] for m in wide]
         wide_seconds = float(np.median([m["score_seconds"] for m in wide[1:]]))
         stats[f"oneshot_accuracy_{len(scorer.y_val)}_images"] = rank_stats(wide_scores, truth)
+        stats[f"oneshot_neg_loss_{len(scorer.y_val)}_images"] = rank_stats(
+            [-m["oneshot_loss"] for m in wide], truth)
         stats[f"oneshot_{len(scorer.y_val)}_images_vs_params"] = rank_stats(wide_scores, params)
         print(TABLE_HEADER)
         print(format_stats(f"{label}, scored on {len(scorer.y_val)} images",
                            stats[f"oneshot_accuracy_{len(scorer.y_val)}_images"], wide_seconds))
+        print(format_stats(f"{label}, -loss on {len(scorer.y_val)} images",
+                           stats[f"oneshot_neg_loss_{len(scorer.y_val)}_images"], wide_seconds))
         print(f"  vs params: Spearman "
               f"{stats[f'oneshot_{len(scorer.y_val)}_images_vs_params']['spearman']:.3f}")
 
@@ -252,7 +318,10 @@ def main(argv=None) -> int:
                          "oneshot_accuracy": m["oneshot_accuracy"],
                          "oneshot_loss": m["oneshot_loss"], "params": m["params"],
                          "reachable": r, "score_seconds": m["score_seconds"],
-                         **({"oneshot_accuracy_wide": w["oneshot_accuracy"]} if w else {})}
+                         **({"oneshot_finetune_loss": m["oneshot_finetune_loss"]}
+                            if config.finetune_steps else {}),
+                         **({"oneshot_accuracy_wide": w["oneshot_accuracy"],
+                             "oneshot_loss_wide": w["oneshot_loss"]} if w else {})}
                         for c, m, r, w in zip(cells, metrics, reachable,
                                               wide or [None] * len(cells))]}
     if wide:
