@@ -72,57 +72,34 @@ def _config(args):
                          learning_rate=args.learning_rate, filters=args.filters,
                          cells_per_stage=args.cells_per_stage, seed=args.seed,
                          recalibration_batches=args.recalibration_batches,
-                         finetune_steps=args.finetune_steps, affine_ops=args.affine_ops,
+                         finetune_steps=args.finetune_steps, shallow_epochs=args.shallow_epochs,
+                         shallow_learning_rate=args.shallow_learning_rate,
+                         affine_ops=args.affine_ops,
                          cpus=args.cpus).check()
 
 
 def deepen(shallow_dir, config, directory) -> None:
-    """Start the supernet training in ``directory`` from a trained shallower supernet of the
-    same width: the stem, the reductions, the head and the classifier as trained, and every
-    cell of a stage a copy of the shallow supernet's cell of that stage (its last one).
-
-    A supernet of the table's depth trained from scratch learns too slowly on this CPU
-    (BENCHMARKS.md: 5x8 at training accuracy 0.19 after 1,250 steps), while a fixed path of the
-    same network trains like a standalone one; a deep supernet grown from a trained shallow one
-    starts where the shallow one ended. Writes an epoch-0 checkpoint (weights copied, momentum
-    zero) that ``train_supernet`` then resumes from.
-    """
-    from cells.supernet_nb201 import SuperEdgeCell
+    """Start the supernet training in ``directory`` from the trained shallower supernet in
+    ``shallow_dir`` (``EdgeSuperNet.grow_from``: each stage's cell copied into every cell of the
+    stage): an epoch-0 checkpoint (momentum zero) that ``train_supernet`` resumes from. The same
+    supernet as ``OneShotConfig.shallow_epochs`` trains in one call, when ``shallow_dir`` holds
+    its shallow phase (tests/test_oneshot_nb201.py checks they agree)."""
     from nasplay.data.subsets import load_subsets
     from nasplay.scorers.oneshot import checkpoint as ckpt
 
     shallow = ckpt.load_supernet(shallow_dir)
-    if shallow.filters != config.filters:
-        raise SystemExit(f"--deepen-from: {shallow_dir} is {shallow.filters} filters wide, "
-                         f"not {config.filters}")
     sets = load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
                         cache_dir=config.cache_dir)
     deep = ckpt.new_supernet("nb201", num_classes=len(sets.classes), filters=config.filters,
                              cells_per_stage=config.cells_per_stage,
                              input_shape=sets.x_train.shape[1:], affine_ops=config.affine_ops)
-
-    def by_stage(net):
-        stages, stage = [[]], 0
-        for layer in net.stages:
-            if not isinstance(layer, SuperEdgeCell):
-                stages.append([layer])
-                continue
-            stages[-1].append(layer)
-        return stages
-
-    for deep_stage, shallow_stage in zip(by_stage(deep), by_stage(shallow), strict=True):
-        cells = [layer for layer in shallow_stage if isinstance(layer, SuperEdgeCell)]
-        for layer in deep_stage:
-            source = cells[-1] if isinstance(layer, SuperEdgeCell) else shallow_stage[0]
-            layer.set_weights(source.get_weights())
-    for name in ("stem_conv", "stem_bn", "head_bn", "classifier"):
-        getattr(deep, name).set_weights(getattr(shallow, name).get_weights())
+    deep.grow_from(shallow)
     meta = ckpt.new_meta("nb201", config, len(sets.classes), sets.x_train.shape[1:],
                          ckpt.fingerprint(sets))
     meta["deepened_from"] = str(Path(shallow_dir).resolve())
-    directory.mkdir(parents=True, exist_ok=True)
-    slots = [np.zeros(v.shape, "float32") for v in deep.trainable_variables]
-    ckpt.save(directory, deep, slots, meta)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    ckpt.save(directory, deep, [np.zeros(v.shape, "float32") for v in deep.trainable_variables],
+              meta)
 
 
 def _extract_check(scorer, genotypes) -> list[dict]:
@@ -162,6 +139,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--recalibration-batches", type=int, default=4)
+    parser.add_argument("--shallow-epochs", type=int, default=0,
+                        help="OneShotConfig.shallow_epochs: first train one cell a stage this "
+                             "many epochs (in SUPERNET/shallow), then grow it")
+    parser.add_argument("--shallow-learning-rate", type=float, default=0.05)
     parser.add_argument("--finetune-steps", type=int, default=0,
                         help="SGD steps on each cell's path before scoring it (a scoring "
                              "setting: the supernet is the same; name it with --supernet)")
@@ -169,6 +150,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the supernet's seed")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--cells", type=int, default=200, help="first N cells of the sample")
+    parser.add_argument("--sample-seed", type=int, default=0,
+                        help="score another random sample (nb201_truth.sample_cells(seed=S)); "
+                             "the result file gets '_sS' after the tag")
     parser.add_argument("--supernet", type=Path, default=None)
     parser.add_argument("--tag", default="", help="suffix of the result file and supernet dir")
     parser.add_argument("--train-only", action="store_true", help="train (time it) and stop")
@@ -209,7 +193,7 @@ def main(argv=None) -> int:
     if args.train_only:
         return 0
 
-    cells = sample_cells()[:args.cells]
+    cells = sample_cells(seed=args.sample_seed)[:args.cells]
     genotypes = [space.from_arch_str(c["arch_str"]) for c in cells]
     truth = [c["val_accuracy"] for c in cells]
     start = time.perf_counter()
@@ -307,7 +291,13 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    result = {"config": config.to_dict(), "backend": keras.backend.backend(),
+    shallow_meta = (read_meta(meta["deepened_from"]) if meta.get("deepened_from")
+                    else read_meta(directory / "shallow") if config.shallow_epochs else None)
+    result = {"config": config.to_dict(), "sample_seed": args.sample_seed,
+              "deepened_from": meta.get("deepened_from"),
+              "shallow_train_seconds": shallow_meta and shallow_meta["train_seconds"],
+              "shallow_history": shallow_meta and shallow_meta["history"],
+              "backend": keras.backend.backend(),
               "tensorflow": tf.__version__, "loadavg": os.getloadavg(),
               "supernet_dir": str(directory), "train_seconds": meta["train_seconds"],
               "history": meta["history"], "scorer_load_seconds": load_seconds,
@@ -327,7 +317,8 @@ def main(argv=None) -> int:
     if wide:
         result["score_images_wide"] = len(scorer.y_val)
         result["median_score_seconds_wide"] = wide_seconds
-    path = args.out / f"nb201_oneshot{args.tag}.json"
+    path = args.out / (f"nb201_oneshot{args.tag}"
+                       + (f"_s{args.sample_seed}" if args.sample_seed else "") + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"-> {path.relative_to(REPO) if path.resolve().is_relative_to(REPO) else path}")

@@ -223,6 +223,38 @@ class EdgeSuperNet(keras.Model):
             groups += cell.update_groups(arch)
         return groups
 
+    def grow_from(self, shallow: EdgeSuperNet) -> None:
+        """Take the weights of ``shallow``, a supernet of this space and width with fewer cells a
+        stage: the stem, the reductions, the head and the classifier as they are, and every cell
+        of a stage a copy of ``shallow``'s last cell of that stage (its weights and batch-norm
+        statistics). A deep supernet grown from a trained shallow one starts training where the
+        shallow one ended (``OneShotConfig.shallow_epochs``)."""
+        if not isinstance(shallow, EdgeSuperNet) or shallow.space.name != self.space.name \
+                or shallow.filters != self.filters or shallow.affine_ops != self.affine_ops:
+            raise ValueError(f"grow_from: needs an EdgeSuperNet of space {self.space.name!r}, "
+                             f"{self.filters} filters, affine_ops={self.affine_ops}")
+        if not 1 <= shallow.cells_per_stage <= self.cells_per_stage:
+            raise ValueError(f"grow_from: a supernet of {shallow.cells_per_stage} cell(s) a stage "
+                             f"cannot seed one of {self.cells_per_stage}")
+        for mine, theirs in zip(self._by_stage(), shallow._by_stage(), strict=True):
+            cell = theirs["cells"][-1]
+            for layer in mine["cells"]:
+                layer.set_weights(cell.get_weights())
+            if mine["reduction"] is not None:
+                mine["reduction"].set_weights(theirs["reduction"].get_weights())
+        for name in ("stem_conv", "stem_bn", "head_bn", "classifier"):
+            getattr(self, name).set_weights(getattr(shallow, name).get_weights())
+
+    def _by_stage(self) -> list[dict]:
+        """``[{"reduction": layer or None, "cells": [...]}]``, one per stage, in order."""
+        stages = [{"reduction": None, "cells": []}]
+        for layer in self.stages:
+            if isinstance(layer, SuperEdgeCell):
+                stages[-1]["cells"].append(layer)
+            else:
+                stages.append({"reduction": layer, "cells": []})
+        return stages
+
     # -- standalone networks -------------------------------------------------------------------
 
     def _pairs(self, genotype) -> list[tuple]:

@@ -291,6 +291,102 @@ def test_finetuned_nb201_scores_restore_the_inherited_weights(trained):
             np.testing.assert_array_equal(np.asarray(variable), value)
 
 
+def test_grow_from_copies_each_stages_cell_into_every_cell_of_the_stage():
+    import keras
+
+    shallow, deep = tiny_net(), tiny_net(cells_per_stage=3)
+    rng = np.random.default_rng(5)
+    for variable in shallow.weights:  # trained-looking weights and statistics
+        variable.assign(np.asarray(variable) + rng.normal(0.0, 0.1, variable.shape))
+    deep.grow_from(shallow)
+    for mine, theirs in zip(deep._by_stage(), shallow._by_stage(), strict=True):
+        assert len(mine["cells"]) == 3 and len(theirs["cells"]) == 1
+        for cell in mine["cells"]:
+            for a, b in zip(cell.weights, theirs["cells"][0].weights, strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        if theirs["reduction"] is not None:
+            for a, b in zip(mine["reduction"].weights, theirs["reduction"].weights, strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for name in ("stem_conv", "stem_bn", "head_bn", "classifier"):
+        for a, b in zip(getattr(deep, name).weights, getattr(shallow, name).weights, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the cells are copies, not one layer: training one leaves the others
+    deep.super_cells[1].weights[0].assign(np.zeros(deep.super_cells[1].weights[0].shape))
+    assert np.abs(np.asarray(deep.super_cells[0].weights[0])).sum() > 0
+    with pytest.raises(ValueError, match="filters"):
+        tiny_net(filters=8, cells_per_stage=3).grow_from(shallow)
+    with pytest.raises(ValueError, match="cannot seed"):
+        shallow.grow_from(deep)
+    keras.backend.clear_session()
+
+
+def test_shallow_epochs_train_a_one_cell_supernet_then_grow_it(folder, tmp_path, monkeypatch):
+    """``shallow_epochs``: the one-cell supernet trains (and is kept) in DIR/shallow, the deep
+    one starts from it; a finished run is loaded, not grown again."""
+    from nasplay.scorers.oneshot.train import SHALLOW_DIR, shallow_config
+
+    grown = []
+    original = EdgeSuperNet.grow_from
+
+    def spy(self, shallow):
+        grown.append([np.asarray(w).copy() for w in shallow.get_weights()])
+        return original(self, shallow)
+
+    monkeypatch.setattr(EdgeSuperNet, "grow_from", spy)
+    config = tiny_config(folder, cells_per_stage=2, shallow_epochs=2, shallow_learning_rate=0.1,
+                         epochs=1, learning_rate=0.02)
+    directory = tmp_path / "grown"
+    supernet = train_supernet(NB201.name, config, directory, verbose=0)
+    assert supernet.cells_per_stage == 2 and len(grown) == 1
+    shallow_meta = ckpt.read_meta(directory / SHALLOW_DIR)
+    assert (shallow_meta["cells_per_stage"], shallow_meta["epochs_done"],
+            shallow_meta["learning_rate"]) == (1, 2, 0.1)
+    assert shallow_config(config).cells_per_stage == 1
+    shallow = ckpt.read(directory / SHALLOW_DIR)
+    for a, b in zip(grown[0], shallow.weights, strict=True):  # it grew from the trained one
+        np.testing.assert_array_equal(a, b)
+    meta = ckpt.read_meta(directory)
+    assert (meta["cells_per_stage"], meta["shallow_epochs"], meta["epochs_done"]) == (2, 2, 1)
+    train_supernet(NB201.name, config, directory, verbose=0)   # finished: loaded as it is
+    assert len(grown) == 1
+    scorer = OneShotScorer(ckpt.load_supernet(directory), config)
+    assert 0.0 <= scorer.score(CONVS)["oneshot_accuracy"] <= 1.0
+
+
+def test_growing_in_one_call_gives_the_supernet_grown_from_a_separate_shallow_one(folder,
+                                                                                  tmp_path):
+    """``benchmarks/nb201_oneshot.py --deepen-from DIR`` (a shallow supernet trained on its own,
+    grown into an epoch-0 checkpoint, trained on) and ``shallow_epochs`` (both phases in one
+    call) train the same weights: BENCHMARKS.md's figure came from the first, users get the
+    second."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.nb201_oneshot import deepen
+    from nasplay.scorers.oneshot.train import shallow_config
+
+    config = tiny_config(folder, cells_per_stage=2, shallow_epochs=1, epochs=1,
+                         learning_rate=0.02)
+    one_call = train_supernet(NB201.name, config, tmp_path / "one", verbose=0)
+    train_supernet(NB201.name, shallow_config(config), tmp_path / "shallow", verbose=0)
+    deepen(tmp_path / "shallow", config, tmp_path / "two")
+    two_steps = train_supernet(NB201.name, config, tmp_path / "two", verbose=0)
+    for a, b in zip(one_call.get_weights(), two_steps.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("space, overrides, message", [
+    ("nb201", {"cells_per_stage": 1, "shallow_epochs": 2}, "nothing to grow into"),
+    ("nb201", {"cells_per_stage": 2, "shallow_epochs": -1}, "shallow_epochs must be"),
+    ("nb201", {"cells_per_stage": 2, "shallow_epochs": 1, "shallow_learning_rate": 0.0},
+     "shallow_learning_rate must be"),
+    ("amoebanet", {"cells_per_stage": 2, "shallow_epochs": 1}, "spaces of ops on edges"),
+])
+def test_bad_shallow_settings_are_refused_in_one_line_before_anything_is_written(
+        folder, tmp_path, space, overrides, message):
+    with pytest.raises(UserError, match=message) as info:
+        train_supernet(space, tiny_config(folder, **overrides), tmp_path / "s", verbose=0)
+    assert "\n" not in str(info.value) and not (tmp_path / "s").exists()
+
+
 def test_loose_mean_is_refused_for_nb201_before_anything_is_written(folder, tmp_path):
     with pytest.raises(UserError, match="loose_mean") as info:
         train_supernet(NB201.name, tiny_config(folder, loose_mean=True), tmp_path / "s",

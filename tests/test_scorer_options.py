@@ -41,7 +41,8 @@ def test_search_help_has_a_flag_group_per_scorer_from_its_options():
             assert option.cli in text, option.cli
         if scorer.name == "oneshot":  # its own flags sit in its group, with their defaults
             assert text.index("--supernet-epochs E", group) > group
-            assert "supernet training epochs (default: 6)" in text
+            assert "supernet training epochs (default: 6; 2 on nb201 (CPU))" in text
+            assert "(default: 0; 25 on nb201 (CPU))" in text
     assert "training images per candidate (default: 2000; 20000 with GPU trials" in text
 
 
@@ -122,6 +123,28 @@ def test_nb201_runs_get_the_proxy_budget_measured_on_its_cells(tmp_path):
     assert options("nasnet")["cells_per_stage"] == cpu.cells_per_stage == 1
     assert options("nasnet")["train_size"] == cpu.train_size
     assert options("nb201", "--gpus-per-trial", "1")["train_size"] == gpu.train_size
+
+
+def test_nb201_oneshot_runs_get_the_grown_supernet_measured_on_its_cells(tmp_path):
+    """A new nb201 one-shot search grows a supernet of the table's depth from a one-cell one
+    (the settings that ranked the table's cells at Kendall 0.56); a flag still wins, and other
+    spaces keep the CPU defaults, which train at their depth from the start."""
+    from nasplay.scorers.oneshot.scorer import NB201_CPU
+    from nasplay.scorers.oneshot.supernet import OneShotConfig
+    from nasplay.scorers.settings import resolve
+
+    def options(space, *argv):
+        config = _config(["--searcher", "random", "--space", space, "--trials", "2",
+                          "--scorer", "oneshot", "--run-dir", str(tmp_path / "r"), *argv])
+        return resolve(SCORERS["oneshot"], config)[1]
+
+    nb201 = options("nb201")
+    assert {k: nb201[k] for k in NB201_CPU} == NB201_CPU
+    assert (nb201["cells_per_stage"], nb201["shallow_epochs"], nb201["epochs"]) == (5, 25, 2)
+    assert options("nb201", "--shallow-epochs", "10")["shallow_epochs"] == 10
+    assert options("nb201", "--shallow-epochs", "0")["cells_per_stage"] == 5
+    assert options("amoebanet")["shallow_epochs"] == OneShotConfig().shallow_epochs == 0
+    assert SCORERS["oneshot"].added_since["shallow_epochs"] == 0  # a run saved before: as it was
 
 
 def test_search_help_names_a_space_default():

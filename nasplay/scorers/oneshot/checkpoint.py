@@ -32,7 +32,8 @@ WEIGHTS_FILE = "supernet.npz"
 FORMAT = 2  # 2: the supernet has a head norm (cells.supernet); format 1 is refused
 # settings that define a training run: a partial run resumes only with the same ones
 TRAINING_FIELDS = ("seed", "sampler", "epochs", "batch_size", "learning_rate", "momentum",
-                   "weight_decay", "affine_ops", "loose_mean")
+                   "weight_decay", "affine_ops", "loose_mean", "shallow_epochs",
+                   "shallow_learning_rate")
 
 
 def source_id(data: str) -> str:
@@ -123,8 +124,10 @@ def read(directory) -> Checkpoint | None:
 
 def _with_defaults(meta: dict) -> dict:
     """Fields added to format 2 since: a supernet saved before ``affine_ops`` had affine ops,
-    one saved before ``loose_mean`` summed its loose ends into the classifier."""
-    return {"affine_ops": True, "loose_mean": False, **meta}
+    one saved before ``loose_mean`` summed its loose ends into the classifier, one saved before
+    ``shallow_epochs`` was trained at its depth from the start."""
+    return {"affine_ops": True, "loose_mean": False, "shallow_epochs": 0,
+            "shallow_learning_rate": 0.05, **meta}
 
 
 def read_meta(directory) -> dict | None:

@@ -31,10 +31,20 @@ OPTIONS = (
            "samples (ENAS)", type=str, metavar="NAME", choices=("uniform", "controller")),
     Option("supernet", "reuse a trained supernet (e.g. another run's RUN_DIR/supernet) of the "
            "same space, width and data", type=str, metavar="DIR", normalize=os.path.abspath),
+    Option("shallow_epochs", "first train a supernet of one cell a stage for E epochs, then grow "
+           "it to --cells-per-stage and train --supernet-epochs more (nb201: the way a "
+           "supernet of the table's depth learns on a CPU)", metavar="E", minimum=0),
     Option("finetune_steps", "SGD steps on each candidate's path, from the inherited weights, "
            "before scoring it (restored after; ~0.25 s a step here); ranks better, costs more",
            metavar="K", minimum=0),
 )
+# nb201's CPU defaults: a supernet of the table's own depth (5 cells a stage, 16 filters), grown
+# from one of 1 cell a stage trained 25 epochs on 25,000 images (~21 min here), then trained 2
+# epochs at a gentler peak rate (~8 min): it ranks 200 random cells at Kendall 0.56 [0.49, 0.63]
+# by accuracy, where the 1x16 supernet it grew from ranks them at 0.33 (BENCHMARKS.md, "every
+# scorer against the table"); ~3.3 s a candidate
+NB201_CPU = {"filters": 16, "cells_per_stage": 5, "train_size": 25000, "shallow_epochs": 25,
+             "shallow_learning_rate": 0.05, "epochs": 2, "learning_rate": 0.02}
 # said before the first trial, which otherwise sits at "[0/N] ... 1 running ... ETA ?"
 FIRST_TRIAL_NOTE = ("nasplay search: the first candidate (on each worker) loads the supernet and "
                     "traces its graph: minutes on a CPU; the candidates after it take seconds")
@@ -91,8 +101,11 @@ def _prepare(config, run_dir, options: dict) -> dict:
         print(FIRST_TRIAL_NOTE, flush=True)
         return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
     directory = Path(run_dir.path) / SUPERNET_DIR
+    grown = (f"{plural(options['shallow_epochs'], 'epoch')} at 1 cell a stage, then "
+             if options.get("shallow_epochs") else "")
     print(f"nasplay search: training the {config.space} supernet in {directory} "
-          f"({plural(options['epochs'], 'epoch')}; resumes where it stopped)", flush=True)
+          f"({grown}{plural(options['epochs'], 'epoch')} at {options['cells_per_stage']} "
+          f"a stage; resumes where it stopped)", flush=True)
     training = _config(options).replace(gpus=config.gpus_per_trial > 0)
     context = multiprocessing.get_context("spawn")
     child = context.Process(target=_train, args=(config.space, training, str(directory),
@@ -137,5 +150,7 @@ SCORER = Scorer(
     passthrough=("space", "run_dir"), seed_fields=("seed", "subset_seed"),
     per_trial=("cpus", "gpus"), preflight=_preflight, prepare=_prepare,
     backends=("tensorflow", "torch"),   # engine_tf / engine_torch beside this module
+    space_defaults={"nb201": NB201_CPU},
     # supernets trained before these options had affine candidate ops and a summing head
-    added_since={"affine_ops": True, "loose_mean": False})
+    added_since={"affine_ops": True, "loose_mean": False, "shallow_epochs": 0,
+                 "shallow_learning_rate": 0.05})

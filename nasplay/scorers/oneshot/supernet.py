@@ -59,6 +59,13 @@ class OneShotConfig:
     #                                  the RL controller's samples, rewarded on validation batches
     #                                  (ENAS)
     seed: int = 0                    # initial weights, data order, paths, controller
+    shallow_epochs: int = 0          # > 0: first train a supernet of one cell a stage this many
+    #                                  epochs (in DIR/shallow), then grow it to cells_per_stage
+    #                                  (each stage's cell copied into every cell of the stage) and
+    #                                  train that `epochs` more. A deep supernet from scratch
+    #                                  learns too slowly on a CPU; grown, nb201's 5x16 ranks the
+    #                                  table at Kendall 0.56 (BENCHMARKS.md). Edge spaces only
+    shallow_learning_rate: float = 0.05  # the shallow phase's peak learning rate
     # scoring
     recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics
     #                                  (a candidate then scores in about a second here)
@@ -96,10 +103,16 @@ class OneShotConfig:
         check_int("seed", self.seed, 0)
         check_int("subset_seed", self.subset_seed, 0)
         check_int("finetune_steps", self.finetune_steps, 0)
+        check_int("shallow_epochs", self.shallow_epochs, 0)
+        if self.shallow_epochs and self.cells_per_stage < 2:
+            raise UserError(f"shallow_epochs: a supernet of {self.cells_per_stage} cell(s) a stage "
+                            f"has nothing to grow into; set cells_per_stage >= 2 (nb201's own "
+                            f"depth is 5) or shallow_epochs 0")
         if self.cpus is not None:
             check_int("cpus", self.cpus, 1)
         _check_real("learning_rate", self.learning_rate, 0.0, math.inf, "> 0")
         _check_real("finetune_learning_rate", self.finetune_learning_rate, 0.0, math.inf, "> 0")
+        _check_real("shallow_learning_rate", self.shallow_learning_rate, 0.0, math.inf, "> 0")
         _check_real("momentum", self.momentum, 0.0, 1.0, "in [0, 1)", low_open=False)
         _check_real("weight_decay", self.weight_decay, 0.0, math.inf, ">= 0", low_open=False)
         for name in ("affine_ops", "loose_mean"):

@@ -99,6 +99,9 @@ def _space(space_name: str, config):
     if isinstance(space, EdgeSpace) and config.loose_mean:
         raise UserError(f"loose_mean: space {space.name!r} has no loose ends (a cell's output "
                         f"is its last node); set loose_mean=False")
+    if config.shallow_epochs and not isinstance(space, EdgeSpace):
+        raise UserError(f"shallow_epochs: growing a supernet from a shallow one is built for "
+                        f"spaces of ops on edges (nb201), not {space.name!r}; set it to 0")
     return space
 
 
@@ -157,6 +160,16 @@ def _prepare(space_name, config, directory):
     return space, sets, meta, checkpoint
 
 
+SHALLOW_DIR = "shallow"  # in the supernet's directory: the one-cell-a-stage supernet it grew from
+
+
+def shallow_config(config):
+    """The settings of the supernet a ``shallow_epochs`` training grows from: one cell a stage,
+    ``shallow_epochs`` at ``shallow_learning_rate``, the rest as ``config``."""
+    return config.replace(cells_per_stage=1, epochs=config.shallow_epochs,
+                          learning_rate=config.shallow_learning_rate, shallow_epochs=0)
+
+
 def train_supernet(space_name: str, config, directory, verbose: int = 1):
     """Train (or resume) a supernet of ``space_name`` in ``directory``; return the SuperNet.
 
@@ -180,6 +193,9 @@ def train_supernet(space_name: str, config, directory, verbose: int = 1):
         ckpt.restore(supernet, checkpoint, directory)
         optimizer.load_slots(checkpoint.slots)
         sampler.load(checkpoint.controller_state)
+    elif config.shallow_epochs:
+        supernet.grow_from(train_supernet(space_name, shallow_config(config),
+                                          Path(directory) / SHALLOW_DIR, verbose))
     steps = _Steps(supernet, optimizer, sampler, sets, config, verbose)
     for epoch in range(meta["epochs_done"], config.epochs):
         start = time.perf_counter()
