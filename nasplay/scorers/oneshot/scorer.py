@@ -68,13 +68,10 @@ def _preflight(options: dict) -> None:
     from nasplay.data.subsets import load_subsets
     from nasplay.scorers.oneshot.supernet import expected_meta, load_supernet
 
-    from cells.supernet import check_space
+    from nasplay.scorers.oneshot.train import supernet_space
 
-    try:
-        check_space(options["space"])
-    except ValueError as e:
-        raise UserError(str(e)) from None
     config = _config(options)
+    supernet_space(options["space"], config)  # a space a supernet holds, with these settings
     load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
                  cache_dir=config.cache_dir)
     if options.get("supernet"):

@@ -86,7 +86,7 @@ def _cosine(base: float, step: int, total: int) -> float:
     return 0.5 * base * (1.0 + math.cos(math.pi * step / total))
 
 
-def _space(space_name: str, config):
+def supernet_space(space_name: str, config):
     """The space, if a supernet holds it with ``config``'s settings (checked before anything is
     written: an edge space has no loose ends to average, so ``loose_mean`` is refused)."""
     from cells.supernet import check_space
@@ -138,7 +138,7 @@ def _prepare(space_name, config, directory):
     """Load the data, then check ``directory``: empty, or a run of the same settings."""
     from nasplay.data.subsets import load_subsets
 
-    space = _space(space_name, config)
+    space = supernet_space(space_name, config)
     setup_devices(config)
     sets = load_subsets(config.data, config.train_size, config.val_size, config.subset_seed,
                         cache_dir=config.cache_dir)
