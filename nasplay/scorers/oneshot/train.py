@@ -88,7 +88,8 @@ def _cosine(base: float, step: int, total: int) -> float:
 
 def supernet_space(space_name: str, config):
     """The space, if a supernet holds it with ``config``'s settings (checked before anything is
-    written: an edge space has no loose ends to average, so ``loose_mean`` is refused)."""
+    written: an edge space has no loose ends to average, so ``loose_mean`` is refused; only an
+    edge space's supernet grows, so ``shallow_epochs`` is refused for a space of blocks)."""
     from cells.supernet import check_space
     from search_space import EdgeSpace
 
