@@ -58,6 +58,9 @@ def test_the_supernet_line_says_1_epoch(tmp_path, monkeypatch, capsys):
     oneshot._prepare(config, RunDir(tmp_path / "run"), options)
     out = capsys.readouterr().out
     assert "(1 epoch;" in out and "epochs" not in out
+    grown = {**options, "shallow_epochs": 1, "epochs": 2, "cells_per_stage": 5}
+    oneshot._prepare(config, RunDir(tmp_path / "run"), grown)
+    assert "(1 epoch at 1 cell a stage, then 2 epochs grown to 5;" in capsys.readouterr().out
 
 
 def test_the_one_shot_search_says_the_first_candidate_loads_the_supernet(tmp_path, monkeypatch,

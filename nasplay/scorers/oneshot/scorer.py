@@ -98,11 +98,12 @@ def _prepare(config, run_dir, options: dict) -> dict:
         print(FIRST_TRIAL_NOTE, flush=True)
         return {**options, "supernet_dir": str(Path(options["supernet"]).resolve())}
     directory = Path(run_dir.path) / SUPERNET_DIR
-    grown = (f"{plural(options['shallow_epochs'], 'epoch')} at 1 cell a stage, then "
-             if options.get("shallow_epochs") else "")
+    epochs = plural(options["epochs"], "epoch")
+    if options.get("shallow_epochs"):
+        epochs = (f"{plural(options['shallow_epochs'], 'epoch')} at 1 cell a stage, then "
+                  f"{epochs} grown to {options['cells_per_stage']}")
     print(f"nasplay search: training the {config.space} supernet in {directory} "
-          f"({grown}{plural(options['epochs'], 'epoch')} at {options['cells_per_stage']} "
-          f"a stage; resumes where it stopped)", flush=True)
+          f"({epochs}; resumes where it stopped)", flush=True)
     training = _config(options).replace(gpus=config.gpus_per_trial > 0)
     context = multiprocessing.get_context("spawn")
     child = context.Process(target=_train, args=(config.space, training, str(directory),
