@@ -23,6 +23,19 @@ Then checks whether a poor ranking is a defect (``--no-checks`` skips them):
     # 23 minutes of training (9,750 steps at 0.10-0.18 s on the loaded 2-core machine), 1.1 s a
     # cell on 1,000 images, 5.3 s on 5,000: Kendall 0.33 (1,000 images), 0.40 (5,000)
 
+A supernet of the table's depth, grown from a trained one-cell-a-stage one (``--scorer
+oneshot``'s nb201 default; ``OneShotConfig.shallow_epochs``), in one call or from a shallow
+supernet trained before (the same weights):
+
+    python -m benchmarks.nb201_oneshot --filters 16 --cells-per-stage 5 --train-size 25000 \
+        --shallow-epochs 25 --epochs 2 --learning-rate 0.02 --tag _c16n5_grown
+    python -m benchmarks.nb201_oneshot --deepen-from runs/supernet-nb201_c16n1_25k_25ep \
+        --filters 16 --cells-per-stage 5 --train-size 25000 --epochs 2 --learning-rate 0.02 \
+        --tag _c16n5_deepened_25k_2ep
+    # 21 + 8 minutes of training here, 3.3 s a cell: Kendall 0.56 (accuracy), 0.58 (loss)
+
+``--sample-seed S`` scores another random sample of 200 cells (result file ``..._sS.json``).
+
 The supernet lives in ``--supernet DIR`` (default ``runs/supernet-nb201<tag>``, which git
 ignores; a finished one is loaded, a partial one resumed). Results:
 ``OUT/nb201_oneshot<tag>.json`` (``--out OUT``, default ``benchmarks/results``: settings, costs,
@@ -175,6 +188,7 @@ def main(argv=None) -> int:
 
     from nasplay.scorers.oneshot.supernet import cached_scorer, train_supernet
     from nasplay.scorers.oneshot.checkpoint import read_meta
+    from nasplay.scorers.oneshot.train import SHALLOW_DIR
     from search_space import get_space
 
     space = get_space("nb201")
@@ -292,7 +306,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     shallow_meta = (read_meta(meta["deepened_from"]) if meta.get("deepened_from")
-                    else read_meta(directory / "shallow") if config.shallow_epochs else None)
+                    else read_meta(directory / SHALLOW_DIR) if config.shallow_epochs else None)
     result = {"config": config.to_dict(), "sample_seed": args.sample_seed,
               "deepened_from": meta.get("deepened_from"),
               "shallow_train_seconds": shallow_meta and shallow_meta["train_seconds"],
