@@ -41,8 +41,8 @@ OPTIONS = (
 # nb201's CPU defaults: a supernet of the table's own depth (5 cells a stage, 16 filters), grown
 # from one of 1 cell a stage trained 25 epochs on 25,000 images (~21 min here), then trained 2
 # epochs at a gentler peak rate (~8 min): it ranks 200 random cells at Kendall 0.56 [0.49, 0.63]
-# by accuracy, where the 1x16 supernet it grew from ranks them at 0.33 (BENCHMARKS.md, "every
-# scorer against the table"); ~3.3 s a candidate
+# by accuracy (0.49 for a second training), where the 1x16 supernet it grew from ranks them at
+# 0.33 (BENCHMARKS.md, "every scorer against the table"); ~3.3 s a candidate
 NB201_CPU = {"filters": 16, "cells_per_stage": 5, "train_size": 25000, "shallow_epochs": 25,
              "shallow_learning_rate": 0.05, "epochs": 2, "learning_rate": 0.02}
 # said before the first trial, which otherwise sits at "[0/N] ... 1 running ... ETA ?"

@@ -64,7 +64,7 @@ class OneShotConfig:
     #                                  (each stage's cell copied into every cell of the stage) and
     #                                  train that `epochs` more. A deep supernet from scratch
     #                                  learns too slowly on a CPU; grown, nb201's 5x16 ranks the
-    #                                  table at Kendall 0.56 (BENCHMARKS.md). Edge spaces only
+    #                                  table at Kendall 0.49-0.56 (BENCHMARKS.md). Edge spaces only
     shallow_learning_rate: float = 0.05  # the shallow phase's peak learning rate
     # scoring
     recalibration_batches: int = 4   # training batches that re-estimate a path's BN statistics
